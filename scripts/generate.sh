@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Regenerate gen/ from proto/: TypeScript via the local protoc-gen-es, plus the descriptor set
+# (with source info, so reflection keeps the proto comments) that the reflection service serves.
+set -euo pipefail
+. "$(dirname "$0")/bootstrap.sh"
+cd "$PGSYNC_ROOT"
+buf generate
+buf build -o gen/descriptors.binpb

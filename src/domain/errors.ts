@@ -1,0 +1,108 @@
+/**
+ * The domain's closed set of errors. Each has a stable `reason` (AIP-193 style) that the transport
+ * maps to a status code and an ErrorInfo detail; messages never carry secrets or row values.
+ */
+export abstract class DomainError extends Error {
+  /** Stable machine-readable reason, e.g. `SOURCE_NOT_FOUND`. */
+  abstract readonly reason: string;
+  /** Extra ErrorInfo metadata (field names, refs); never secrets. */
+  readonly metadata: Readonly<Record<string, string>>;
+  constructor(message: string, metadata: Record<string, string> = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.metadata = metadata;
+  }
+}
+
+/** A source option is invalid; `field` names it in proto form (`options.columns[2]`). */
+export class InvalidSourceOptionsError extends DomainError {
+  override name = "InvalidSourceOptionsError";
+  readonly reason = "INVALID_SOURCE_OPTIONS";
+  constructor(
+    readonly field: string,
+    problem: string,
+  ) {
+    super(`${field}: ${problem}`, { field });
+  }
+}
+
+/** A request field other than the source options is invalid. */
+export class InvalidRequestError extends DomainError {
+  override name = "InvalidRequestError";
+  readonly reason = "INVALID_REQUEST";
+  constructor(
+    readonly field: string,
+    problem: string,
+  ) {
+    super(`${field}: ${problem}`, { field });
+  }
+}
+
+/** The source does not exist for this tenant (or belongs to another tenant: same error). */
+export class SourceNotFoundError extends DomainError {
+  override name = "SourceNotFoundError";
+  readonly reason = "SOURCE_NOT_FOUND";
+  constructor(readonly sourceRef: string) {
+    super(`source ${JSON.stringify(sourceRef)} not found`, { source_ref: sourceRef });
+  }
+}
+
+/** The source `url` points outside the allow-list. */
+export class UrlNotAllowedError extends DomainError {
+  override name = "UrlNotAllowedError";
+  readonly reason = "URL_NOT_ALLOWED";
+  constructor(readonly origin: string) {
+    super(
+      `options.url: origin ${origin} is not allowed; an operator can add it to PGSYNC_ALLOWED_URLS`,
+      { field: "options.url", origin },
+    );
+  }
+}
+
+/** No `url` in the options and no server default configured. */
+export class NoShapeUrlError extends DomainError {
+  override name = "NoShapeUrlError";
+  readonly reason = "NO_SHAPE_URL";
+  constructor() {
+    super("options.url: not set and the server has no default (PGSYNC_ELECTRIC_URL); pass a shape endpoint url", {
+      field: "options.url",
+    });
+  }
+}
+
+/** The shape endpoint cannot serve the shape; `detail` says why in terms a user can act on. */
+export class ShapeProbeFailedError extends DomainError {
+  override name = "ShapeProbeFailedError";
+  readonly reason = "SHAPE_PROBE_FAILED";
+  constructor(
+    readonly detail: string,
+    readonly status?: number,
+  ) {
+    super(`shape endpoint probe failed: ${detail}`, status === undefined ? {} : { status: String(status) });
+  }
+}
+
+/** A tenant or server limit was reached. */
+export class QuotaExceededError extends DomainError {
+  override name = "QuotaExceededError";
+  readonly reason = "QUOTA_EXCEEDED";
+  constructor(
+    readonly quota: string,
+    message: string,
+  ) {
+    super(message, { quota });
+  }
+}
+
+/** The state database (or another dependency) cannot be reached; clients should retry. */
+export class UnavailableError extends DomainError {
+  override name = "UnavailableError";
+  readonly reason = "UNAVAILABLE";
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, {}, options);
+  }
+}
+
+/** True for any domain error. */
+export function isDomainError(err: unknown): err is DomainError {
+  return err instanceof DomainError;
+}

@@ -1,0 +1,53 @@
+import type { CanonicalSourceOptions } from "./source-ref.js";
+
+/** States of a source's bridge; see docs/design.md for the transitions. */
+export type SourceState = "STARTING" | "LIVE" | "BACKING_OFF" | "FAILED" | "IDLE" | "STOPPED";
+
+/** All source states. */
+export const SOURCE_STATES: readonly SourceState[] = ["STARTING", "LIVE", "BACKING_OFF", "FAILED", "IDLE", "STOPPED"];
+
+/** A registered source as stored. */
+export interface SourceRecord {
+  /** Owning tenant (from authentication). */
+  readonly tenant: string;
+  /** Deterministic reference. */
+  readonly sourceRef: string;
+  /** Identity of this registration lifetime: changes when the source is deleted and registered again. */
+  readonly incarnation: string;
+  /** Canonical options (what the ref was computed from). */
+  readonly options: CanonicalSourceOptions;
+  /** Resolved shape endpoint. */
+  readonly shapeUrl: string;
+  /** Bridge state. */
+  readonly state: SourceState;
+  /** Last error, scrubbed; undefined when none. */
+  readonly lastError: string | undefined;
+  /** First registration. */
+  readonly createdAt: Date;
+  /** Last registration. */
+  readonly registeredAt: Date;
+  /** Last time a watcher watched it. */
+  readonly watchedAt: Date | undefined;
+  /** Last state or error change. */
+  readonly updatedAt: Date;
+}
+
+/** Input of {@link SourceStore.upsert}. */
+export interface UpsertSource {
+  readonly tenant: string;
+  readonly sourceRef: string;
+  readonly options: CanonicalSourceOptions;
+  readonly shapeUrl: string;
+}
+
+/** Persistence of sources, always scoped by tenant. */
+export interface SourceStore {
+  /** Inserts the source, or refreshes `registeredAt` when it exists; `created` tells which. Safe under concurrency. */
+  upsert(input: UpsertSource): Promise<{ record: SourceRecord; created: boolean }>;
+  /** The tenant's source, or undefined. */
+  get(tenant: string, sourceRef: string): Promise<SourceRecord | undefined>;
+  /** The tenant's sources ordered by ref, strictly after `afterRef`, at most `limit`. */
+  list(tenant: string, options: { afterRef?: string; limit: number }): Promise<SourceRecord[]>;
+  /** Deletes the source with its cursor and log; false when it did not exist. */
+  delete(tenant: string, sourceRef: string): Promise<boolean>;
+}

@@ -1,0 +1,94 @@
+import type pg from "pg";
+import type { SourceRecord, SourceState, SourceStore, UpsertSource } from "../domain/source.js";
+import type { CanonicalSourceOptions } from "../domain/source-ref.js";
+import { TABLES } from "./constants.js";
+
+interface SourceRow {
+  tenant: string;
+  source_ref: string;
+  incarnation: string;
+  options: CanonicalSourceOptions;
+  shape_url: string;
+  state: SourceState;
+  last_error: string | null;
+  created_at: Date;
+  registered_at: Date;
+  watched_at: Date | null;
+  updated_at: Date;
+}
+
+const COLUMNS =
+  "tenant, source_ref, incarnation, options, shape_url, state, last_error, created_at, registered_at, watched_at, updated_at";
+
+function toRecord(row: SourceRow): SourceRecord {
+  return {
+    tenant: row.tenant,
+    sourceRef: row.source_ref,
+    incarnation: String(row.incarnation),
+    options: row.options,
+    shapeUrl: row.shape_url,
+    state: row.state,
+    lastError: row.last_error ?? undefined,
+    createdAt: row.created_at,
+    registeredAt: row.registered_at,
+    watchedAt: row.watched_at ?? undefined,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** {@link SourceStore} over `pgsync.sources`; every query is scoped by tenant. */
+export class PgSourceStore implements SourceStore {
+  readonly #pool: pg.Pool;
+
+  constructor(pool: pg.Pool) {
+    this.#pool = pool;
+  }
+
+  async upsert(input: UpsertSource): Promise<{ record: SourceRecord; created: boolean }> {
+    // ON CONFLICT makes concurrent identical registrations converge on one row; xmax = 0 only
+    // for the row version this statement inserted, so exactly one caller sees created = true.
+    // The cursor row is created in the same statement: a source never exists without one.
+    const { rows } = await this.#pool.query<SourceRow & { inserted: boolean }>(
+      `WITH s AS (
+         INSERT INTO ${TABLES.sources} (tenant, source_ref, options, shape_url)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (tenant, source_ref) DO UPDATE SET registered_at = now()
+         RETURNING ${COLUMNS}, (xmax = 0) AS inserted
+       ), c AS (
+         INSERT INTO ${TABLES.cursors} (tenant, source_ref)
+         SELECT tenant, source_ref FROM s WHERE inserted
+         ON CONFLICT DO NOTHING
+       )
+       SELECT * FROM s`,
+      [input.tenant, input.sourceRef, JSON.stringify(input.options), input.shapeUrl],
+    );
+    const row = rows[0] as SourceRow & { inserted: boolean };
+    return { record: toRecord(row), created: row.inserted };
+  }
+
+  async get(tenant: string, sourceRef: string): Promise<SourceRecord | undefined> {
+    const { rows } = await this.#pool.query<SourceRow>(
+      `SELECT ${COLUMNS} FROM ${TABLES.sources} WHERE tenant = $1 AND source_ref = $2`,
+      [tenant, sourceRef],
+    );
+    return rows[0] ? toRecord(rows[0]) : undefined;
+  }
+
+  async list(tenant: string, options: { afterRef?: string; limit: number }): Promise<SourceRecord[]> {
+    const { rows } = await this.#pool.query<SourceRow>(
+      `SELECT ${COLUMNS} FROM ${TABLES.sources}
+       WHERE tenant = $1 AND ($2::text IS NULL OR source_ref > $2)
+       ORDER BY source_ref LIMIT $3`,
+      [tenant, options.afterRef ?? null, options.limit],
+    );
+    return rows.map(toRecord);
+  }
+
+  async delete(tenant: string, sourceRef: string): Promise<boolean> {
+    const result = await this.#pool.query(`DELETE FROM ${TABLES.sources} WHERE tenant = $1 AND source_ref = $2`, [
+      tenant,
+      sourceRef,
+    ]);
+    return (result.rowCount ?? 0) > 0;
+  }
+}

@@ -1,0 +1,47 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { isDomainError } from "../domain/errors.js";
+import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+
+/** ErrorInfo domain of every pg-sync error. */
+export const ERROR_DOMAIN = "pgsync.dev";
+
+const CODE_BY_REASON: Record<string, Code> = {
+  INVALID_SOURCE_OPTIONS: Code.InvalidArgument,
+  INVALID_REQUEST: Code.InvalidArgument,
+  SOURCE_NOT_FOUND: Code.NotFound,
+  URL_NOT_ALLOWED: Code.PermissionDenied,
+  NO_SHAPE_URL: Code.FailedPrecondition,
+  SHAPE_PROBE_FAILED: Code.FailedPrecondition,
+  QUOTA_EXCEEDED: Code.ResourceExhausted,
+  UNAVAILABLE: Code.Unavailable,
+};
+
+/** Postgres SQLSTATE classes meaning "the database cannot be reached or is going away". */
+function isConnectionFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== "string") return false;
+  return code.startsWith("08") || code === "57P01" || code === "57P03" || code === "ECONNREFUSED" || code === "ETIMEDOUT";
+}
+
+/**
+ * Maps any error to a ConnectError: domain errors to their code with an ErrorInfo detail
+ * (reason, domain, metadata); ConnectErrors pass through; a lost state database to UNAVAILABLE;
+ * anything else to INTERNAL with a generic message (the original stays in `cause`, for the log).
+ */
+export function toConnectError(err: unknown): ConnectError {
+  if (err instanceof ConnectError) return err;
+  if (isDomainError(err)) {
+    const code = CODE_BY_REASON[err.reason] ?? Code.Internal;
+    const info = create(ErrorInfoSchema, { reason: err.reason, domain: ERROR_DOMAIN, metadata: { ...err.metadata } });
+    return new ConnectError(err.message, code, undefined, [{ desc: ErrorInfoSchema, value: info }], err);
+  }
+  if (isConnectionFailure(err)) {
+    const info = create(ErrorInfoSchema, { reason: "STATE_DB_UNAVAILABLE", domain: ERROR_DOMAIN });
+    return new ConnectError("state database unavailable; retry", Code.Unavailable, undefined, [
+      { desc: ErrorInfoSchema, value: info },
+    ], err);
+  }
+  const info = create(ErrorInfoSchema, { reason: "INTERNAL", domain: ERROR_DOMAIN });
+  return new ConnectError("internal error", Code.Internal, undefined, [{ desc: ErrorInfoSchema, value: info }], err);
+}

@@ -1,0 +1,46 @@
+import { InvalidSourceOptionsError } from "../domain/errors.js";
+import type { Replica as DomainReplica, SourceOptions } from "../domain/source-options.js";
+import { Replica, type SourceOptions as SourceOptionsProto } from "../../gen/pgsync/v1/source_pb.js";
+
+function replicaFromProto(replica: Replica): DomainReplica | undefined {
+  switch (replica) {
+    case Replica.UNSPECIFIED:
+      return undefined;
+    case Replica.DEFAULT:
+      return "default";
+    case Replica.FULL:
+      return "full";
+    default:
+      throw new InvalidSourceOptionsError("options.replica", `unknown value ${replica}; use REPLICA_DEFAULT or REPLICA_FULL`);
+  }
+}
+
+/**
+ * Reads proto SourceOptions into the domain form (upstream `pgSync()` shape). `undefined` options
+ * (a request without them) are reported as a missing table.
+ */
+export function sourceOptionsFromProto(proto: SourceOptionsProto | undefined): SourceOptions {
+  if (!proto) throw new InvalidSourceOptionsError("options", "is required (at least options.table)");
+  let params: SourceOptions["params"];
+  switch (proto.params.case) {
+    case "positionalParams":
+      params = [...proto.params.value.values];
+      break;
+    case "namedParams":
+      params = { ...proto.params.value.values };
+      break;
+    default:
+      params = undefined;
+  }
+  const metadata = Object.keys(proto.metadata).length > 0 ? { ...proto.metadata } : undefined;
+  const replica = replicaFromProto(proto.replica);
+  return {
+    ...(proto.url !== undefined ? { url: proto.url } : {}),
+    table: proto.table,
+    ...(proto.columns.length > 0 ? { columns: [...proto.columns] } : {}),
+    ...(proto.where !== undefined ? { where: proto.where } : {}),
+    ...(params !== undefined ? { params } : {}),
+    ...(replica !== undefined ? { replica } : {}),
+    ...(metadata ? { metadata } : {}),
+  };
+}

@@ -42,6 +42,26 @@ export interface Config {
   readonly shutdownGraceMs: number;
   /** Size of the state database pool (`PGSYNC_DB_POOL_SIZE`, default 10). */
   readonly dbPoolSize: number;
+  /** Stop a source nobody registered or watched for this long; 0 never (`PGSYNC_IDLE_TTL_MS`, default 86_400_000). */
+  readonly idleTtlMs: number;
+  /** Interval of the idle check and log retention (`PGSYNC_GC_INTERVAL_MS`, default 60_000). */
+  readonly gcIntervalMs: number;
+  /** Delete log entries older than this; 0 keeps them (`PGSYNC_RETENTION_MS`, default 604_800_000 = 7 days). */
+  readonly retentionMs: number;
+  /** Keep at most this many log entries per source; 0 unbounded (`PGSYNC_RETENTION_MAX_CHANGES`, default 1_000_000). */
+  readonly retentionMaxChanges: number;
+  /** Timeout of the registration probe (`PGSYNC_PROBE_TIMEOUT_MS`, default 10_000). */
+  readonly probeTimeoutMs: number;
+  /** First retry delay cap of a failing bridge (`PGSYNC_BACKOFF_INITIAL_MS`, default 250). */
+  readonly backoffInitialMs: number;
+  /** Largest retry delay of a failing bridge (`PGSYNC_BACKOFF_MAX_MS`, default 30_000). */
+  readonly backoffMaxMs: number;
+  /** Frames buffered per WatchWakes stream before it waits for its consumer (`PGSYNC_WATCH_BUFFER_FRAMES`, default 1_000). */
+  readonly watchBufferFrames: number;
+  /** How long a full stream buffer may wait before the stream is cut with RESOURCE_EXHAUSTED (`PGSYNC_WATCH_STALL_TIMEOUT_MS`, default 30_000). */
+  readonly watchStallTimeoutMs: number;
+  /** Most open WatchWakes streams per tenant (`PGSYNC_MAX_STREAMS_PER_TENANT`, default 1_000). */
+  readonly maxStreamsPerTenant: number;
 }
 
 /** Log levels accepted by `PGSYNC_LOG_LEVEL`. */
@@ -55,6 +75,16 @@ export const DEFAULT_CONFIG = {
   logLevel: "info",
   shutdownGraceMs: 5_000,
   dbPoolSize: 10,
+  idleTtlMs: 86_400_000,
+  gcIntervalMs: 60_000,
+  retentionMs: 604_800_000,
+  retentionMaxChanges: 1_000_000,
+  probeTimeoutMs: 10_000,
+  backoffInitialMs: 250,
+  backoffMaxMs: 30_000,
+  watchBufferFrames: 1_000,
+  watchStallTimeoutMs: 30_000,
+  maxStreamsPerTenant: 1_000,
 } as const;
 
 /** Names of the environment variables, in one place. */
@@ -72,6 +102,16 @@ export const ENV = {
   logLevel: "PGSYNC_LOG_LEVEL",
   shutdownGraceMs: "PGSYNC_SHUTDOWN_GRACE_MS",
   dbPoolSize: "PGSYNC_DB_POOL_SIZE",
+  idleTtlMs: "PGSYNC_IDLE_TTL_MS",
+  gcIntervalMs: "PGSYNC_GC_INTERVAL_MS",
+  retentionMs: "PGSYNC_RETENTION_MS",
+  retentionMaxChanges: "PGSYNC_RETENTION_MAX_CHANGES",
+  probeTimeoutMs: "PGSYNC_PROBE_TIMEOUT_MS",
+  backoffInitialMs: "PGSYNC_BACKOFF_INITIAL_MS",
+  backoffMaxMs: "PGSYNC_BACKOFF_MAX_MS",
+  watchBufferFrames: "PGSYNC_WATCH_BUFFER_FRAMES",
+  watchStallTimeoutMs: "PGSYNC_WATCH_STALL_TIMEOUT_MS",
+  maxStreamsPerTenant: "PGSYNC_MAX_STREAMS_PER_TENANT",
 } as const;
 
 /** Variables whose values are secrets: never echoed in errors. */
@@ -89,6 +129,8 @@ export class ConfigError extends Error {
     super(`${variable}: ${problem}${shown}`);
   }
 }
+
+const DAY_MS = 86_400_000;
 
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "::1", "localhost"]);
 
@@ -228,5 +270,27 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     logLevel: logLevelRaw as LogLevel,
     shutdownGraceMs: parseInt(ENV.shutdownGraceMs, env[ENV.shutdownGraceMs], DEFAULT_CONFIG.shutdownGraceMs, 0, 600_000),
     dbPoolSize: parseInt(ENV.dbPoolSize, env[ENV.dbPoolSize], DEFAULT_CONFIG.dbPoolSize, 1, 1_000),
+    idleTtlMs: parseInt(ENV.idleTtlMs, env[ENV.idleTtlMs], DEFAULT_CONFIG.idleTtlMs, 0, 365 * DAY_MS),
+    gcIntervalMs: parseInt(ENV.gcIntervalMs, env[ENV.gcIntervalMs], DEFAULT_CONFIG.gcIntervalMs, 100, DAY_MS),
+    retentionMs: parseInt(ENV.retentionMs, env[ENV.retentionMs], DEFAULT_CONFIG.retentionMs, 0, 3650 * DAY_MS),
+    retentionMaxChanges: parseInt(
+      ENV.retentionMaxChanges,
+      env[ENV.retentionMaxChanges],
+      DEFAULT_CONFIG.retentionMaxChanges,
+      0,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    probeTimeoutMs: parseInt(ENV.probeTimeoutMs, env[ENV.probeTimeoutMs], DEFAULT_CONFIG.probeTimeoutMs, 100, 600_000),
+    backoffInitialMs: parseInt(ENV.backoffInitialMs, env[ENV.backoffInitialMs], DEFAULT_CONFIG.backoffInitialMs, 1, 600_000),
+    backoffMaxMs: parseInt(ENV.backoffMaxMs, env[ENV.backoffMaxMs], DEFAULT_CONFIG.backoffMaxMs, 1, 3_600_000),
+    watchBufferFrames: parseInt(ENV.watchBufferFrames, env[ENV.watchBufferFrames], DEFAULT_CONFIG.watchBufferFrames, 1, 1_000_000),
+    watchStallTimeoutMs: parseInt(
+      ENV.watchStallTimeoutMs,
+      env[ENV.watchStallTimeoutMs],
+      DEFAULT_CONFIG.watchStallTimeoutMs,
+      1,
+      3_600_000,
+    ),
+    maxStreamsPerTenant: parseInt(ENV.maxStreamsPerTenant, env[ENV.maxStreamsPerTenant], DEFAULT_CONFIG.maxStreamsPerTenant, 1, 1_000_000),
   });
 }

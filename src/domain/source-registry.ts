@@ -1,10 +1,32 @@
 import { InvalidRequestError, NoShapeUrlError, SourceNotFoundError, UrlNotAllowedError } from "./errors.js";
 import { LIST_LIMITS } from "./limits.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
+import type { BridgeStatus } from "./bridge-state.js";
+import type { CursorStore, LogMode, StoredCursor } from "./change-log.js";
 import type { SourceRecord, SourceStore } from "./source.js";
 import type { SourceOptions } from "./source-options.js";
-import { canonicalSourceOptions, isSourceRef, sourceRefFor } from "./source-ref.js";
+import { type CanonicalSourceOptions, canonicalSourceOptions, isSourceRef, sourceRefFor } from "./source-ref.js";
 import { validateSourceOptions } from "./validate-source-options.js";
+
+/** A fresh source's first cursor, as the shape endpoint gave it to the probe. */
+export interface ProbedCursor {
+  readonly shapeHandle: string;
+  readonly shapeOffset: string;
+  readonly logMode: LogMode;
+}
+
+/** Asks a shape endpoint for a source's shape; throws ShapeProbeFailedError when it cannot serve it. */
+export type ShapeProber = (shapeUrl: string, options: CanonicalSourceOptions) => Promise<ProbedCursor>;
+
+/** The registry's handle on the bridges (implemented by the bridge manager). */
+export interface BridgeControl {
+  /** Starts the source's bridge unless it runs (a FAILED one is replaced). Idempotent. */
+  ensure(record: SourceRecord): void;
+  /** The in-memory view of the source's bridge when this process runs it. */
+  view(tenant: string, sourceRef: string): { readonly status: BridgeStatus; readonly upToDateAt: Date | undefined } | undefined;
+  /** Stops the source's bridge and forgets it. */
+  remove(tenant: string, sourceRef: string): Promise<void>;
+}
 
 /** Dependencies of {@link SourceRegistry}. */
 export interface SourceRegistryDeps {
@@ -14,6 +36,21 @@ export interface SourceRegistryDeps {
   readonly defaultShapeUrl: string | undefined;
   /** Origins a source url may point to (the default URL's origin included). */
   readonly allowedOrigins: readonly string[];
+  /** Probes the shape endpoint on first registration (and on re-registration of a FAILED source). */
+  readonly probe: ShapeProber;
+  /** Starts and stops bridges. */
+  readonly bridges: BridgeControl;
+  /** Cursors and log bounds. */
+  readonly cursors: CursorStore;
+}
+
+/** Where a source stands (GetCursor). */
+export interface CursorReport {
+  readonly source: SourceRecord;
+  readonly cursor: StoredCursor;
+  /** The live state when this process runs the bridge, else the stored one. */
+  readonly status: BridgeStatus;
+  readonly upToDateAt: Date | undefined;
 }
 
 /** Result of {@link SourceRegistry.register}. */
@@ -36,6 +73,8 @@ export interface SourcePage {
 export class SourceRegistry {
   readonly #deps: SourceRegistryDeps;
   readonly #allowed: ReadonlySet<string>;
+  /** In-flight probes by tenant and ref: concurrent registrations of a new source probe once. */
+  readonly #probes = new Map<string, Promise<ProbedCursor>>();
 
   constructor(deps: SourceRegistryDeps) {
     this.#deps = deps;
@@ -51,18 +90,40 @@ export class SourceRegistry {
     return url;
   }
 
-  /** Validates, computes the ref, and upserts. Idempotent: same options, same ref, `created=false`. */
+  /**
+   * Validates, computes the ref, probes the shape endpoint when the source is new (or FAILED),
+   * upserts with the probe's cursor, and ensures the bridge runs. Idempotent: same options, same
+   * ref, `created=false`, no second probe or bridge. Returns only once the first cursor is stored.
+   */
   async register(tenant: string, options: SourceOptions): Promise<RegisterResult> {
     validateSourceOptions(options);
     const shapeUrl = this.resolveShapeUrl(options);
     const sourceRef = sourceRefFor(options);
+    const canonical = canonicalSourceOptions(options);
+    const existing = await this.#deps.store.get(tenant, sourceRef);
+    const initialCursor =
+      existing === undefined || existing.state === "FAILED"
+        ? await this.#probeOnce(tenant, sourceRef, existing?.shapeUrl ?? shapeUrl, canonical)
+        : undefined;
     const { record, created } = await this.#deps.store.upsert({
       tenant,
       sourceRef,
-      options: canonicalSourceOptions(options),
+      options: canonical,
       shapeUrl,
+      ...(initialCursor ? { initialCursor } : {}),
     });
+    this.#deps.bridges.ensure(record);
     return { sourceRef, created, source: record };
+  }
+
+  #probeOnce(tenant: string, sourceRef: string, shapeUrl: string, options: CanonicalSourceOptions): Promise<ProbedCursor> {
+    const key = `${tenant}\u0000${sourceRef}`;
+    let pending = this.#probes.get(key);
+    if (!pending) {
+      pending = this.#deps.probe(shapeUrl, options).finally(() => this.#probes.delete(key));
+      this.#probes.set(key, pending);
+    }
+    return pending;
   }
 
   /** The tenant's source; SourceNotFoundError when unknown or another tenant's. */
@@ -87,9 +148,25 @@ export class SourceRegistry {
     return { sources, nextPageToken };
   }
 
+  /** The persisted cursor, log bounds and state of the tenant's source. */
+  async getCursor(tenant: string, sourceRef: string): Promise<CursorReport> {
+    const source = await this.get(tenant, sourceRef);
+    const cursor = await this.#deps.cursors.get(tenant, sourceRef);
+    if (!cursor) throw new SourceNotFoundError(sourceRef);
+    const view = this.#deps.bridges.view(tenant, sourceRef);
+    return {
+      source,
+      cursor,
+      status: view?.status ?? { state: source.state, lastError: source.lastError },
+      upToDateAt: view?.upToDateAt ?? cursor.upToDateAt,
+    };
+  }
+
   /** Deletes the tenant's source with its cursor and log; SourceNotFoundError when unknown. */
   async delete(tenant: string, sourceRef: string): Promise<void> {
     checkRef(sourceRef);
+    if (!(await this.#deps.store.get(tenant, sourceRef))) throw new SourceNotFoundError(sourceRef);
+    await this.#deps.bridges.remove(tenant, sourceRef);
     if (!(await this.#deps.store.delete(tenant, sourceRef))) throw new SourceNotFoundError(sourceRef);
   }
 }

@@ -1,3 +1,4 @@
+import type { LogMode } from "./change-log.js";
 import type { CanonicalSourceOptions } from "./source-ref.js";
 
 /** States of a source's bridge; see docs/design.md for the transitions. */
@@ -38,6 +39,8 @@ export interface UpsertSource {
   readonly sourceRef: string;
   readonly options: CanonicalSourceOptions;
   readonly shapeUrl: string;
+  /** First Electric cursor (from the registration probe); set only when the source has none yet. */
+  readonly initialCursor?: { readonly shapeHandle: string; readonly shapeOffset: string; readonly logMode: LogMode };
 }
 
 /** Persistence of sources, always scoped by tenant. */
@@ -50,4 +53,8 @@ export interface SourceStore {
   list(tenant: string, options: { afterRef?: string; limit: number }): Promise<SourceRecord[]>;
   /** Deletes the source with its cursor and log; false when it did not exist. */
   delete(tenant: string, sourceRef: string): Promise<boolean>;
+  /** Every tenant's sources whose bridge should run at start (STARTING, LIVE, BACKING_OFF, STOPPED). */
+  listResumable(): Promise<SourceRecord[]>;
+  /** Records that a watcher watched the sources now. */
+  touchWatched(tenant: string, sourceRefs: readonly string[]): Promise<void>;
 }

@@ -10,3 +10,8 @@ export const TABLES = {
   cursors: `${SCHEMA}.cursors`,
   changes: `${SCHEMA}.changes`,
 } as const;
+
+/** NOTIFY channel announcing new log entries: payload `{"t": tenant, "r": source_ref, "h": head_seq}`. */
+export const CHANGES_CHANNEL = "pgsync_changes";
+/** NOTIFY channel announcing source state changes and deletions: payload `{"t", "r", "s", "d"}`. */
+export const SOURCES_CHANNEL = "pgsync_sources";

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import type { SourceRecord, SourceState, SourceStore, UpsertSource } from "../domain/source.js";
 import type { CanonicalSourceOptions } from "../domain/source-ref.js";
-import { TABLES } from "./constants.js";
+import { SOURCES_CHANNEL, TABLES } from "./constants.js";
 
 interface SourceRow {
   tenant: string;
@@ -47,7 +47,8 @@ export class PgSourceStore implements SourceStore {
   async upsert(input: UpsertSource): Promise<{ record: SourceRecord; created: boolean }> {
     // ON CONFLICT makes concurrent identical registrations converge on one row; xmax = 0 only
     // for the row version this statement inserted, so exactly one caller sees created = true.
-    // The cursor row is created in the same statement: a source never exists without one.
+    // The cursor row is created (or given its first handle) in the same statement: a source never
+    // exists without one, and a registration never returns before its first cursor is stored.
     const { rows } = await this.#pool.query<SourceRow & { inserted: boolean }>(
       `WITH s AS (
          INSERT INTO ${TABLES.sources} (tenant, source_ref, options, shape_url)
@@ -55,12 +56,23 @@ export class PgSourceStore implements SourceStore {
          ON CONFLICT (tenant, source_ref) DO UPDATE SET registered_at = now()
          RETURNING ${COLUMNS}, (xmax = 0) AS inserted
        ), c AS (
-         INSERT INTO ${TABLES.cursors} (tenant, source_ref)
-         SELECT tenant, source_ref FROM s WHERE inserted
-         ON CONFLICT DO NOTHING
+         INSERT INTO ${TABLES.cursors} (tenant, source_ref, shape_handle, shape_offset, log_mode)
+         SELECT tenant, source_ref, $5, $6, coalesce($7, 'changes_only') FROM s
+         ON CONFLICT (tenant, source_ref) DO UPDATE
+           SET shape_handle = EXCLUDED.shape_handle, shape_offset = EXCLUDED.shape_offset,
+               log_mode = EXCLUDED.log_mode, updated_at = now()
+           WHERE ${TABLES.cursors}.shape_handle IS NULL AND EXCLUDED.shape_handle IS NOT NULL
        )
        SELECT * FROM s`,
-      [input.tenant, input.sourceRef, JSON.stringify(input.options), input.shapeUrl],
+      [
+        input.tenant,
+        input.sourceRef,
+        JSON.stringify(input.options),
+        input.shapeUrl,
+        input.initialCursor?.shapeHandle ?? null,
+        input.initialCursor?.shapeOffset ?? null,
+        input.initialCursor?.logMode ?? null,
+      ],
     );
     const row = rows[0] as SourceRow & { inserted: boolean };
     return { record: toRecord(row), created: row.inserted };
@@ -85,10 +97,29 @@ export class PgSourceStore implements SourceStore {
   }
 
   async delete(tenant: string, sourceRef: string): Promise<boolean> {
-    const result = await this.#pool.query(`DELETE FROM ${TABLES.sources} WHERE tenant = $1 AND source_ref = $2`, [
-      tenant,
-      sourceRef,
-    ]);
-    return (result.rowCount ?? 0) > 0;
+    // Watchers on any process learn of the deletion from the notification, sent on commit.
+    const { rows } = await this.#pool.query<{ n: string }>(
+      `WITH d AS (DELETE FROM ${TABLES.sources} WHERE tenant = $1 AND source_ref = $2 RETURNING 1),
+            n AS (SELECT pg_notify('${SOURCES_CHANNEL}',
+                    json_build_object('t', $1::text, 'r', $2::text, 's', 'STOPPED', 'd', true)::text) FROM d)
+       SELECT (SELECT count(*) FROM d) AS n, (SELECT count(*) FROM n) AS notified`,
+      [tenant, sourceRef],
+    );
+    return Number(rows[0]?.n ?? 0) > 0;
+  }
+
+  async listResumable(): Promise<SourceRecord[]> {
+    const { rows } = await this.#pool.query<SourceRow>(
+      `SELECT ${COLUMNS} FROM ${TABLES.sources}
+       WHERE state IN ('STARTING', 'LIVE', 'BACKING_OFF', 'STOPPED') ORDER BY tenant, source_ref`,
+    );
+    return rows.map(toRecord);
+  }
+
+  async touchWatched(tenant: string, sourceRefs: readonly string[]): Promise<void> {
+    await this.#pool.query(
+      `UPDATE ${TABLES.sources} SET watched_at = now() WHERE tenant = $1 AND source_ref = ANY($2::text[])`,
+      [tenant, sourceRefs],
+    );
   }
 }

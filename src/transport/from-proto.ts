@@ -1,5 +1,8 @@
 import { InvalidSourceOptionsError } from "../domain/errors.js";
-import type { Replica as DomainReplica, SourceOptions } from "../domain/source-options.js";
+import type { Replica as DomainReplica, Operation, SourceOptions } from "../domain/source-options.js";
+import type { WatchRequest } from "../domain/watch-service.js";
+import type { WatchWakesRequest } from "../../gen/pgsync/v1/pg_sync_service_pb.js";
+import { Operation as ProtoOperation, StartPosition } from "../../gen/pgsync/v1/wake_pb.js";
 import { Replica, type SourceOptions as SourceOptionsProto } from "../../gen/pgsync/v1/source_pb.js";
 
 function replicaFromProto(replica: Replica): DomainReplica | undefined {
@@ -42,5 +45,27 @@ export function sourceOptionsFromProto(proto: SourceOptionsProto | undefined): S
     ...(params !== undefined ? { params } : {}),
     ...(replica !== undefined ? { replica } : {}),
     ...(metadata ? { metadata } : {}),
+  };
+}
+
+const OPERATION_FROM_PROTO: Record<number, Operation> = {
+  [ProtoOperation.INSERT]: "insert",
+  [ProtoOperation.UPDATE]: "update",
+  [ProtoOperation.DELETE]: "delete",
+};
+
+/** Reads a WatchWakes request into the domain form (validated by the watch service). */
+export function watchRequestFromProto(req: WatchWakesRequest): WatchRequest {
+  let start: WatchRequest["start"];
+  if (req.start.case === "resumeToken") start = { token: req.start.value };
+  else start = { position: req.start.case === "startPosition" && req.start.value === StartPosition.EARLIEST ? "earliest" : "now" };
+  return {
+    sourceRefs: req.sourceRefs,
+    ops: req.ops.map((op) => OPERATION_FROM_PROTO[op] ?? "unspecified"),
+    debounceMs: req.debounceMs,
+    maxWaitMs: req.maxWaitMs,
+    maxChangesPerWake: req.maxChangesPerWake,
+    heartbeatIntervalMs: req.heartbeatIntervalMs,
+    start,
   };
 }

@@ -5,7 +5,9 @@ import {
   type DeleteSourceRequest,
   type DeleteSourceResponse,
   DeleteSourceResponseSchema,
+  type GetCursorRequest,
   type GetCursorResponse,
+  GetCursorResponseSchema,
   type GetSourceRequest,
   type GetSourceResponse,
   GetSourceResponseSchema,
@@ -16,17 +18,48 @@ import {
   type RegisterSourceRequest,
   type RegisterSourceResponse,
   RegisterSourceResponseSchema,
+  type WatchWakesRequest,
   type WatchWakesResponse,
 } from "../../gen/pgsync/v1/pg_sync_service_pb.js";
+import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { ConsumerTooSlowError } from "../domain/watch-frames.js";
+import type { WatchService } from "../domain/watch-service.js";
+import type { Metrics } from "../metrics.js";
 import { principalKey } from "./context.js";
-import { toConnectError } from "./errors.js";
-import { sourceOptionsFromProto } from "./from-proto.js";
-import { sourceToProto } from "./to-proto.js";
+import { ERROR_DOMAIN, toConnectError } from "./errors.js";
+import { sourceOptionsFromProto, watchRequestFromProto } from "./from-proto.js";
+import { cursorToProto, sourceToProto, watchFrameToProto } from "./to-proto.js";
 
 /** Dependencies of {@link PgSyncServiceImpl}. */
 export interface PgSyncServiceDeps {
   /** The control plane. */
   readonly registry: SourceRegistry;
+  /** Opens WatchWakes streams. */
+  readonly watch: WatchService;
+  /** Metrics (open streams, wakes sent). */
+  readonly metrics: Metrics;
+}
+
+/** Trailer carrying the resume token when a stream ends with an error. */
+export const RESUME_TOKEN_TRAILER = "pgsync-resume-token";
+
+/** The error ending a stream, with the token to resume from in a trailer and in ErrorInfo. */
+function streamEndError(err: unknown, resumeToken: string): ConnectError {
+  const base =
+    err instanceof ConsumerTooSlowError
+      ? new ConnectError(err.message, Code.ResourceExhausted, undefined, [
+          {
+            desc: ErrorInfoSchema,
+            value: create(ErrorInfoSchema, { reason: err.reason, domain: ERROR_DOMAIN, metadata: { resume_token: resumeToken } }),
+          },
+        ])
+      : toConnectError(err);
+  // A copy: the shutdown reason is one ConnectError shared by every stream.
+  const metadata = new Headers(base.metadata);
+  metadata.set(RESUME_TOKEN_TRAILER, resumeToken);
+  const copy = new ConnectError(base.rawMessage, base.code, metadata, undefined, base.cause);
+  copy.details.push(...base.details);
+  return copy;
 }
 
 /** The tenant of the authenticated caller; the auth interceptor guarantees it is set. */
@@ -92,12 +125,29 @@ export class PgSyncServiceImpl implements ServiceImpl<typeof PgSyncService> {
     });
   }
 
-  // biome-ignore lint/correctness/useYield: answers UNIMPLEMENTED until the WatchWakes issue lands.
-  async *watchWakes(): AsyncGenerator<WatchWakesResponse> {
-    throw new ConnectError("WatchWakes is not implemented yet", Code.Unimplemented);
+  async *watchWakes(req: WatchWakesRequest, ctx: HandlerContext): AsyncGenerator<WatchWakesResponse> {
+    const watch = await edge(() => this.#deps.watch.open(tenantOf(ctx), watchRequestFromProto(req)));
+    const { metrics } = this.#deps;
+    metrics.openStreams.inc();
+    try {
+      for await (const frame of watch.session.frames(ctx.signal)) {
+        if (frame.type === "wake") metrics.wakesSent.inc();
+        yield watchFrameToProto(frame);
+      }
+      const reason: unknown = ctx.signal.reason;
+      if (ctx.signal.aborted && reason instanceof ConnectError) throw reason;
+    } catch (err) {
+      throw streamEndError(err, watch.session.resumeToken);
+    } finally {
+      watch.close();
+      metrics.openStreams.dec();
+    }
   }
 
-  async getCursor(): Promise<GetCursorResponse> {
-    throw new ConnectError("GetCursor is not implemented yet", Code.Unimplemented);
+  getCursor(req: GetCursorRequest, ctx: HandlerContext): Promise<GetCursorResponse> {
+    return edge(async () => {
+      const report = await this.#deps.registry.getCursor(tenantOf(ctx), req.sourceRef);
+      return create(GetCursorResponseSchema, { cursor: cursorToProto(report) });
+    });
   }
 }

@@ -1,6 +1,25 @@
-import { create } from "@bufbuild/protobuf";
+import { create, type JsonObject } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { GapReason as DomainGapReason } from "../domain/change-log.js";
+import type { ChangeEntry } from "../domain/log-entry.js";
+import type { Operation as DomainOperation } from "../domain/source-options.js";
+import type { WatchFrame } from "../domain/watch-frames.js";
+import { type WatchWakesResponse, WatchWakesResponseSchema } from "../../gen/pgsync/v1/pg_sync_service_pb.js";
+import {
+  type Change,
+  ChangeSchema,
+  GapReason,
+  GapSchema,
+  HeartbeatSchema,
+  Operation,
+  ReadySchema,
+  SourcePositionSchema,
+  SourceStatusSchema,
+  WakeSchema,
+} from "../../gen/pgsync/v1/wake_pb.js";
 import type { SourceRecord, SourceState as DomainSourceState } from "../domain/source.js";
+import type { CursorReport } from "../domain/source-registry.js";
+import { type Cursor, CursorSchema, LogMode } from "../../gen/pgsync/v1/cursor_pb.js";
 import type { CanonicalSourceOptions } from "../domain/source-ref.js";
 import {
   NamedParamsSchema,
@@ -59,4 +78,111 @@ export function sourceToProto(record: SourceRecord): Source {
     updateTime: timestampFromDate(record.updatedAt),
     shapeUrl: record.shapeUrl,
   });
+}
+
+/** A GetCursor report to the proto Cursor. */
+export function cursorToProto(report: CursorReport): Cursor {
+  const { cursor } = report;
+  return create(CursorSchema, {
+    sourceRef: report.source.sourceRef,
+    shapeHandle: cursor.shapeHandle ?? "",
+    shapeOffset: cursor.shapeOffset ?? "",
+    logMode: cursor.logMode === "full" ? LogMode.FULL : LogMode.CHANGES_ONLY,
+    headSeq: cursor.headSeq,
+    tailSeq: cursor.tailSeq,
+    state: sourceStateToProto(report.status.state),
+    lastError: report.status.lastError ?? "",
+    upToDateTime: report.upToDateAt ? timestampFromDate(report.upToDateAt) : undefined,
+    updateTime: timestampFromDate(cursor.updatedAt),
+    generation: cursor.generation,
+  });
+}
+
+const OPERATION_TO_PROTO: Record<DomainOperation, Operation> = {
+  insert: Operation.INSERT,
+  update: Operation.UPDATE,
+  delete: Operation.DELETE,
+};
+
+const GAP_REASON_TO_PROTO: Record<DomainGapReason, GapReason> = {
+  "must-refetch": GapReason.MUST_REFETCH,
+  retention: GapReason.RETENTION,
+  "source-reset": GapReason.SOURCE_RESET,
+};
+
+function changeToProto(entry: ChangeEntry, table: string): Change {
+  return create(ChangeSchema, {
+    key: entry.key,
+    operation: OPERATION_TO_PROTO[entry.operation],
+    value: entry.value as JsonObject,
+    oldValue: entry.oldValue as JsonObject | undefined,
+    offset: entry.offset,
+    seq: entry.seq,
+    table,
+    txids: entry.txids.map((t) => BigInt(t)),
+  });
+}
+
+/** A watch frame to the WatchWakes response oneof. */
+export function watchFrameToProto(frame: WatchFrame): WatchWakesResponse {
+  switch (frame.type) {
+    case "ready":
+      return create(WatchWakesResponseSchema, {
+        event: {
+          case: "ready",
+          value: create(ReadySchema, {
+            positions: frame.positions.map((p) => create(SourcePositionSchema, { sourceRef: p.sourceRef, seq: p.seq })),
+            resumeToken: frame.token,
+          }),
+        },
+      });
+    case "wake":
+      return create(WatchWakesResponseSchema, {
+        event: {
+          case: "wake",
+          value: create(WakeSchema, {
+            wakeId: frame.wakeId,
+            sourceRef: frame.sourceRef,
+            changes: frame.changes.map((c) => changeToProto(c, frame.table)),
+            resumeToken: frame.token,
+            firstSeq: frame.firstSeq,
+            lastSeq: frame.lastSeq,
+          }),
+        },
+      });
+    case "gap":
+      return create(WatchWakesResponseSchema, {
+        event: {
+          case: "gap",
+          value: create(GapSchema, {
+            sourceRef: frame.sourceRef,
+            reason: GAP_REASON_TO_PROTO[frame.reason],
+            fromSeq: frame.fromSeq,
+            toSeq: frame.toSeq,
+            detail: frame.detail,
+            resumeToken: frame.token,
+          }),
+        },
+      });
+    case "heartbeat":
+      return create(WatchWakesResponseSchema, {
+        event: {
+          case: "heartbeat",
+          value: create(HeartbeatSchema, { resumeToken: frame.token, time: timestampFromDate(frame.time) }),
+        },
+      });
+    case "status":
+      return create(WatchWakesResponseSchema, {
+        event: {
+          case: "status",
+          value: create(SourceStatusSchema, {
+            sourceRef: frame.sourceRef,
+            state: sourceStateToProto(frame.state),
+            deleted: frame.deleted,
+            reason: frame.reason,
+            resumeToken: frame.token,
+          }),
+        },
+      });
+  }
 }

@@ -1,0 +1,184 @@
+import type { Backoff } from "../domain/backoff.js";
+import type { BridgeStatus } from "../domain/bridge-state.js";
+import type { CursorStore } from "../domain/change-log.js";
+import type { SourceRecord, SourceState, SourceStore } from "../domain/source.js";
+import type { BridgeControl } from "../domain/source-registry.js";
+import type { Logger } from "../logger.js";
+import { type Metrics, setBridgeCounts } from "../metrics.js";
+import { Bridge } from "./bridge.js";
+
+/** Default idle TTL: a source nobody registered or watched for this long is stopped (IDLE). */
+export const DEFAULT_IDLE_TTL_MS = 24 * 60 * 60 * 1000;
+/** Default interval of the idle check. */
+export const DEFAULT_GC_INTERVAL_MS = 60_000;
+
+/** Dependencies of {@link BridgeManager}. */
+export interface BridgeManagerDeps {
+  readonly sources: SourceStore;
+  readonly cursors: CursorStore;
+  readonly backoff: Backoff;
+  readonly owner: string;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Idle TTL; 0 disables idle stops. */
+  readonly idleTtlMs: number;
+  /** Interval of the idle check. */
+  readonly gcIntervalMs: number;
+  /** Fetch for Electric requests (tests). */
+  readonly fetchClient?: typeof fetch;
+  /** Clock (tests). Default Date.now. */
+  readonly now?: () => number;
+}
+
+/** In-memory view of a running bridge. */
+export interface BridgeView {
+  readonly status: BridgeStatus;
+  readonly upToDateAt: Date | undefined;
+}
+
+const keyOf = (tenant: string, sourceRef: string) => `${tenant}\u0000${sourceRef}`;
+
+/**
+ * Owns the bridges of this process: exactly one per (tenant, source_ref), created synchronously
+ * so concurrent registrations cannot start two; resumes every active source at start; stops
+ * idle ones; stops and forgets deleted ones.
+ */
+export class BridgeManager implements BridgeControl {
+  readonly #deps: BridgeManagerDeps;
+  readonly #bridges = new Map<string, Bridge>();
+  readonly #watchers = new Map<string, number>();
+  readonly #counts = new Map<SourceState, number>();
+  #gcTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(deps: BridgeManagerDeps) {
+    this.#deps = deps;
+  }
+
+  /** Starts a bridge for `record` unless one is running; a FAILED or ended bridge is replaced. */
+  ensure(record: SourceRecord): void {
+    if (this.#stopped) return;
+    const key = keyOf(record.tenant, record.sourceRef);
+    const existing = this.#bridges.get(key);
+    if (existing && !existing.ended) return;
+    if (existing) this.#count(existing.status.state, -1);
+    const bridge = new Bridge({
+      tenant: record.tenant,
+      sourceRef: record.sourceRef,
+      options: record.options,
+      shapeUrl: record.shapeUrl,
+      store: this.#deps.cursors,
+      backoff: this.#deps.backoff,
+      owner: this.#deps.owner,
+      logger: this.#deps.logger,
+      metrics: this.#deps.metrics,
+      onStatus: (b, previous) => {
+        if (this.#bridges.get(key) !== b) return;
+        this.#count(previous.state, -1);
+        this.#count(b.status.state, +1);
+      },
+      ...(this.#deps.fetchClient ? { fetchClient: this.#deps.fetchClient } : {}),
+    });
+    this.#bridges.set(key, bridge);
+    this.#count(bridge.status.state, +1);
+    bridge.start();
+  }
+
+  /** True when a bridge for the source is running (not ended). */
+  isRunning(tenant: string, sourceRef: string): boolean {
+    const bridge = this.#bridges.get(keyOf(tenant, sourceRef));
+    return bridge !== undefined && !bridge.ended;
+  }
+
+  /** Stops the source's bridge and forgets it (before the source is deleted). */
+  async remove(tenant: string, sourceRef: string): Promise<void> {
+    const key = keyOf(tenant, sourceRef);
+    const bridge = this.#bridges.get(key);
+    if (!bridge) return;
+    this.#bridges.delete(key);
+    this.#count(bridge.status.state, -1);
+    await bridge.stop("stop");
+  }
+
+  /** The running bridge's in-memory view, when this process runs it. */
+  view(tenant: string, sourceRef: string): BridgeView | undefined {
+    const bridge = this.#bridges.get(keyOf(tenant, sourceRef));
+    return bridge ? { status: bridge.status, upToDateAt: bridge.upToDateAt } : undefined;
+  }
+
+  /** A watcher holds the source: it is never stopped as idle, and it is (re)started. */
+  retain(record: SourceRecord): () => void {
+    const key = keyOf(record.tenant, record.sourceRef);
+    this.#watchers.set(key, (this.#watchers.get(key) ?? 0) + 1);
+    if (record.state !== "FAILED") this.ensure(record);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (this.#watchers.get(key) ?? 1) - 1;
+      if (n <= 0) this.#watchers.delete(key);
+      else this.#watchers.set(key, n);
+    };
+  }
+
+  /** Number of bridges per state. */
+  counts(): ReadonlyMap<SourceState, number> {
+    return this.#counts;
+  }
+
+  /** Number of bridges this process runs. */
+  get size(): number {
+    return this.#bridges.size;
+  }
+
+  /** Resumes every source that was running (STARTING, LIVE, BACKING_OFF, STOPPED) and starts the idle check. */
+  async start(): Promise<number> {
+    const records = await this.#deps.sources.listResumable();
+    for (const record of records) this.ensure(record);
+    if (this.#deps.idleTtlMs > 0) {
+      this.#gcTimer = setInterval(() => {
+        this.collectIdle().catch((err: unknown) => {
+          this.#deps.logger.warn({ err: { message: (err as Error).message } }, "idle check failed");
+        });
+      }, this.#deps.gcIntervalMs);
+      this.#gcTimer.unref();
+    }
+    this.#deps.logger.info({ resumed: records.length }, "bridges resumed");
+    return records.length;
+  }
+
+  /** Stops bridges whose source nobody registered or watched within the idle TTL and that have no watcher. */
+  async collectIdle(): Promise<number> {
+    const now = (this.#deps.now ?? Date.now)();
+    let stopped = 0;
+    for (const [key, bridge] of this.#bridges) {
+      if (bridge.ended || (this.#watchers.get(key) ?? 0) > 0) continue;
+      const record = await this.#deps.sources.get(bridge.tenant, bridge.sourceRef);
+      if (!record) continue;
+      const lastUse = Math.max(record.registeredAt.getTime(), record.watchedAt?.getTime() ?? 0);
+      if (now - lastUse < this.#deps.idleTtlMs) continue;
+      this.#bridges.delete(key);
+      this.#count(bridge.status.state, -1);
+      await bridge.stop("idle");
+      stopped++;
+      this.#deps.logger.info({ tenant: bridge.tenant, source_ref: bridge.sourceRef }, "idle source stopped");
+    }
+    return stopped;
+  }
+
+  /** Stops every bridge (shutdown): in-flight batches commit or are abandoned whole. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#gcTimer) clearInterval(this.#gcTimer);
+    const bridges = [...this.#bridges.values()];
+    this.#bridges.clear();
+    await Promise.allSettled(bridges.map((b) => b.stop("stop")));
+    this.#counts.clear();
+    setBridgeCounts(this.#deps.metrics, this.#counts);
+  }
+
+  #count(state: SourceState, delta: number): void {
+    this.#counts.set(state, Math.max(0, (this.#counts.get(state) ?? 0) + delta));
+    setBridgeCounts(this.#deps.metrics, this.#counts);
+  }
+}

@@ -1,0 +1,79 @@
+import type { LogMode } from "../domain/change-log.js";
+import { ShapeProbeFailedError } from "../domain/errors.js";
+import type { CanonicalSourceOptions } from "../domain/source-ref.js";
+import { scrubUrl } from "../logger.js";
+import { ELECTRIC_HEADERS, ELECTRIC_PARAMS, OFFSET_NOW } from "./electric-constants.js";
+import { applyShapeParams, shapeParamsFor } from "./shape-params.js";
+
+/** Default probe timeout. */
+export const DEFAULT_PROBE_TIMEOUT_MS = 10_000;
+/** Longest part of an endpoint's error body quoted back to the caller. */
+const PROBE_BODY_MAX_CHARS = 500;
+
+/** The first cursor of a fresh source, from the probe's response. */
+export interface ProbeResult {
+  readonly shapeHandle: string;
+  readonly shapeOffset: string;
+  readonly logMode: LogMode;
+}
+
+/** Extracts Electric's message from a 4xx body: `{"message", "errors": {field: [msg]}}`. */
+function describeErrorBody(text: string): string {
+  try {
+    const body = JSON.parse(text) as { message?: unknown; errors?: Record<string, unknown> };
+    const parts: string[] = [];
+    if (body.errors && typeof body.errors === "object") {
+      for (const [field, msgs] of Object.entries(body.errors)) {
+        parts.push(`${field}: ${Array.isArray(msgs) ? msgs.join("; ") : JSON.stringify(msgs)}`);
+      }
+    }
+    if (parts.length > 0) return parts.join("; ");
+    if (typeof body.message === "string") return body.message;
+  } catch {
+    // not JSON: quote the text
+  }
+  return text.slice(0, PROBE_BODY_MAX_CHARS);
+}
+
+/**
+ * Asks the shape endpoint for the source's shape at `offset=now` with `log=changes_only`, exactly
+ * as the bridge will request it. Success gives the fresh source's first cursor (persisted before
+ * RegisterSource returns, so nothing committed afterwards is skipped). Failure is a
+ * {@link ShapeProbeFailedError} with a reason a user can act on.
+ */
+export async function probeShape(
+  shapeUrl: string,
+  options: CanonicalSourceOptions,
+  { timeoutMs = DEFAULT_PROBE_TIMEOUT_MS, fetchFn = fetch }: { timeoutMs?: number; fetchFn?: typeof fetch } = {},
+): Promise<ProbeResult> {
+  const url = applyShapeParams(new URL(shapeUrl), shapeParamsFor(options), "changes_only");
+  url.searchParams.set(ELECTRIC_PARAMS.offset, OFFSET_NOW);
+  const shown = scrubUrl(shapeUrl);
+  let response: Response;
+  try {
+    response = await fetchFn(url, { signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const why =
+      (err as Error).name === "TimeoutError"
+        ? `no answer within ${timeoutMs} ms`
+        : (cause?.code ?? cause?.message ?? (err as Error).message);
+    throw new ShapeProbeFailedError(`shape endpoint ${shown} is unreachable: ${why}`);
+  }
+  const text = await response.text().catch(() => "");
+  if (response.status >= 400) {
+    throw new ShapeProbeFailedError(
+      `shape endpoint ${shown} rejected the shape (${response.status}): ${describeErrorBody(text)}`,
+      response.status,
+    );
+  }
+  const handle = response.headers.get(ELECTRIC_HEADERS.handle);
+  const offset = response.headers.get(ELECTRIC_HEADERS.offset);
+  if (!handle || !offset) {
+    throw new ShapeProbeFailedError(
+      `${shown} answered ${response.status} but is not an Electric shape log (no ${ELECTRIC_HEADERS.handle} header); shape endpoints are usually served at ${new URL(shapeUrl).origin}/v1/shape`,
+      response.status,
+    );
+  }
+  return { shapeHandle: handle, shapeOffset: offset, logMode: "changes_only" };
+}

@@ -1,0 +1,98 @@
+import type { Operation } from "./source-options.js";
+import type { SourceState } from "./source.js";
+
+/** Electric `log` modes. */
+export type LogMode = "full" | "changes_only";
+
+/** A row change to append to a source's log. */
+export interface NewChange {
+  /** Electric row key. */
+  readonly key: string;
+  /** Operation. */
+  readonly operation: Operation;
+  /** Parsed row values (JSON-safe: int8 and numeric as strings). */
+  readonly value: Readonly<Record<string, unknown>>;
+  /** Old values of changed columns (replica full updates). */
+  readonly oldValue: Readonly<Record<string, unknown>> | undefined;
+  /** Electric offset of the change (`<lsn>_<op>`), unique within the source. */
+  readonly offset: string;
+  /** Postgres transaction ids. */
+  readonly txids: readonly string[];
+}
+
+/** Reasons a gap is logged. */
+export type GapReason = "must-refetch" | "retention" | "source-reset";
+
+/** A gap entry: changes in a range may be missing. */
+export interface NewGap {
+  readonly reason: GapReason;
+  /** Human-readable detail (last good offset, new handle). */
+  readonly detail: string;
+  /** The last offset known good, when known. */
+  readonly lastGoodOffset: string | undefined;
+  /** The new shape handle, when there is one. */
+  readonly newHandle: string | undefined;
+}
+
+/** The persisted Electric cursor of a source. */
+export interface StoredCursor {
+  readonly shapeHandle: string | undefined;
+  readonly shapeOffset: string | undefined;
+  readonly logMode: LogMode;
+  /** Newest log seq (0 when empty). */
+  readonly headSeq: bigint;
+  /** Oldest retained log seq (0 when empty). */
+  readonly tailSeq: bigint;
+  /** Fencing generation of the current owner. */
+  readonly generation: bigint;
+  readonly upToDateAt: Date | undefined;
+  readonly updatedAt: Date;
+}
+
+/** One Electric response batch to commit atomically. */
+export interface BatchCommit {
+  readonly tenant: string;
+  readonly sourceRef: string;
+  /** Generation the committing bridge claimed; a mismatch means it lost ownership. */
+  readonly generation: bigint;
+  /** Cursor after the batch. */
+  readonly shapeHandle: string;
+  readonly shapeOffset: string;
+  /** A gap to log before the changes (must-refetch). */
+  readonly gap: NewGap | undefined;
+  /** Changes in commit order. */
+  readonly changes: readonly NewChange[];
+  /** True when the batch ended with up-to-date. */
+  readonly upToDate: boolean;
+}
+
+/** Result of a commit. */
+export interface CommitResult {
+  /** Log head after the commit. */
+  readonly headSeq: bigint;
+  /** Entries appended (changes, plus the gap if any). */
+  readonly appended: number;
+}
+
+/** Thrown when a bridge writes with a stale generation: another owner took the source over. */
+export class FencedError extends Error {
+  override name = "FencedError";
+  constructor(
+    readonly sourceRef: string,
+    readonly generation: bigint,
+  ) {
+    super(`source ${sourceRef}: generation ${generation} is no longer the owner`);
+  }
+}
+
+/** Persistence of cursors and the change log, scoped by tenant. */
+export interface CursorStore {
+  /** Takes ownership: bumps and returns the generation with the committed cursor; undefined if the source is gone. */
+  claim(tenant: string, sourceRef: string, owner: string): Promise<StoredCursor | undefined>;
+  /** Reads the cursor without claiming it. */
+  get(tenant: string, sourceRef: string): Promise<StoredCursor | undefined>;
+  /** Appends the batch's gap and changes with gap-free seqs and advances the cursor, in one transaction. */
+  commit(batch: BatchCommit): Promise<CommitResult>;
+  /** Persists the bridge state and last error. */
+  setState(tenant: string, sourceRef: string, state: SourceState, lastError: string | undefined): Promise<void>;
+}

@@ -1,0 +1,54 @@
+import type { GapReason } from "./change-log.js";
+import type { Operation } from "./source-options.js";
+
+/** A change read back from a source's log. */
+export interface ChangeEntry {
+  readonly kind: "change";
+  readonly seq: bigint;
+  readonly key: string;
+  readonly operation: Operation;
+  readonly value: Record<string, unknown>;
+  readonly oldValue: Record<string, unknown> | undefined;
+  readonly offset: string;
+  readonly txids: readonly string[];
+}
+
+/** A gap read back from a source's log. */
+export interface GapEntry {
+  readonly kind: "gap";
+  readonly seq: bigint;
+  readonly reason: GapReason;
+  readonly detail: string;
+}
+
+/** A log entry. */
+export type LogEntry = ChangeEntry | GapEntry;
+
+/** Bounds of a source's log. */
+export interface LogBounds {
+  /** Newest seq; 0 when the log is empty. */
+  readonly headSeq: bigint;
+  /** Oldest retained seq; 0 when the log is empty. */
+  readonly tailSeq: bigint;
+}
+
+/** Reads a source's log. */
+export interface ChangeLogReader {
+  /** Entries with seq > `afterSeq`, oldest first, at most `limit`. */
+  read(tenant: string, sourceRef: string, afterSeq: bigint, limit: number): Promise<LogEntry[]>;
+  /** The log's bounds. */
+  bounds(tenant: string, sourceRef: string): Promise<LogBounds>;
+}
+
+/** What a log notification says. */
+export type LogEvent =
+  | { readonly type: "appended"; readonly tenant: string; readonly sourceRef: string; readonly headSeq: bigint }
+  | { readonly type: "state"; readonly tenant: string; readonly sourceRef: string; readonly state: string; readonly deleted: boolean }
+  /** The notification channel reconnected: anything may have been missed; re-read. */
+  | { readonly type: "resync" };
+
+/** Announces log appends and source changes (Postgres LISTEN/NOTIFY across processes). */
+export interface LogNotifier {
+  /** Calls `listener` for events of (tenant, sourceRef) and for resyncs; returns the unsubscribe. */
+  subscribe(tenant: string, sourceRef: string, listener: (event: LogEvent) => void): () => void;
+}

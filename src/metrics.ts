@@ -1,0 +1,64 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { SOURCE_STATES, type SourceState } from "./domain/source.js";
+
+/** Prometheus metrics of one pg-sync process, on a registry of its own (served at GET /metrics). */
+export interface Metrics {
+  readonly registry: Registry;
+  /** Bridges by state. */
+  readonly bridges: Gauge<"state">;
+  /** Electric response batches received. */
+  readonly electricBatches: Counter;
+  /** Changes appended to the log. */
+  readonly changesLogged: Counter;
+  /** Gap entries logged, by reason. */
+  readonly gapsLogged: Counter<"reason">;
+  /** Cursor writes (one per committed batch at most). */
+  readonly cursorWrites: Counter;
+  /** Backoffs started, by error kind. */
+  readonly backoffs: Counter<"kind">;
+  /** Seconds from an Electric batch arriving to its commit. */
+  readonly batchCommitSeconds: Histogram;
+  /** Seconds from a log entry's commit notification to its wake frame being handed to the transport. */
+  readonly wakeDispatchSeconds: Histogram;
+  /** Wakes sent. */
+  readonly wakesSent: Counter;
+  /** Open WatchWakes streams. */
+  readonly openStreams: Gauge;
+}
+
+/** Creates the metrics; `withDefaults` adds process metrics (memory, CPU, event loop). */
+export function createMetrics({ withDefaults = true }: { withDefaults?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (withDefaults) collectDefaultMetrics({ register: registry, prefix: "pgsync_" });
+  const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+  const metrics: Metrics = {
+    registry,
+    bridges: new Gauge({ name: "pgsync_bridges", help: "Bridges by state", labelNames: ["state"], registers: [registry] }),
+    electricBatches: new Counter({ name: "pgsync_electric_batches_total", help: "Electric response batches received", registers: [registry] }),
+    changesLogged: new Counter({ name: "pgsync_changes_logged_total", help: "Changes appended to the log", registers: [registry] }),
+    gapsLogged: new Counter({ name: "pgsync_gaps_logged_total", help: "Gap entries logged", labelNames: ["reason"], registers: [registry] }),
+    cursorWrites: new Counter({ name: "pgsync_cursor_writes_total", help: "Cursor writes", registers: [registry] }),
+    backoffs: new Counter({ name: "pgsync_backoffs_total", help: "Bridge backoffs started", labelNames: ["kind"], registers: [registry] }),
+    batchCommitSeconds: new Histogram({
+      name: "pgsync_batch_commit_seconds",
+      help: "Electric batch received to committed",
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    wakeDispatchSeconds: new Histogram({
+      name: "pgsync_wake_dispatch_seconds",
+      help: "Log commit notification received to wake frame handed to the transport",
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    wakesSent: new Counter({ name: "pgsync_wakes_sent_total", help: "Wake frames sent", registers: [registry] }),
+    openStreams: new Gauge({ name: "pgsync_watch_streams", help: "Open WatchWakes streams", registers: [registry] }),
+  };
+  for (const state of SOURCE_STATES) metrics.bridges.set({ state }, 0);
+  return metrics;
+}
+
+/** Sets the bridge-state gauge from counts. */
+export function setBridgeCounts(metrics: Metrics, counts: ReadonlyMap<SourceState, number>): void {
+  for (const state of SOURCE_STATES) metrics.bridges.set({ state }, counts.get(state) ?? 0);
+}

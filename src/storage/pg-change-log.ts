@@ -1,0 +1,67 @@
+import type pg from "pg";
+import type { GapReason } from "../domain/change-log.js";
+import type { ChangeLogReader, LogBounds, LogEntry } from "../domain/log-entry.js";
+import type { Operation } from "../domain/source-options.js";
+import { TABLES } from "./constants.js";
+
+interface EntryRow {
+  seq: string;
+  kind: "change" | "gap";
+  shape_offset: string | null;
+  operation: Operation | null;
+  key: string | null;
+  value: Record<string, unknown> | null;
+  old_value: Record<string, unknown> | null;
+  txids: string[] | null;
+  gap: { reason: GapReason; detail: string } | null;
+}
+
+/** {@link ChangeLogReader} over `pgsync.changes` (primary key order: tenant, source_ref, seq). */
+export class PgChangeLog implements ChangeLogReader {
+  readonly #pool: pg.Pool;
+
+  constructor(pool: pg.Pool) {
+    this.#pool = pool;
+  }
+
+  async read(tenant: string, sourceRef: string, afterSeq: bigint, limit: number): Promise<LogEntry[]> {
+    const { rows } = await this.#pool.query<EntryRow>(
+      `SELECT seq, kind, shape_offset, operation, key, value, old_value, txids, gap
+       FROM ${TABLES.changes}
+       WHERE tenant = $1 AND source_ref = $2 AND seq > $3
+       ORDER BY seq LIMIT $4`,
+      [tenant, sourceRef, afterSeq.toString(), limit],
+    );
+    return rows.map((row): LogEntry => {
+      if (row.kind === "gap") {
+        return {
+          kind: "gap",
+          seq: BigInt(row.seq),
+          reason: row.gap?.reason ?? "must-refetch",
+          detail: row.gap?.detail ?? "",
+        };
+      }
+      return {
+        kind: "change",
+        seq: BigInt(row.seq),
+        key: row.key ?? "",
+        operation: row.operation ?? "insert",
+        value: row.value ?? {},
+        oldValue: row.old_value ?? undefined,
+        offset: row.shape_offset ?? "",
+        txids: row.txids ?? [],
+      };
+    });
+  }
+
+  async bounds(tenant: string, sourceRef: string): Promise<LogBounds> {
+    const { rows } = await this.#pool.query<{ head_seq: string | null; tail_seq: string | null }>(
+      `SELECT k.head_seq,
+              (SELECT min(seq) FROM ${TABLES.changes} c WHERE c.tenant = $1 AND c.source_ref = $2) AS tail_seq
+       FROM ${TABLES.cursors} k WHERE k.tenant = $1 AND k.source_ref = $2`,
+      [tenant, sourceRef],
+    );
+    const row = rows[0];
+    return { headSeq: BigInt(row?.head_seq ?? 0), tailSeq: BigInt(row?.tail_seq ?? 0) };
+  }
+}

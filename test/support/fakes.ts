@@ -1,0 +1,113 @@
+import type { ChangeEntry, ChangeLogReader, LogBounds, LogEntry, LogEvent, LogNotifier } from "../../src/domain/log-entry.js";
+import type { SourceRecord } from "../../src/domain/source.js";
+import type { Operation } from "../../src/domain/source-options.js";
+
+/** An in-memory change log with notifications, for unit tests of the watch session. */
+export class InMemoryChangeLog implements ChangeLogReader, LogNotifier {
+  readonly #entries = new Map<string, LogEntry[]>();
+  readonly #listeners = new Map<string, Set<(e: LogEvent) => void>>();
+  /** Number of read() calls (to check pagination). */
+  reads = 0;
+
+  #key(tenant: string, ref: string) {
+    return `${tenant}/${ref}`;
+  }
+
+  /** Appends changes and notifies. */
+  append(tenant: string, ref: string, ...ops: Operation[]): ChangeEntry[] {
+    const list = this.#entries.get(this.#key(tenant, ref)) ?? [];
+    this.#entries.set(this.#key(tenant, ref), list);
+    const added: ChangeEntry[] = [];
+    for (const operation of ops) {
+      const seq = BigInt(list.length === 0 ? 1 : Number((list.at(-1) as LogEntry).seq) + 1);
+      const entry: ChangeEntry = {
+        kind: "change",
+        seq,
+        key: `"public"."t"/"${seq}"`,
+        operation,
+        value: { id: String(seq) },
+        oldValue: undefined,
+        offset: `${seq}_0`,
+        txids: [],
+      };
+      list.push(entry);
+      added.push(entry);
+    }
+    this.#notify(tenant, ref, { type: "appended", tenant, sourceRef: ref, headSeq: (list.at(-1) as LogEntry).seq });
+    return added;
+  }
+
+  /** Appends a must-refetch gap and notifies. */
+  appendGap(tenant: string, ref: string): void {
+    const list = this.#entries.get(this.#key(tenant, ref)) ?? [];
+    this.#entries.set(this.#key(tenant, ref), list);
+    const seq = BigInt(list.length === 0 ? 1 : Number((list.at(-1) as LogEntry).seq) + 1);
+    list.push({ kind: "gap", seq, reason: "must-refetch", detail: "rotated" });
+    this.#notify(tenant, ref, { type: "appended", tenant, sourceRef: ref, headSeq: seq });
+  }
+
+  /** Deletes entries with seq < `beforeSeq` (retention). */
+  prune(tenant: string, ref: string, beforeSeq: bigint): void {
+    const list = this.#entries.get(this.#key(tenant, ref)) ?? [];
+    this.#entries.set(
+      this.#key(tenant, ref),
+      list.filter((e) => e.seq >= beforeSeq),
+    );
+  }
+
+  /** Sends a state event. */
+  emitState(tenant: string, ref: string, state: string, deleted = false): void {
+    this.#notify(tenant, ref, { type: "state", tenant, sourceRef: ref, state, deleted });
+  }
+
+  async read(tenant: string, ref: string, afterSeq: bigint, limit: number): Promise<LogEntry[]> {
+    this.reads++;
+    return (this.#entries.get(this.#key(tenant, ref)) ?? []).filter((e) => e.seq > afterSeq).slice(0, limit);
+  }
+
+  async bounds(tenant: string, ref: string): Promise<LogBounds> {
+    const list = this.#entries.get(this.#key(tenant, ref)) ?? [];
+    return { headSeq: list.at(-1)?.seq ?? 0n, tailSeq: list[0]?.seq ?? 0n };
+  }
+
+  subscribe(tenant: string, ref: string, listener: (e: LogEvent) => void): () => void {
+    const key = this.#key(tenant, ref);
+    const set = this.#listeners.get(key) ?? new Set();
+    this.#listeners.set(key, set);
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.#listeners.delete(key);
+    };
+  }
+
+  /** Live subscriptions (leak checks). */
+  get subscriptions(): number {
+    let n = 0;
+    for (const set of this.#listeners.values()) n += set.size;
+    return n;
+  }
+
+  #notify(tenant: string, ref: string, event: LogEvent): void {
+    for (const l of [...(this.#listeners.get(this.#key(tenant, ref)) ?? [])]) l(event);
+  }
+}
+
+/** A source record for tests. */
+export function sourceRecord(sourceRef: string, overrides: Partial<SourceRecord> = {}): SourceRecord {
+  const now = new Date();
+  return {
+    tenant: "t1",
+    sourceRef,
+    incarnation: "1",
+    options: { table: "todos", replica: "default" },
+    shapeUrl: "http://127.0.0.1:1/v1/shape",
+    state: "LIVE",
+    lastError: undefined,
+    createdAt: now,
+    registeredAt: now,
+    watchedAt: undefined,
+    updatedAt: now,
+    ...overrides,
+  };
+}

@@ -1,0 +1,143 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { resolve } from "node:path";
+
+/** Repository root. */
+export const ROOT = resolve(import.meta.dirname, "../..");
+
+/** A child process started by {@link startProcess}. */
+export interface Child {
+  readonly process: ChildProcess;
+  /** Everything it printed so far (stdout and stderr), for diagnostics. */
+  output(): string;
+  /** Resolves with the first match of `pattern` in its output (already printed or to come). */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves with the exit code when the process exits by itself. */
+  exit(): Promise<number | null>;
+  /** Sends `signal` and waits for exit (SIGKILL after `graceMs`). */
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<number | null>;
+}
+
+/** Starts `node --import tsx <entry>` with `env`, collecting its output. */
+export function startProcess(entry: string, env: Record<string, string>, args: string[] = []): Child {
+  const child = spawn(process.execPath, ["--import", "tsx", resolve(ROOT, entry), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  const waiters = new Set<() => void>();
+  const onData = (chunk: Buffer) => {
+    out += chunk.toString("utf8");
+    if (out.length > 2_000_000) out = out.slice(-1_000_000);
+    for (const w of [...waiters]) w();
+  };
+  child.stdout?.on("data", onData);
+  child.stderr?.on("data", onData);
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  return {
+    process: child,
+    output: () => out,
+    exit: () => exited,
+    waitFor(pattern, timeoutMs = 30_000) {
+      return new Promise((resolvePromise, reject) => {
+        const check = () => {
+          const m = out.match(pattern);
+          if (m) {
+            cleanup();
+            resolvePromise(m);
+          }
+        };
+        const onExit = () => {
+          cleanup();
+          reject(new Error(`${entry} exited before printing ${pattern}:\n${out.slice(-4_000)}`));
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(
+            new Error(`${entry} did not print ${pattern} within ${timeoutMs} ms:\n${out.slice(-4_000)}`),
+          );
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          child.off("exit", onExit);
+        };
+        waiters.add(check);
+        child.once("exit", onExit);
+        check();
+      });
+    },
+    async stop(signal = "SIGTERM", graceMs = 10_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** Test tokens: tenant A and tenant B. */
+export const TOKENS = { a: "token-tenant-a", b: "token-tenant-b" } as const;
+
+/** Environment for a pg-sync process on `databaseUrl` with the shape server at `electricUrl`. */
+export function pgSyncEnv(
+  databaseUrl: string,
+  electricUrl: string,
+  port = 0,
+  extra: Record<string, string> = {},
+) {
+  return {
+    PGSYNC_DATABASE_URL: databaseUrl,
+    PGSYNC_LISTEN: `127.0.0.1:${port}`,
+    PGSYNC_ELECTRIC_URL: electricUrl,
+    PGSYNC_AUTH_TOKENS: `${TOKENS.a}=tenant-a,${TOKENS.b}=tenant-b`,
+    PGSYNC_LOG_LEVEL: "info",
+    PGSYNC_BACKOFF_INITIAL_MS: "50",
+    PGSYNC_BACKOFF_MAX_MS: "500",
+    ...extra,
+  };
+}
+
+/** Starts pg-sync as a child process; resolves with its URL once it listens. */
+export async function startPgSyncProcess(
+  env: Record<string, string>,
+): Promise<{ child: Child; url: string }> {
+  const child = startProcess("src/main.ts", env);
+  const m = await child.waitFor(
+    /"msg":"pg-sync listening"[^\n]*"port":(\d+)|"port":(\d+)[^\n]*"msg":"pg-sync listening"/,
+  );
+  const port = m[1] ?? m[2];
+  return { child, url: `http://127.0.0.1:${port}` };
+}
+
+/** Starts the bundled shape server as a child process; resolves with its shape URL. */
+export async function startShapeServerProcess(
+  databaseUrl: string,
+  extra: Record<string, string> = {},
+): Promise<{ child: Child; url: string; origin: string }> {
+  const child = startProcess("tools/shape-server/main.ts", {
+    SHAPE_DATABASE_URL: databaseUrl,
+    SHAPE_PORT: "0",
+    SHAPE_TEST_CONTROLS: "1",
+    ...extra,
+  });
+  const m = await child.waitFor(/listening on (http:\/\/[0-9.:[\]a-z]+)/);
+  const origin = (m[1] as string).replace(/\/$/, "");
+  // Listening is not serving: wait until replication streams (health says "active").
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const status = await fetch(`${origin}/v1/health`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) break;
+    if (Date.now() > deadline) {
+      await child.stop("SIGTERM");
+      throw new Error(`shape server at ${origin} was not ready within 30 s:\n${child.output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, url: `${origin}/v1/shape`, origin };
+}

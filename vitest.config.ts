@@ -12,6 +12,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // Memory assertions compare the live heap after a full GC.
+    execArgv: ["--expose-gc"],
     maxWorkers: 2,
   },
 });

@@ -5,4 +5,4 @@ set -euo pipefail
 . "$(dirname "$0")/bootstrap.sh"
 cd "$PGSYNC_ROOT"
 buf generate
-buf build -o gen/descriptors.binpb
+buf build --as-file-descriptor-set -o gen/descriptors.binpb

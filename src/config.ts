@@ -141,7 +141,8 @@ export function isLoopbackHost(host: string): boolean {
 
 function parseListen(value: string): ListenAddress {
   const match = /^(?:\[([^\]]+)\]|([^:]+)|([^[\]]*:[^[\]]*)):(\d+)$/.exec(value);
-  if (!match) throw new ConfigError(ENV.listen, "expected host:port, e.g. 127.0.0.1:50051 or [::1]:50051", value);
+  if (!match)
+    throw new ConfigError(ENV.listen, "expected host:port, e.g. 127.0.0.1:50051 or [::1]:50051", value);
   const host = (match[1] ?? match[2] ?? match[3] ?? "").trim();
   const port = Number(match[4]);
   if (!host) throw new ConfigError(ENV.listen, "host is empty", value);
@@ -188,7 +189,13 @@ const intSchema = (variable: string, min: number, max: number) =>
     .min(min, { error: `${variable}: must be at least ${min}` })
     .max(max, { error: `${variable}: must be at most ${max}` });
 
-function parseInt(variable: string, value: string | undefined, fallback: number, min: number, max: number): number {
+function parseIntVar(
+  variable: string,
+  value: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   if (value === undefined || value.trim() === "") return fallback;
   const result = intSchema(variable, min, max).safeParse(value.trim());
   if (!result.success) {
@@ -268,29 +275,77 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       insecureNoAuth,
     }),
     logLevel: logLevelRaw as LogLevel,
-    shutdownGraceMs: parseInt(ENV.shutdownGraceMs, env[ENV.shutdownGraceMs], DEFAULT_CONFIG.shutdownGraceMs, 0, 600_000),
-    dbPoolSize: parseInt(ENV.dbPoolSize, env[ENV.dbPoolSize], DEFAULT_CONFIG.dbPoolSize, 1, 1_000),
-    idleTtlMs: parseInt(ENV.idleTtlMs, env[ENV.idleTtlMs], DEFAULT_CONFIG.idleTtlMs, 0, 365 * DAY_MS),
-    gcIntervalMs: parseInt(ENV.gcIntervalMs, env[ENV.gcIntervalMs], DEFAULT_CONFIG.gcIntervalMs, 100, DAY_MS),
-    retentionMs: parseInt(ENV.retentionMs, env[ENV.retentionMs], DEFAULT_CONFIG.retentionMs, 0, 3650 * DAY_MS),
-    retentionMaxChanges: parseInt(
+    shutdownGraceMs: parseIntVar(
+      ENV.shutdownGraceMs,
+      env[ENV.shutdownGraceMs],
+      DEFAULT_CONFIG.shutdownGraceMs,
+      0,
+      600_000,
+    ),
+    dbPoolSize: parseIntVar(ENV.dbPoolSize, env[ENV.dbPoolSize], DEFAULT_CONFIG.dbPoolSize, 1, 1_000),
+    idleTtlMs: parseIntVar(ENV.idleTtlMs, env[ENV.idleTtlMs], DEFAULT_CONFIG.idleTtlMs, 0, 365 * DAY_MS),
+    gcIntervalMs: parseIntVar(
+      ENV.gcIntervalMs,
+      env[ENV.gcIntervalMs],
+      DEFAULT_CONFIG.gcIntervalMs,
+      100,
+      DAY_MS,
+    ),
+    retentionMs: parseIntVar(
+      ENV.retentionMs,
+      env[ENV.retentionMs],
+      DEFAULT_CONFIG.retentionMs,
+      0,
+      3650 * DAY_MS,
+    ),
+    retentionMaxChanges: parseIntVar(
       ENV.retentionMaxChanges,
       env[ENV.retentionMaxChanges],
       DEFAULT_CONFIG.retentionMaxChanges,
       0,
       Number.MAX_SAFE_INTEGER,
     ),
-    probeTimeoutMs: parseInt(ENV.probeTimeoutMs, env[ENV.probeTimeoutMs], DEFAULT_CONFIG.probeTimeoutMs, 100, 600_000),
-    backoffInitialMs: parseInt(ENV.backoffInitialMs, env[ENV.backoffInitialMs], DEFAULT_CONFIG.backoffInitialMs, 1, 600_000),
-    backoffMaxMs: parseInt(ENV.backoffMaxMs, env[ENV.backoffMaxMs], DEFAULT_CONFIG.backoffMaxMs, 1, 3_600_000),
-    watchBufferFrames: parseInt(ENV.watchBufferFrames, env[ENV.watchBufferFrames], DEFAULT_CONFIG.watchBufferFrames, 1, 1_000_000),
-    watchStallTimeoutMs: parseInt(
+    probeTimeoutMs: parseIntVar(
+      ENV.probeTimeoutMs,
+      env[ENV.probeTimeoutMs],
+      DEFAULT_CONFIG.probeTimeoutMs,
+      100,
+      600_000,
+    ),
+    backoffInitialMs: parseIntVar(
+      ENV.backoffInitialMs,
+      env[ENV.backoffInitialMs],
+      DEFAULT_CONFIG.backoffInitialMs,
+      1,
+      600_000,
+    ),
+    backoffMaxMs: parseIntVar(
+      ENV.backoffMaxMs,
+      env[ENV.backoffMaxMs],
+      DEFAULT_CONFIG.backoffMaxMs,
+      1,
+      3_600_000,
+    ),
+    watchBufferFrames: parseIntVar(
+      ENV.watchBufferFrames,
+      env[ENV.watchBufferFrames],
+      DEFAULT_CONFIG.watchBufferFrames,
+      1,
+      1_000_000,
+    ),
+    watchStallTimeoutMs: parseIntVar(
       ENV.watchStallTimeoutMs,
       env[ENV.watchStallTimeoutMs],
       DEFAULT_CONFIG.watchStallTimeoutMs,
       1,
       3_600_000,
     ),
-    maxStreamsPerTenant: parseInt(ENV.maxStreamsPerTenant, env[ENV.maxStreamsPerTenant], DEFAULT_CONFIG.maxStreamsPerTenant, 1, 1_000_000),
+    maxStreamsPerTenant: parseIntVar(
+      ENV.maxStreamsPerTenant,
+      env[ENV.maxStreamsPerTenant],
+      DEFAULT_CONFIG.maxStreamsPerTenant,
+      1,
+      1_000_000,
+    ),
   });
 }

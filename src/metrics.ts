@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { SOURCE_STATES, type SourceState } from "./domain/source.js";
 
 /** Prometheus metrics of one pg-sync process, on a registry of its own (served at GET /metrics). */
@@ -8,6 +8,8 @@ export interface Metrics {
   readonly bridges: Gauge<"state">;
   /** Electric response batches received. */
   readonly electricBatches: Counter;
+  /** Electric shape streams opened (one per bridge start or resume). */
+  readonly electricStreams: Counter;
   /** Changes appended to the log. */
   readonly changesLogged: Counter;
   /** Gap entries logged, by reason. */
@@ -33,12 +35,44 @@ export function createMetrics({ withDefaults = true }: { withDefaults?: boolean 
   const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
   const metrics: Metrics = {
     registry,
-    bridges: new Gauge({ name: "pgsync_bridges", help: "Bridges by state", labelNames: ["state"], registers: [registry] }),
-    electricBatches: new Counter({ name: "pgsync_electric_batches_total", help: "Electric response batches received", registers: [registry] }),
-    changesLogged: new Counter({ name: "pgsync_changes_logged_total", help: "Changes appended to the log", registers: [registry] }),
-    gapsLogged: new Counter({ name: "pgsync_gaps_logged_total", help: "Gap entries logged", labelNames: ["reason"], registers: [registry] }),
-    cursorWrites: new Counter({ name: "pgsync_cursor_writes_total", help: "Cursor writes", registers: [registry] }),
-    backoffs: new Counter({ name: "pgsync_backoffs_total", help: "Bridge backoffs started", labelNames: ["kind"], registers: [registry] }),
+    bridges: new Gauge({
+      name: "pgsync_bridges",
+      help: "Bridges by state",
+      labelNames: ["state"],
+      registers: [registry],
+    }),
+    electricBatches: new Counter({
+      name: "pgsync_electric_batches_total",
+      help: "Electric response batches received",
+      registers: [registry],
+    }),
+    electricStreams: new Counter({
+      name: "pgsync_electric_streams_total",
+      help: "Electric shape streams opened",
+      registers: [registry],
+    }),
+    changesLogged: new Counter({
+      name: "pgsync_changes_logged_total",
+      help: "Changes appended to the log",
+      registers: [registry],
+    }),
+    gapsLogged: new Counter({
+      name: "pgsync_gaps_logged_total",
+      help: "Gap entries logged",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
+    cursorWrites: new Counter({
+      name: "pgsync_cursor_writes_total",
+      help: "Cursor writes",
+      registers: [registry],
+    }),
+    backoffs: new Counter({
+      name: "pgsync_backoffs_total",
+      help: "Bridge backoffs started",
+      labelNames: ["kind"],
+      registers: [registry],
+    }),
     batchCommitSeconds: new Histogram({
       name: "pgsync_batch_commit_seconds",
       help: "Electric batch received to committed",
@@ -51,8 +85,16 @@ export function createMetrics({ withDefaults = true }: { withDefaults?: boolean 
       buckets: latencyBuckets,
       registers: [registry],
     }),
-    wakesSent: new Counter({ name: "pgsync_wakes_sent_total", help: "Wake frames sent", registers: [registry] }),
-    openStreams: new Gauge({ name: "pgsync_watch_streams", help: "Open WatchWakes streams", registers: [registry] }),
+    wakesSent: new Counter({
+      name: "pgsync_wakes_sent_total",
+      help: "Wake frames sent",
+      registers: [registry],
+    }),
+    openStreams: new Gauge({
+      name: "pgsync_watch_streams",
+      help: "Open WatchWakes streams",
+      registers: [registry],
+    }),
   };
   for (const state of SOURCE_STATES) metrics.bridges.set({ state }, 0);
   return metrics;

@@ -65,11 +65,15 @@ export class Bridge {
   #upToDateAt: Date | undefined;
   #headSeq = 0n;
   #done: Promise<void> = Promise.resolve();
+  #finished = false;
 
   constructor(deps: BridgeDeps) {
     this.#deps = deps;
     this.#params = shapeParamsFor(deps.options);
-    this.#log = deps.logger.child({ [LOG_FIELDS.tenant]: deps.tenant, [LOG_FIELDS.sourceRef]: deps.sourceRef });
+    this.#log = deps.logger.child({
+      [LOG_FIELDS.tenant]: deps.tenant,
+      [LOG_FIELDS.sourceRef]: deps.sourceRef,
+    });
   }
 
   /** Tenant of the source. */
@@ -97,16 +101,20 @@ export class Bridge {
     return this.#done;
   }
 
-  /** True once the loop has ended for good (FAILED, STOPPED, IDLE). */
+  /** True once the loop has ended for good (FAILED, STOPPED, IDLE, fenced out or source gone). */
   get ended(): boolean {
-    return this.#stop.signal.aborted || this.#status.state === "FAILED";
+    return this.#finished || this.#stop.signal.aborted || this.#status.state === "FAILED";
   }
 
   /** Starts the loop. */
   start(): void {
-    this.#done = this.#run().catch((err: unknown) => {
-      this.#log.error({ err }, "bridge loop crashed");
-    });
+    this.#done = this.#run()
+      .catch((err: unknown) => {
+        this.#log.error({ err }, "bridge loop crashed");
+      })
+      .finally(() => {
+        this.#finished = true;
+      });
   }
 
   /** Stops the loop (`idle` when stopped by GC) and waits for it; the in-flight batch commits or is abandoned whole. */
@@ -124,7 +132,12 @@ export class Bridge {
     this.#deps.onStatus(this, previous);
     this.#log.info({ state: next.status.state, last_error: next.status.lastError }, "bridge state changed");
     try {
-      await this.#deps.store.setState(this.#deps.tenant, this.#deps.sourceRef, next.status.state, next.status.lastError);
+      await this.#deps.store.setState(
+        this.#deps.tenant,
+        this.#deps.sourceRef,
+        next.status.state,
+        next.status.lastError,
+      );
     } catch (err) {
       this.#log.warn({ err: { message: (err as Error).message } }, "could not persist bridge state");
     }
@@ -158,8 +171,9 @@ export class Bridge {
         const verdict = classifyError(err);
         if (verdict.kind === "aborted") continue;
         if (verdict.kind === "fenced") {
+          // The new owner reports the state now: write nothing more.
           this.#log.warn({ reason: verdict.message }, "another owner took the source over; bridge ends");
-          break;
+          return;
         }
         if (verdict.kind === "permanent") {
           this.#log.warn({ reason: verdict.message }, "bridge failed");
@@ -216,6 +230,7 @@ export class Bridge {
         settle(err);
         return;
       }
+      this.#deps.metrics.electricStreams.inc();
       stream.subscribe(
         async (messages) => {
           if (settled) return;
@@ -247,7 +262,10 @@ export class Bridge {
         lastGoodOffset: previous.offset,
         newHandle: handle,
       };
-      this.#log.warn({ [LOG_FIELDS.shapeHandle]: handle, last_good_offset: previous.offset }, "must-refetch: logging a gap");
+      this.#log.warn(
+        { [LOG_FIELDS.shapeHandle]: handle, last_good_offset: previous.offset },
+        "must-refetch: logging a gap",
+      );
     }
     const moved = handle !== this.#committed.handle || offset !== this.#committed.offset;
     if (handle !== undefined && (gap || batch.changes.length > 0 || moved)) {

@@ -47,19 +47,34 @@ export function classifyError(err: unknown): ErrorClass {
   if (err instanceof FetchError) {
     const detail = electricMessage(err);
     if (err.status === 429 || err.status >= 500) {
-      return { kind: "retryable", message: `shape endpoint answered ${err.status}: ${detail}`, retryAfterMs: retryAfterMs(err.headers) };
+      return {
+        kind: "retryable",
+        message: `shape endpoint answered ${err.status}: ${detail}`,
+        retryAfterMs: retryAfterMs(err.headers),
+      };
     }
     return { kind: "permanent", message: `shape endpoint rejected the shape (${err.status}): ${detail}` };
   }
   const name = (err as Error)?.name;
   if (name === "MissingHeadersError") {
-    return { kind: "permanent", message: "the shape endpoint is not an Electric shape log (missing electric-* headers)" };
+    return {
+      kind: "permanent",
+      message: "the shape endpoint is not an Electric shape log (missing electric-* headers)",
+    };
   }
   if (name === "AbortError") return { kind: "aborted" };
   if (isStateDbError(err)) {
-    return { kind: "retryable", message: `state database error: ${(err as Error).message}`.slice(0, MESSAGE_MAX_CHARS), retryAfterMs: 0 };
+    return {
+      kind: "retryable",
+      message: `state database error: ${(err as Error).message}`.slice(0, MESSAGE_MAX_CHARS),
+      retryAfterMs: 0,
+    };
   }
   const cause = (err as { cause?: { code?: string } })?.cause?.code;
   const message = `${(err as Error)?.message ?? String(err)}${cause ? ` (${cause})` : ""}`;
-  return { kind: "retryable", message: `shape endpoint unreachable: ${message}`.slice(0, MESSAGE_MAX_CHARS), retryAfterMs: 0 };
+  return {
+    kind: "retryable",
+    message: `shape endpoint unreachable: ${message}`.slice(0, MESSAGE_MAX_CHARS),
+    retryAfterMs: 0,
+  };
 }

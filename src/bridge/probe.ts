@@ -1,5 +1,5 @@
 import type { LogMode } from "../domain/change-log.js";
-import { ShapeProbeFailedError } from "../domain/errors.js";
+import { ShapeProbeFailedError, UnavailableError } from "../domain/errors.js";
 import type { CanonicalSourceOptions } from "../domain/source-ref.js";
 import { scrubUrl } from "../logger.js";
 import { ELECTRIC_HEADERS, ELECTRIC_PARAMS, OFFSET_NOW } from "./electric-constants.js";
@@ -9,6 +9,18 @@ import { applyShapeParams, shapeParamsFor } from "./shape-params.js";
 export const DEFAULT_PROBE_TIMEOUT_MS = 10_000;
 /** Longest part of an endpoint's error body quoted back to the caller. */
 const PROBE_BODY_MAX_CHARS = 500;
+
+/** Statuses worth another try within the probe's time budget. */
+function isTransient(status: number): boolean {
+  return status === 429 || status === 502 || status === 503 || status === 504;
+}
+
+/** Delay before the next probe attempt: the server's retry-after (capped), else 100 ms doubling to 1 s. */
+function retryDelayMs(retryAfter: string | null, attempt: number): number {
+  const seconds = retryAfter === null ? Number.NaN : Number(retryAfter);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, 5_000);
+  return Math.min(100 * 2 ** attempt, 1_000);
+}
 
 /** The first cursor of a fresh source, from the probe's response. */
 export interface ProbeResult {
@@ -44,23 +56,40 @@ function describeErrorBody(text: string): string {
 export async function probeShape(
   shapeUrl: string,
   options: CanonicalSourceOptions,
-  { timeoutMs = DEFAULT_PROBE_TIMEOUT_MS, fetchFn = fetch }: { timeoutMs?: number; fetchFn?: typeof fetch } = {},
+  {
+    timeoutMs = DEFAULT_PROBE_TIMEOUT_MS,
+    fetchFn = fetch,
+  }: { timeoutMs?: number; fetchFn?: typeof fetch } = {},
 ): Promise<ProbeResult> {
   const url = applyShapeParams(new URL(shapeUrl), shapeParamsFor(options), "changes_only");
   url.searchParams.set(ELECTRIC_PARAMS.offset, OFFSET_NOW);
   const shown = scrubUrl(shapeUrl);
+  const deadline = Date.now() + timeoutMs;
   let response: Response;
-  try {
-    response = await fetchFn(url, { signal: AbortSignal.timeout(timeoutMs) });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const why =
-      (err as Error).name === "TimeoutError"
-        ? `no answer within ${timeoutMs} ms`
-        : (cause?.code ?? cause?.message ?? (err as Error).message);
-    throw new ShapeProbeFailedError(`shape endpoint ${shown} is unreachable: ${why}`);
+  let text: string;
+  for (let attempt = 0; ; attempt++) {
+    const remaining = Math.max(1, deadline - Date.now());
+    try {
+      response = await fetchFn(url, { signal: AbortSignal.timeout(remaining) });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      const why =
+        (err as Error).name === "TimeoutError"
+          ? `no answer within ${timeoutMs} ms`
+          : (cause?.code ?? cause?.message ?? (err as Error).message);
+      throw new ShapeProbeFailedError(`shape endpoint ${shown} is unreachable: ${why}`);
+    }
+    text = await response.text().catch(() => "");
+    if (!isTransient(response.status)) break;
+    // Electric answers 503 while it starts and 429 when overloaded: wait within the probe's budget.
+    const delay = retryDelayMs(response.headers.get("retry-after"), attempt);
+    if (Date.now() + delay >= deadline) {
+      throw new UnavailableError(
+        `shape endpoint ${shown} is temporarily unavailable (${response.status}: ${describeErrorBody(text)}); retry later`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, delay));
   }
-  const text = await response.text().catch(() => "");
   if (response.status >= 400) {
     throw new ShapeProbeFailedError(
       `shape endpoint ${shown} rejected the shape (${response.status}): ${describeErrorBody(text)}`,

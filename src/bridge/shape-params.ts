@@ -38,7 +38,8 @@ function quoteIdentifier(name: string): string {
 export function applyShapeParams(url: URL, params: ShapeParams, log: "full" | "changes_only"): URL {
   url.searchParams.set(ELECTRIC_PARAMS.table, params.table);
   if (params.where !== undefined) url.searchParams.set(ELECTRIC_PARAMS.where, params.where);
-  if (params.columns) url.searchParams.set(ELECTRIC_PARAMS.columns, params.columns.map(quoteIdentifier).join(","));
+  if (params.columns)
+    url.searchParams.set(ELECTRIC_PARAMS.columns, params.columns.map(quoteIdentifier).join(","));
   url.searchParams.set(ELECTRIC_PARAMS.replica, params.replica);
   if (params.params) {
     const entries = Array.isArray(params.params)

@@ -43,7 +43,12 @@ export interface Transition {
   readonly changed: boolean;
 }
 
-function to(from: BridgeStatus, state: SourceState, lastError: string | undefined, action: BridgeAction): Transition {
+function to(
+  from: BridgeStatus,
+  state: SourceState,
+  lastError: string | undefined,
+  action: BridgeAction,
+): Transition {
   const changed = from.state !== state || from.lastError !== lastError;
   return { status: { state, lastError }, action, changed };
 }
@@ -61,15 +66,18 @@ export function transition(status: BridgeStatus, event: BridgeEvent): Transition
       // A successful batch after an error clears it, even before the next up-to-date.
       return to(status, status.state === "BACKING_OFF" ? "STARTING" : status.state, undefined, "none");
     case "retryable-error":
-      if (status.state === "STOPPED" || status.state === "IDLE") return to(status, status.state, status.lastError, "none");
+      if (status.state === "STOPPED" || status.state === "IDLE")
+        return to(status, status.state, status.lastError, "none");
       return to(status, "BACKING_OFF", event.message, "schedule-retry");
     case "permanent-error":
-      if (status.state === "STOPPED" || status.state === "IDLE") return to(status, status.state, status.lastError, "none");
+      if (status.state === "STOPPED" || status.state === "IDLE")
+        return to(status, status.state, status.lastError, "none");
       return to(status, "FAILED", event.message, "close-stream");
     case "stop":
       return to(status, "STOPPED", status.lastError, "close-stream");
     case "idle":
-      if (status.state === "FAILED" || status.state === "STOPPED") return to(status, status.state, status.lastError, "none");
+      if (status.state === "FAILED" || status.state === "STOPPED")
+        return to(status, status.state, status.lastError, "none");
       return to(status, "IDLE", undefined, "close-stream");
   }
 }

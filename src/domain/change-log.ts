@@ -1,5 +1,5 @@
-import type { Operation } from "./source-options.js";
 import type { SourceState } from "./source.js";
+import type { Operation } from "./source-options.js";
 
 /** Electric `log` modes. */
 export type LogMode = "full" | "changes_only";
@@ -94,5 +94,10 @@ export interface CursorStore {
   /** Appends the batch's gap and changes with gap-free seqs and advances the cursor, in one transaction. */
   commit(batch: BatchCommit): Promise<CommitResult>;
   /** Persists the bridge state and last error. */
-  setState(tenant: string, sourceRef: string, state: SourceState, lastError: string | undefined): Promise<void>;
+  setState(
+    tenant: string,
+    sourceRef: string,
+    state: SourceState,
+    lastError: string | undefined,
+  ): Promise<void>;
 }

@@ -51,10 +51,10 @@ export class UrlNotAllowedError extends DomainError {
   override name = "UrlNotAllowedError";
   readonly reason = "URL_NOT_ALLOWED";
   constructor(readonly origin: string) {
-    super(
-      `options.url: origin ${origin} is not allowed; an operator can add it to PGSYNC_ALLOWED_URLS`,
-      { field: "options.url", origin },
-    );
+    super(`options.url: origin ${origin} is not allowed; an operator can add it to PGSYNC_ALLOWED_URLS`, {
+      field: "options.url",
+      origin,
+    });
   }
 }
 
@@ -63,9 +63,12 @@ export class NoShapeUrlError extends DomainError {
   override name = "NoShapeUrlError";
   readonly reason = "NO_SHAPE_URL";
   constructor() {
-    super("options.url: not set and the server has no default (PGSYNC_ELECTRIC_URL); pass a shape endpoint url", {
-      field: "options.url",
-    });
+    super(
+      "options.url: not set and the server has no default (PGSYNC_ELECTRIC_URL); pass a shape endpoint url",
+      {
+        field: "options.url",
+      },
+    );
   }
 }
 

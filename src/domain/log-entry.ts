@@ -42,8 +42,19 @@ export interface ChangeLogReader {
 
 /** What a log notification says. */
 export type LogEvent =
-  | { readonly type: "appended"; readonly tenant: string; readonly sourceRef: string; readonly headSeq: bigint }
-  | { readonly type: "state"; readonly tenant: string; readonly sourceRef: string; readonly state: string; readonly deleted: boolean }
+  | {
+      readonly type: "appended";
+      readonly tenant: string;
+      readonly sourceRef: string;
+      readonly headSeq: bigint;
+    }
+  | {
+      readonly type: "state";
+      readonly tenant: string;
+      readonly sourceRef: string;
+      readonly state: string;
+      readonly deleted: boolean;
+    }
   /** The notification channel reconnected: anything may have been missed; re-read. */
   | { readonly type: "resync" };
 

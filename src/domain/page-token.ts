@@ -11,12 +11,18 @@ export function encodePageToken(lastRef: string): string {
 /** Decodes a page token from {@link encodePageToken}; throws InvalidRequestError naming `page_token`. */
 export function decodePageToken(token: string): string {
   try {
-    const parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { v?: unknown; after?: unknown };
+    const parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as {
+      v?: unknown;
+      after?: unknown;
+    };
     if (parsed.v === PAGE_TOKEN_VERSION && typeof parsed.after === "string" && isSourceRef(parsed.after)) {
       return parsed.after;
     }
   } catch {
     // fall through to the error below
   }
-  throw new InvalidRequestError("page_token", "is not a token returned by ListSources; omit it for the first page");
+  throw new InvalidRequestError(
+    "page_token",
+    "is not a token returned by ListSources; omit it for the first page",
+  );
 }

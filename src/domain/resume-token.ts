@@ -19,7 +19,11 @@ export function encodeResumeToken(positions: Iterable<TokenPosition>): string {
 
 /** Decodes a token from {@link encodeResumeToken}; throws InvalidRequestError naming `resume_token`. */
 export function decodeResumeToken(token: string): Map<string, TokenPosition> {
-  const bad = () => new InvalidRequestError("resume_token", "is not a token issued by WatchWakes; start with start_position instead");
+  const bad = () =>
+    new InvalidRequestError(
+      "resume_token",
+      "is not a token issued by WatchWakes; start with start_position instead",
+    );
   let parsed: { v?: unknown; p?: unknown };
   try {
     parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));

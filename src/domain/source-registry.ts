@@ -1,11 +1,16 @@
+import type { BridgeStatus } from "./bridge-state.js";
+import type { CursorStore, LogMode, StoredCursor } from "./change-log.js";
 import { InvalidRequestError, NoShapeUrlError, SourceNotFoundError, UrlNotAllowedError } from "./errors.js";
 import { LIST_LIMITS } from "./limits.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
-import type { BridgeStatus } from "./bridge-state.js";
-import type { CursorStore, LogMode, StoredCursor } from "./change-log.js";
 import type { SourceRecord, SourceStore } from "./source.js";
 import type { SourceOptions } from "./source-options.js";
-import { type CanonicalSourceOptions, canonicalSourceOptions, isSourceRef, sourceRefFor } from "./source-ref.js";
+import {
+  type CanonicalSourceOptions,
+  canonicalSourceOptions,
+  isSourceRef,
+  sourceRefFor,
+} from "./source-ref.js";
 import { validateSourceOptions } from "./validate-source-options.js";
 
 /** A fresh source's first cursor, as the shape endpoint gave it to the probe. */
@@ -23,7 +28,10 @@ export interface BridgeControl {
   /** Starts the source's bridge unless it runs (a FAILED one is replaced). Idempotent. */
   ensure(record: SourceRecord): void;
   /** The in-memory view of the source's bridge when this process runs it. */
-  view(tenant: string, sourceRef: string): { readonly status: BridgeStatus; readonly upToDateAt: Date | undefined } | undefined;
+  view(
+    tenant: string,
+    sourceRef: string,
+  ): { readonly status: BridgeStatus; readonly upToDateAt: Date | undefined } | undefined;
   /** Stops the source's bridge and forgets it. */
   remove(tenant: string, sourceRef: string): Promise<void>;
 }
@@ -116,7 +124,12 @@ export class SourceRegistry {
     return { sourceRef, created, source: record };
   }
 
-  #probeOnce(tenant: string, sourceRef: string, shapeUrl: string, options: CanonicalSourceOptions): Promise<ProbedCursor> {
+  #probeOnce(
+    tenant: string,
+    sourceRef: string,
+    shapeUrl: string,
+    options: CanonicalSourceOptions,
+  ): Promise<ProbedCursor> {
     const key = `${tenant}\u0000${sourceRef}`;
     let pending = this.#probes.get(key);
     if (!pending) {
@@ -137,7 +150,10 @@ export class SourceRegistry {
   /** A page of the tenant's sources, ordered by ref. */
   async list(tenant: string, pageSize: number, pageToken: string): Promise<SourcePage> {
     if (!Number.isInteger(pageSize) || pageSize < 0 || pageSize > LIST_LIMITS.maxPageSize) {
-      throw new InvalidRequestError("page_size", `must be between 0 and ${LIST_LIMITS.maxPageSize} (got ${pageSize})`);
+      throw new InvalidRequestError(
+        "page_size",
+        `must be between 0 and ${LIST_LIMITS.maxPageSize} (got ${pageSize})`,
+      );
     }
     const limit = pageSize === 0 ? LIST_LIMITS.defaultPageSize : pageSize;
     const afterRef = pageToken ? decodePageToken(pageToken) : undefined;

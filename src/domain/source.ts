@@ -5,7 +5,14 @@ import type { CanonicalSourceOptions } from "./source-ref.js";
 export type SourceState = "STARTING" | "LIVE" | "BACKING_OFF" | "FAILED" | "IDLE" | "STOPPED";
 
 /** All source states. */
-export const SOURCE_STATES: readonly SourceState[] = ["STARTING", "LIVE", "BACKING_OFF", "FAILED", "IDLE", "STOPPED"];
+export const SOURCE_STATES: readonly SourceState[] = [
+  "STARTING",
+  "LIVE",
+  "BACKING_OFF",
+  "FAILED",
+  "IDLE",
+  "STOPPED",
+];
 
 /** A registered source as stored. */
 export interface SourceRecord {
@@ -40,7 +47,11 @@ export interface UpsertSource {
   readonly options: CanonicalSourceOptions;
   readonly shapeUrl: string;
   /** First Electric cursor (from the registration probe); set only when the source has none yet. */
-  readonly initialCursor?: { readonly shapeHandle: string; readonly shapeOffset: string; readonly logMode: LogMode };
+  readonly initialCursor?: {
+    readonly shapeHandle: string;
+    readonly shapeOffset: string;
+    readonly logMode: LogMode;
+  };
 }
 
 /** Persistence of sources, always scoped by tenant. */

@@ -26,7 +26,10 @@ function checkUrl(url: string): void {
   try {
     parsed = new URL(url);
   } catch {
-    fail(field, "is not a valid URL; expected an Electric shape endpoint such as http://localhost:3000/v1/shape");
+    fail(
+      field,
+      "is not a valid URL; expected an Electric shape endpoint such as http://localhost:3000/v1/shape",
+    );
   }
   if (parsed.protocol === "postgres:" || parsed.protocol === "postgresql:") {
     fail(field, "must be an HTTP(S) Electric shape endpoint, not a database connection string");
@@ -42,22 +45,33 @@ function checkParams(params: NonNullable<SourceOptions["params"]>): void {
   if (Array.isArray(params)) {
     const list = params as readonly string[];
     if (list.length > SOURCE_LIMITS.paramsMaxCount) {
-      fail("options.positional_params.values", `at most ${SOURCE_LIMITS.paramsMaxCount} values (got ${list.length})`);
+      fail(
+        "options.positional_params.values",
+        `at most ${SOURCE_LIMITS.paramsMaxCount} values (got ${list.length})`,
+      );
     }
     list.forEach((v, i) => {
-      checkText(`options.positional_params.values[${i}]`, v, SOURCE_LIMITS.paramValueMaxChars, { allowBlank: true });
+      checkText(`options.positional_params.values[${i}]`, v, SOURCE_LIMITS.paramValueMaxChars, {
+        allowBlank: true,
+      });
     });
     return;
   }
   const named = params as Readonly<Record<string, string>>;
   const keys = Object.keys(named);
   if (keys.length > SOURCE_LIMITS.paramsMaxCount) {
-    fail("options.named_params.values", `at most ${SOURCE_LIMITS.paramsMaxCount} entries (got ${keys.length})`);
+    fail(
+      "options.named_params.values",
+      `at most ${SOURCE_LIMITS.paramsMaxCount} entries (got ${keys.length})`,
+    );
   }
   for (const key of keys) {
     const field = `options.named_params.values[${JSON.stringify(key)}]`;
     if (!PARAM_KEY_PATTERN.test(key) || Number(key) > SOURCE_LIMITS.paramKeyMax) {
-      fail(field, `key must be a positive integer placeholder number ("1", "2", ...) up to ${SOURCE_LIMITS.paramKeyMax}`);
+      fail(
+        field,
+        `key must be a positive integer placeholder number ("1", "2", ...) up to ${SOURCE_LIMITS.paramKeyMax}`,
+      );
     }
     checkText(field, named[key] as string, SOURCE_LIMITS.paramValueMaxChars, { allowBlank: true });
   }
@@ -81,7 +95,10 @@ export function validateSourceOptions(options: SourceOptions): SourceOptions {
 
   if (options.columns) {
     if (options.columns.length > SOURCE_LIMITS.columnsMaxCount) {
-      fail("options.columns", `at most ${SOURCE_LIMITS.columnsMaxCount} columns (got ${options.columns.length})`);
+      fail(
+        "options.columns",
+        `at most ${SOURCE_LIMITS.columnsMaxCount} columns (got ${options.columns.length})`,
+      );
     }
     const seen = new Set<string>();
     options.columns.forEach((column, i) => {
@@ -104,7 +121,9 @@ export function validateSourceOptions(options: SourceOptions): SourceOptions {
     for (const key of keys) {
       const field = `options.metadata[${JSON.stringify(key)}]`;
       checkText(field, key, SOURCE_LIMITS.metadataKeyMaxChars);
-      checkText(field, options.metadata[key] as string, SOURCE_LIMITS.metadataValueMaxChars, { allowBlank: true });
+      checkText(field, options.metadata[key] as string, SOURCE_LIMITS.metadataValueMaxChars, {
+        allowBlank: true,
+      });
     }
   }
   return options;

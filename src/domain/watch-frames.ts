@@ -1,8 +1,8 @@
 import type { GapReason } from "./change-log.js";
 import type { ChangeEntry } from "./log-entry.js";
 import type { TokenPosition } from "./resume-token.js";
-import type { Operation } from "./source-options.js";
 import type { SourceState } from "./source.js";
+import type { Operation } from "./source-options.js";
 
 /** Where a WatchWakes stream starts when it has no resume token. */
 export type StartPosition = "now" | "earliest";

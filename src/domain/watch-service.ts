@@ -1,8 +1,8 @@
 import { InvalidRequestError, QuotaExceededError } from "./errors.js";
 import type { ChangeLogReader, LogNotifier } from "./log-entry.js";
 import { decodeResumeToken } from "./resume-token.js";
-import { OPERATIONS, type Operation } from "./source-options.js";
 import type { SourceRecord } from "./source.js";
+import { OPERATIONS, type Operation } from "./source-options.js";
 import type { SourceRegistry } from "./source-registry.js";
 import type { StartPosition, WatchOptions } from "./watch-frames.js";
 import { type WatchLimits, WatchSession } from "./watch-session.js";
@@ -53,12 +53,18 @@ function checkRange(field: string, value: number, max: number): void {
 export function validateWatchRequest(req: WatchRequest): WatchOptions {
   if (req.sourceRefs.length === 0) throw new InvalidRequestError("source_refs", "name at least one source");
   if (req.sourceRefs.length > WATCH_LIMITS.maxSources) {
-    throw new InvalidRequestError("source_refs", `at most ${WATCH_LIMITS.maxSources} sources per stream (got ${req.sourceRefs.length})`);
+    throw new InvalidRequestError(
+      "source_refs",
+      `at most ${WATCH_LIMITS.maxSources} sources per stream (got ${req.sourceRefs.length})`,
+    );
   }
   const ops = new Set<Operation>();
   req.ops.forEach((op, i) => {
     if (!(OPERATIONS as readonly string[]).includes(op)) {
-      throw new InvalidRequestError(`ops[${i}]`, "must be OPERATION_INSERT, OPERATION_UPDATE or OPERATION_DELETE");
+      throw new InvalidRequestError(
+        `ops[${i}]`,
+        "must be OPERATION_INSERT, OPERATION_UPDATE or OPERATION_DELETE",
+      );
     }
     ops.add(op as Operation);
   });
@@ -67,7 +73,10 @@ export function validateWatchRequest(req: WatchRequest): WatchOptions {
   checkRange("max_changes_per_wake", req.maxChangesPerWake, WATCH_LIMITS.maxChangesPerWake);
   checkRange("heartbeat_interval_ms", req.heartbeatIntervalMs, WATCH_LIMITS.maxHeartbeatMs);
   if (req.heartbeatIntervalMs !== 0 && req.heartbeatIntervalMs < WATCH_LIMITS.minHeartbeatMs) {
-    throw new InvalidRequestError("heartbeat_interval_ms", `must be 0 (default) or at least ${WATCH_LIMITS.minHeartbeatMs}`);
+    throw new InvalidRequestError(
+      "heartbeat_interval_ms",
+      `must be 0 (default) or at least ${WATCH_LIMITS.minHeartbeatMs}`,
+    );
   }
   if ("token" in req.start) decodeResumeToken(req.start.token);
   return {

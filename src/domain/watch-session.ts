@@ -96,7 +96,9 @@ export class WatchSession {
     try {
       for (const cursor of this.#cursors.values()) {
         const ref = cursor.record.sourceRef;
-        this.#unsubscribes.push(this.#deps.notifier.subscribe(this.#deps.tenant, ref, (e) => this.#onEvent(ref, e)));
+        this.#unsubscribes.push(
+          this.#deps.notifier.subscribe(this.#deps.tenant, ref, (e) => this.#onEvent(ref, e)),
+        );
       }
       await this.#initialPositions();
       this.#startHeartbeat();
@@ -210,7 +212,13 @@ export class WatchSession {
         pos = fromToken.seq;
         if (fromToken.incarnation !== cursor.record.incarnation) {
           pos = 0n;
-          await this.#pushGap(cursor, "source-reset", 0n, 0n, "the source was deleted and registered again since the token was issued");
+          await this.#pushGap(
+            cursor,
+            "source-reset",
+            0n,
+            0n,
+            "the source was deleted and registered again since the token was issued",
+          );
         } else if (pos > bounds.headSeq) {
           pos = bounds.headSeq;
         }
@@ -222,7 +230,13 @@ export class WatchSession {
       if (bounds.tailSeq > 0n && pos + 1n < bounds.tailSeq) {
         const from = pos + 1n;
         cursor.pos = bounds.tailSeq - 1n;
-        await this.#pushGap(cursor, "retention", from, bounds.tailSeq - 1n, "the log entries in this range were deleted by retention");
+        await this.#pushGap(
+          cursor,
+          "retention",
+          from,
+          bounds.tailSeq - 1n,
+          "the log entries in this range were deleted by retention",
+        );
       }
       cursor.pos = cursor.pos > pos ? cursor.pos : pos;
       cursor.readPos = cursor.pos;
@@ -233,8 +247,21 @@ export class WatchSession {
     }
   }
 
-  #pushGap(cursor: SourceCursor, reason: "retention" | "source-reset" | "must-refetch", from: bigint, to: bigint, detail: string) {
-    return this.#push({ type: "gap", sourceRef: cursor.record.sourceRef, reason, fromSeq: from, toSeq: to, detail });
+  #pushGap(
+    cursor: SourceCursor,
+    reason: "retention" | "source-reset" | "must-refetch",
+    from: bigint,
+    to: bigint,
+    detail: string,
+  ) {
+    return this.#push({
+      type: "gap",
+      sourceRef: cursor.record.sourceRef,
+      reason,
+      fromSeq: from,
+      toSeq: to,
+      detail,
+    });
   }
 
   #startHeartbeat(): void {
@@ -257,7 +284,9 @@ export class WatchSession {
         if (event.headSeq <= cursor.readPos) return;
         cursor.notifiedAt ??= performance.now();
       } else {
-        this.#onState(cursor, event.state as SourceState, event.deleted).catch((err: unknown) => this.#fail(err));
+        this.#onState(cursor, event.state as SourceState, event.deleted).catch((err: unknown) =>
+          this.#fail(err),
+        );
         return;
       }
       cursor.dirty = true;
@@ -271,7 +300,13 @@ export class WatchSession {
       await this.#flush(cursor);
       clearTimeout(cursor.timer);
       this.#cursors.delete(ref);
-      await this.#push({ type: "status", sourceRef: ref, state: "STOPPED", deleted: true, reason: "the source was deleted" });
+      await this.#push({
+        type: "status",
+        sourceRef: ref,
+        state: "STOPPED",
+        deleted: true,
+        reason: "the source was deleted",
+      });
       if (this.#cursors.size === 0) {
         this.#ended = true;
         this.#wake();

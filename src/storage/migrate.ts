@@ -51,7 +51,10 @@ export async function migrate(pool: pg.Pool, migrations?: Migration[]): Promise<
     for (const m of all) {
       if (applied.has(m.version)) continue;
       await client.query(m.sql);
-      await client.query(`INSERT INTO ${MIGRATIONS_TABLE} (version, name) VALUES ($1, $2)`, [m.version, m.name]);
+      await client.query(`INSERT INTO ${MIGRATIONS_TABLE} (version, name) VALUES ($1, $2)`, [
+        m.version,
+        m.name,
+      ]);
       done.push(m.version);
     }
     await client.query("COMMIT");

@@ -146,7 +146,12 @@ export class PgCursorStore implements CursorStore {
     return { headSeq: BigInt(row.head_seq), appended: Number(row.appended) };
   }
 
-  async setState(tenant: string, sourceRef: string, state: SourceState, lastError: string | undefined): Promise<void> {
+  async setState(
+    tenant: string,
+    sourceRef: string,
+    state: SourceState,
+    lastError: string | undefined,
+  ): Promise<void> {
     await this.#pool.query(
       `WITH u AS (
          UPDATE ${TABLES.sources} SET state = $3, last_error = $4, updated_at = now()

@@ -23,7 +23,11 @@ export class PgNotifier implements LogNotifier {
   #client: pg.Client | undefined;
   #ready: Promise<void> | undefined;
 
-  constructor(connectionString: string, logger: Logger, backoff: Backoff = createBackoff({ maxDelayMs: 5_000 })) {
+  constructor(
+    connectionString: string,
+    logger: Logger,
+    backoff: Backoff = createBackoff({ maxDelayMs: 5_000 }),
+  ) {
     this.#connectionString = connectionString;
     this.#logger = logger;
     this.#backoff = backoff;
@@ -66,7 +70,10 @@ export class PgNotifier implements LogNotifier {
 
   async #connect(attempt: number): Promise<void> {
     while (!this.#stop.signal.aborted) {
-      const client = new pg.Client({ connectionString: this.#connectionString, application_name: "pg-sync-notifier" });
+      const client = new pg.Client({
+        connectionString: this.#connectionString,
+        application_name: "pg-sync-notifier",
+      });
       try {
         await client.connect();
         client.on("notification", (msg) => this.#onNotification(msg.channel, msg.payload));
@@ -79,7 +86,10 @@ export class PgNotifier implements LogNotifier {
         return;
       } catch (err) {
         await client.end().catch(() => {});
-        this.#logger.warn({ err: { message: (err as Error).message }, attempt }, "notifier connection failed; retrying");
+        this.#logger.warn(
+          { err: { message: (err as Error).message }, attempt },
+          "notifier connection failed; retrying",
+        );
         await this.#backoff.wait(attempt++, this.#stop.signal);
       }
     }
@@ -111,7 +121,13 @@ export class PgNotifier implements LogNotifier {
     if (channel === CHANGES_CHANNEL) {
       event = { type: "appended", tenant: data.t, sourceRef: data.r, headSeq: BigInt(String(data.h ?? 0)) };
     } else {
-      event = { type: "state", tenant: data.t, sourceRef: data.r, state: String(data.s ?? ""), deleted: data.d === true };
+      event = {
+        type: "state",
+        tenant: data.t,
+        sourceRef: data.r,
+        state: String(data.s ?? ""),
+        deleted: data.d === true,
+      };
     }
     for (const listener of [...set]) listener(event);
   }

@@ -24,7 +24,10 @@ export function createPool(options: PoolOptions, logger: Logger): pg.Pool {
     idleTimeoutMillis: 30_000,
   });
   pool.on("error", (err) => {
-    logger.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, "idle state database client failed");
+    logger.warn(
+      { err: { message: err.message, code: (err as { code?: string }).code } },
+      "idle state database client failed",
+    );
   });
   return pool;
 }

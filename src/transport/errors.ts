@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { isDomainError } from "../domain/errors.js";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { isDomainError } from "../domain/errors.js";
 
 /** ErrorInfo domain of every pg-sync error. */
 export const ERROR_DOMAIN = "pgsync.dev";
@@ -21,7 +21,13 @@ const CODE_BY_REASON: Record<string, Code> = {
 function isConnectionFailure(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;
   if (typeof code !== "string") return false;
-  return code.startsWith("08") || code === "57P01" || code === "57P03" || code === "ECONNREFUSED" || code === "ETIMEDOUT";
+  return (
+    code.startsWith("08") ||
+    code === "57P01" ||
+    code === "57P03" ||
+    code === "ECONNREFUSED" ||
+    code === "ETIMEDOUT"
+  );
 }
 
 /**
@@ -33,15 +39,29 @@ export function toConnectError(err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;
   if (isDomainError(err)) {
     const code = CODE_BY_REASON[err.reason] ?? Code.Internal;
-    const info = create(ErrorInfoSchema, { reason: err.reason, domain: ERROR_DOMAIN, metadata: { ...err.metadata } });
+    const info = create(ErrorInfoSchema, {
+      reason: err.reason,
+      domain: ERROR_DOMAIN,
+      metadata: { ...err.metadata },
+    });
     return new ConnectError(err.message, code, undefined, [{ desc: ErrorInfoSchema, value: info }], err);
   }
   if (isConnectionFailure(err)) {
     const info = create(ErrorInfoSchema, { reason: "STATE_DB_UNAVAILABLE", domain: ERROR_DOMAIN });
-    return new ConnectError("state database unavailable; retry", Code.Unavailable, undefined, [
-      { desc: ErrorInfoSchema, value: info },
-    ], err);
+    return new ConnectError(
+      "state database unavailable; retry",
+      Code.Unavailable,
+      undefined,
+      [{ desc: ErrorInfoSchema, value: info }],
+      err,
+    );
   }
   const info = create(ErrorInfoSchema, { reason: "INTERNAL", domain: ERROR_DOMAIN });
-  return new ConnectError("internal error", Code.Internal, undefined, [{ desc: ErrorInfoSchema, value: info }], err);
+  return new ConnectError(
+    "internal error",
+    Code.Internal,
+    undefined,
+    [{ desc: ErrorInfoSchema, value: info }],
+    err,
+  );
 }

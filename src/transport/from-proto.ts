@@ -1,9 +1,9 @@
+import type { WatchWakesRequest } from "../../gen/pgsync/v1/pg_sync_service_pb.js";
+import { Replica, type SourceOptions as SourceOptionsProto } from "../../gen/pgsync/v1/source_pb.js";
+import { Operation as ProtoOperation, StartPosition } from "../../gen/pgsync/v1/wake_pb.js";
 import { InvalidSourceOptionsError } from "../domain/errors.js";
 import type { Replica as DomainReplica, Operation, SourceOptions } from "../domain/source-options.js";
 import type { WatchRequest } from "../domain/watch-service.js";
-import type { WatchWakesRequest } from "../../gen/pgsync/v1/pg_sync_service_pb.js";
-import { Operation as ProtoOperation, StartPosition } from "../../gen/pgsync/v1/wake_pb.js";
-import { Replica, type SourceOptions as SourceOptionsProto } from "../../gen/pgsync/v1/source_pb.js";
 
 function replicaFromProto(replica: Replica): DomainReplica | undefined {
   switch (replica) {
@@ -14,7 +14,10 @@ function replicaFromProto(replica: Replica): DomainReplica | undefined {
     case Replica.FULL:
       return "full";
     default:
-      throw new InvalidSourceOptionsError("options.replica", `unknown value ${replica}; use REPLICA_DEFAULT or REPLICA_FULL`);
+      throw new InvalidSourceOptionsError(
+        "options.replica",
+        `unknown value ${replica}; use REPLICA_DEFAULT or REPLICA_FULL`,
+      );
   }
 }
 
@@ -58,7 +61,11 @@ const OPERATION_FROM_PROTO: Record<number, Operation> = {
 export function watchRequestFromProto(req: WatchWakesRequest): WatchRequest {
   let start: WatchRequest["start"];
   if (req.start.case === "resumeToken") start = { token: req.start.value };
-  else start = { position: req.start.case === "startPosition" && req.start.value === StartPosition.EARLIEST ? "earliest" : "now" };
+  else
+    start = {
+      position:
+        req.start.case === "startPosition" && req.start.value === StartPosition.EARLIEST ? "earliest" : "now",
+    };
   return {
     sourceRefs: req.sourceRefs,
     ops: req.ops.map((op) => OPERATION_FROM_PROTO[op] ?? "unspecified"),

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import type { SourceRegistry } from "../domain/source-registry.js";
+import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import {
   type DeleteSourceRequest,
   type DeleteSourceResponse,
@@ -21,7 +21,7 @@ import {
   type WatchWakesRequest,
   type WatchWakesResponse,
 } from "../../gen/pgsync/v1/pg_sync_service_pb.js";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import type { SourceRegistry } from "../domain/source-registry.js";
 import { ConsumerTooSlowError } from "../domain/watch-frames.js";
 import type { WatchService } from "../domain/watch-service.js";
 import type { Metrics } from "../metrics.js";
@@ -50,7 +50,11 @@ function streamEndError(err: unknown, resumeToken: string): ConnectError {
       ? new ConnectError(err.message, Code.ResourceExhausted, undefined, [
           {
             desc: ErrorInfoSchema,
-            value: create(ErrorInfoSchema, { reason: err.reason, domain: ERROR_DOMAIN, metadata: { resume_token: resumeToken } }),
+            value: create(ErrorInfoSchema, {
+              reason: err.reason,
+              domain: ERROR_DOMAIN,
+              metadata: { resume_token: resumeToken },
+            }),
           },
         ])
       : toConnectError(err);

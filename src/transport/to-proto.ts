@@ -1,10 +1,17 @@
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { GapReason as DomainGapReason } from "../domain/change-log.js";
-import type { ChangeEntry } from "../domain/log-entry.js";
-import type { Operation as DomainOperation } from "../domain/source-options.js";
-import type { WatchFrame } from "../domain/watch-frames.js";
+import { type Cursor, CursorSchema, LogMode } from "../../gen/pgsync/v1/cursor_pb.js";
 import { type WatchWakesResponse, WatchWakesResponseSchema } from "../../gen/pgsync/v1/pg_sync_service_pb.js";
+import {
+  NamedParamsSchema,
+  PositionalParamsSchema,
+  Replica,
+  type Source,
+  type SourceOptions,
+  SourceOptionsSchema,
+  SourceSchema,
+  SourceState,
+} from "../../gen/pgsync/v1/source_pb.js";
 import {
   type Change,
   ChangeSchema,
@@ -17,20 +24,13 @@ import {
   SourceStatusSchema,
   WakeSchema,
 } from "../../gen/pgsync/v1/wake_pb.js";
-import type { SourceRecord, SourceState as DomainSourceState } from "../domain/source.js";
-import type { CursorReport } from "../domain/source-registry.js";
-import { type Cursor, CursorSchema, LogMode } from "../../gen/pgsync/v1/cursor_pb.js";
+import type { GapReason as DomainGapReason } from "../domain/change-log.js";
+import type { ChangeEntry } from "../domain/log-entry.js";
+import type { SourceState as DomainSourceState, SourceRecord } from "../domain/source.js";
+import type { Operation as DomainOperation } from "../domain/source-options.js";
 import type { CanonicalSourceOptions } from "../domain/source-ref.js";
-import {
-  NamedParamsSchema,
-  PositionalParamsSchema,
-  Replica,
-  type Source,
-  type SourceOptions,
-  SourceOptionsSchema,
-  SourceSchema,
-  SourceState,
-} from "../../gen/pgsync/v1/source_pb.js";
+import type { CursorReport } from "../domain/source-registry.js";
+import type { WatchFrame } from "../domain/watch-frames.js";
 
 const STATE_TO_PROTO: Record<DomainSourceState, SourceState> = {
   STARTING: SourceState.STARTING,
@@ -131,7 +131,9 @@ export function watchFrameToProto(frame: WatchFrame): WatchWakesResponse {
         event: {
           case: "ready",
           value: create(ReadySchema, {
-            positions: frame.positions.map((p) => create(SourcePositionSchema, { sourceRef: p.sourceRef, seq: p.seq })),
+            positions: frame.positions.map((p) =>
+              create(SourcePositionSchema, { sourceRef: p.sourceRef, seq: p.seq }),
+            ),
             resumeToken: frame.token,
           }),
         },

@@ -21,7 +21,10 @@ export function databaseUrl(name: string): string {
 
 /** Creates a database named after `prefix` plus a random suffix, so each test file gets its own. */
 export async function createTestDatabase(prefix = "t"): Promise<TestDatabase> {
-  const safe = prefix.toLowerCase().replace(/[^a-z0-9_]/g, "_").slice(0, 40);
+  const safe = prefix
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, "_")
+    .slice(0, 40);
   const name = `${safe}_${randomBytes(4).toString("hex")}`;
   const admin = new pg.Client({ connectionString: inject("pgUrl") });
   await admin.connect();

@@ -1,4 +1,11 @@
-import type { ChangeEntry, ChangeLogReader, LogBounds, LogEntry, LogEvent, LogNotifier } from "../../src/domain/log-entry.js";
+import type {
+  ChangeEntry,
+  ChangeLogReader,
+  LogBounds,
+  LogEntry,
+  LogEvent,
+  LogNotifier,
+} from "../../src/domain/log-entry.js";
 import type { SourceRecord } from "../../src/domain/source.js";
 import type { Operation } from "../../src/domain/source-options.js";
 
@@ -33,7 +40,12 @@ export class InMemoryChangeLog implements ChangeLogReader, LogNotifier {
       list.push(entry);
       added.push(entry);
     }
-    this.#notify(tenant, ref, { type: "appended", tenant, sourceRef: ref, headSeq: (list.at(-1) as LogEntry).seq });
+    this.#notify(tenant, ref, {
+      type: "appended",
+      tenant,
+      sourceRef: ref,
+      headSeq: (list.at(-1) as LogEntry).seq,
+    });
     return added;
   }
 

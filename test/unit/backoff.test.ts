@@ -4,18 +4,28 @@ import { abortableSleep, createBackoff } from "../../src/domain/backoff.js";
 
 describe("backoff", () => {
   it("should grow the cap exponentially up to the maximum (full jitter)", () => {
-    const backoff = createBackoff({ initialDelayMs: 100, maxDelayMs: 1_000, multiplier: 2, random: () => 0.999999 });
+    const backoff = createBackoff({
+      initialDelayMs: 100,
+      maxDelayMs: 1_000,
+      multiplier: 2,
+      random: () => 0.999999,
+    });
     expect([0, 1, 2, 3, 4, 10].map((a) => backoff.delayMs(a))).toEqual([99, 199, 399, 799, 999, 999]);
   });
 
   it("should stay within [floor, cap] for any random value and attempt", () => {
     fc.assert(
-      fc.property(fc.double({ min: 0, max: 0.9999, noNaN: true }), fc.nat(100), fc.nat(5_000), (r, attempt, floor) => {
-        const backoff = createBackoff({ initialDelayMs: 50, maxDelayMs: 2_000, random: () => r });
-        const d = backoff.delayMs(attempt, floor);
-        expect(d).toBeGreaterThanOrEqual(floor);
-        expect(d).toBeLessThanOrEqual(Math.max(floor, 2_000));
-      }),
+      fc.property(
+        fc.double({ min: 0, max: 0.9999, noNaN: true }),
+        fc.nat(100),
+        fc.nat(5_000),
+        (r, attempt, floor) => {
+          const backoff = createBackoff({ initialDelayMs: 50, maxDelayMs: 2_000, random: () => r });
+          const d = backoff.delayMs(attempt, floor);
+          expect(d).toBeGreaterThanOrEqual(floor);
+          expect(d).toBeLessThanOrEqual(Math.max(floor, 2_000));
+        },
+      ),
     );
   });
 

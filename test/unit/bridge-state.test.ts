@@ -27,9 +27,14 @@ describe("bridge state machine", () => {
   });
 
   it("should keep the error visible while backing off and clear it when live", () => {
-    const backingOff = transition(s("LIVE"), { type: "retryable-error", message: "shape endpoint answered 503" });
+    const backingOff = transition(s("LIVE"), {
+      type: "retryable-error",
+      message: "shape endpoint answered 503",
+    });
     expect(backingOff.status.lastError).toBe("shape endpoint answered 503");
-    expect(transition(backingOff.status, { type: "committed", upToDate: true }).status.lastError).toBeUndefined();
+    expect(
+      transition(backingOff.status, { type: "committed", upToDate: true }).status.lastError,
+    ).toBeUndefined();
   });
 
   it("should report a change only when state or error changes", () => {

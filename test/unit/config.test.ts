@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.js";
 
-const BASE = { PGSYNC_DATABASE_URL: "postgres://u:secretpw@127.0.0.1:5432/db", PGSYNC_AUTH_TOKENS: "tok1=acme" };
+const BASE = {
+  PGSYNC_DATABASE_URL: "postgres://u:secretpw@127.0.0.1:5432/db",
+  PGSYNC_AUTH_TOKENS: "tok1=acme",
+};
 
 function errorOf(env: Record<string, string>): ConfigError {
   try {
@@ -28,7 +31,11 @@ describe("loadConfig", () => {
       PGSYNC_ELECTRIC_URL: "http://localhost:3000/v1/shape",
       PGSYNC_ALLOWED_URLS: "https://e.example.com/v1/shape, http://other:9/",
     });
-    expect([...config.allowedOrigins].sort()).toEqual(["http://localhost:3000", "http://other:9", "https://e.example.com"]);
+    expect([...config.allowedOrigins].sort()).toEqual([
+      "http://localhost:3000",
+      "http://other:9",
+      "https://e.example.com",
+    ]);
   });
 
   it.each<[string, Record<string, string>, string]>([
@@ -38,7 +45,11 @@ describe("loadConfig", () => {
     ["bad electric url", { ...BASE, PGSYNC_ELECTRIC_URL: "postgres://x" }, "PGSYNC_ELECTRIC_URL"],
     ["bad token pair", { ...BASE, PGSYNC_AUTH_TOKENS: "justatoken" }, "PGSYNC_AUTH_TOKENS"],
     ["short jwt secret", { ...BASE, PGSYNC_JWT_SECRET: "short" }, "PGSYNC_JWT_SECRET"],
-    ["insecure off loopback", { ...BASE, PGSYNC_INSECURE_NO_AUTH: "1", PGSYNC_LISTEN: "0.0.0.0:50051" }, "PGSYNC_INSECURE_NO_AUTH"],
+    [
+      "insecure off loopback",
+      { ...BASE, PGSYNC_INSECURE_NO_AUTH: "1", PGSYNC_LISTEN: "0.0.0.0:50051" },
+      "PGSYNC_INSECURE_NO_AUTH",
+    ],
     ["no auth at all", { PGSYNC_DATABASE_URL: BASE.PGSYNC_DATABASE_URL }, "PGSYNC_AUTH_TOKENS"],
     ["bad log level", { ...BASE, PGSYNC_LOG_LEVEL: "loud" }, "PGSYNC_LOG_LEVEL"],
     ["bad grace", { ...BASE, PGSYNC_SHUTDOWN_GRACE_MS: "soon" }, "PGSYNC_SHUTDOWN_GRACE_MS"],
@@ -54,7 +65,10 @@ describe("loadConfig", () => {
   });
 
   it("should allow insecure mode on loopback", () => {
-    const config = loadConfig({ PGSYNC_DATABASE_URL: BASE.PGSYNC_DATABASE_URL, PGSYNC_INSECURE_NO_AUTH: "1" });
+    const config = loadConfig({
+      PGSYNC_DATABASE_URL: BASE.PGSYNC_DATABASE_URL,
+      PGSYNC_INSECURE_NO_AUTH: "1",
+    });
     expect(config.auth.insecureNoAuth).toBe(true);
   });
 });

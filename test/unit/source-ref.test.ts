@@ -11,10 +11,13 @@ import {
 import { SOURCE_REF_VECTORS } from "../support/vectors.js";
 
 describe("source_ref", () => {
-  it.each(SOURCE_REF_VECTORS.vectors.map((v) => [v.name, v] as const))("should match vector: %s", (_name, v) => {
-    expect(canonicalJson(v.options)).toBe(v.canonical);
-    expect(sourceRefFor(v.options)).toBe(v.source_ref);
-  });
+  it.each(SOURCE_REF_VECTORS.vectors.map((v) => [v.name, v] as const))(
+    "should match vector: %s",
+    (_name, v) => {
+      expect(canonicalJson(v.options)).toBe(v.canonical);
+      expect(sourceRefFor(v.options)).toBe(v.source_ref);
+    },
+  );
 
   it("should hash the empty string to the FNV-1a offset basis", () => {
     expect(fnv1a64("")).toBe(SOURCE_REF_VECTORS.empty_string_hash);
@@ -32,11 +35,10 @@ describe("source_ref", () => {
   it("should ignore named params key order", () => {
     fc.assert(
       fc.property(
-        fc.dictionary(
-          fc.integer({ min: 1, max: 500 }).map(String),
-          fc.string({ maxLength: 8 }),
-          { minKeys: 1, maxKeys: 8 },
-        ),
+        fc.dictionary(fc.integer({ min: 1, max: 500 }).map(String), fc.string({ maxLength: 8 }), {
+          minKeys: 1,
+          maxKeys: 8,
+        }),
         (params) => {
           const reversed = Object.fromEntries(Object.entries(params).reverse());
           expect(sourceRefFor({ table: "t", params })).toBe(sourceRefFor({ table: "t", params: reversed }));

@@ -14,15 +14,12 @@ function fieldOf(options: SourceOptions): string {
 }
 
 describe("validateSourceOptions", () => {
-  it.each([
-    ["todos"],
-    ["public.todos"],
-    ['"My Schema"."Todo Items"'],
-    ['"weird""quote"'],
-    ["tâches"],
-  ])("should accept table %s", (table) => {
-    expect(validateSourceOptions({ table })).toEqual({ table });
-  });
+  it.each([["todos"], ["public.todos"], ['"My Schema"."Todo Items"'], ['"weird""quote"'], ["tâches"]])(
+    "should accept table %s",
+    (table) => {
+      expect(validateSourceOptions({ table })).toEqual({ table });
+    },
+  );
 
   it.each<[string, SourceOptions, string]>([
     ["blank table", { table: "  " }, "options.table"],
@@ -38,18 +35,32 @@ describe("validateSourceOptions", () => {
     ["blank where", { table: "t", where: "" }, "options.where"],
     ["NUL in where", { table: "t", where: "a\u0000" }, "options.where"],
     ["param key zero", { table: "t", params: { "0": "x" } }, 'options.named_params.values["0"]'],
-    ["param key with leading zero", { table: "t", params: { "01": "x" } }, 'options.named_params.values["01"]'],
+    [
+      "param key with leading zero",
+      { table: "t", params: { "01": "x" } },
+      'options.named_params.values["01"]',
+    ],
     ["param key not a number", { table: "t", params: { a: "x" } }, 'options.named_params.values["a"]'],
-    ["too many params", { table: "t", params: Array.from({ length: 101 }, () => "x") }, "options.positional_params.values"],
+    [
+      "too many params",
+      { table: "t", params: Array.from({ length: 101 }, () => "x") },
+      "options.positional_params.values",
+    ],
     ["huge param", { table: "t", params: ["x".repeat(9000)] }, "options.positional_params.values[0]"],
-    ["too many metadata", { table: "t", metadata: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, "v"])) }, "options.metadata"],
+    [
+      "too many metadata",
+      { table: "t", metadata: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, "v"])) },
+      "options.metadata",
+    ],
     ["blank metadata key", { table: "t", metadata: { " ": "v" } }, 'options.metadata[" "]'],
   ])("should reject %s naming the field", (_name, options, field) => {
     expect(fieldOf(options)).toBe(field);
   });
 
   it("should name the field in the message", () => {
-    expect(() => validateSourceOptions({ table: "t", columns: ["a", ""] })).toThrow(/^options\.columns\[1\]: /);
+    expect(() => validateSourceOptions({ table: "t", columns: ["a", ""] })).toThrow(
+      /^options\.columns\[1\]: /,
+    );
   });
 
   it("should accept blank param values (they are data)", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Operation } from "../../src/domain/source-options.js";
 import { ConsumerTooSlowError, type WatchFrame, type WatchOptions } from "../../src/domain/watch-frames.js";
-import { WatchSession, type WatchLimits } from "../../src/domain/watch-session.js";
+import { type WatchLimits, WatchSession } from "../../src/domain/watch-session.js";
 import { InMemoryChangeLog, sourceRecord } from "../support/fakes.js";
 
 const A = "aaaaaaaaaaaaaaaa";
@@ -153,18 +153,31 @@ describe("WatchSession", () => {
     const s = open(log, { start: { position: "now" } }, [A, B]);
     expect((await s.next()).type).toBe("ready");
     log.emitState("t1", B, "FAILED");
-    expect(await s.next()).toMatchObject({ type: "status", sourceRef: B, state: "FAILED", reason: "table dropped" });
+    expect(await s.next()).toMatchObject({
+      type: "status",
+      sourceRef: B,
+      state: "FAILED",
+      reason: "table dropped",
+    });
     s.aborter.abort();
   });
 
   it("should cut a stalled consumer with its last handed-on token", async () => {
     const log = new InMemoryChangeLog();
-    const s = open(log, { start: { position: "now" } }, [A], { maxBufferedFrames: 5, stallTimeoutMs: 50, readPageSize: 100 });
+    const s = open(log, { start: { position: "now" } }, [A], {
+      maxBufferedFrames: 5,
+      stallTimeoutMs: 50,
+      readPageSize: 100,
+    });
     const ready = await s.next();
     log.append("t1", A, ...Array.from({ length: 50 }, () => "insert" as const));
     await new Promise((r) => setTimeout(r, 150));
     const err = await s.it.next().then(
-      () => s.it.next().then(() => undefined, (e: unknown) => e),
+      () =>
+        s.it.next().then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(ConsumerTooSlowError);
@@ -176,7 +189,10 @@ describe("WatchSession", () => {
     const log = new InMemoryChangeLog();
     const timersBefore = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
     for (let i = 0; i < 50; i++) {
-      const s = open(log, { debounceMs: 1_000, heartbeatIntervalMs: 100, start: { position: "now" } }, [A, B]);
+      const s = open(log, { debounceMs: 1_000, heartbeatIntervalMs: 100, start: { position: "now" } }, [
+        A,
+        B,
+      ]);
       await s.next();
       log.append("t1", A, "insert");
       s.aborter.abort();

@@ -1,0 +1,21 @@
+export { Code, ConnectError } from "@connectrpc/connect";
+export type { Cursor } from "../gen/pgsync/v1/cursor_pb.js";
+export type { Source } from "../gen/pgsync/v1/source_pb.js";
+export { SourceState } from "../gen/pgsync/v1/source_pb.js";
+export type { Change, Gap, Ready, SourceStatus, Wake } from "../gen/pgsync/v1/wake_pb.js";
+export { GapReason, Operation } from "../gen/pgsync/v1/wake_pb.js";
+export {
+  createPgSyncClient,
+  type PgSyncClient,
+  type PgSyncClientOptions,
+  type RegisteredSource,
+} from "./client.js";
+export { toProtoOptions } from "./options.js";
+export { type PgSyncSource, pgSync } from "./pg-sync.js";
+export {
+  type CanonicalSourceOptions,
+  canonicalJson,
+  type SourceOptions,
+  sourceRefFor,
+} from "./source-ref.js";
+export { type OperationName, type WakeEvent, type WatchWakesOptions, watchWakes } from "./watch.js";

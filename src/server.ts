@@ -56,6 +56,9 @@ const WATCH_READ_PAGE_SIZE = 500;
 /** Where the descriptor set with source info (for reflection) is generated. */
 const DESCRIPTORS_PATH = join(import.meta.dirname, "../gen/descriptors.binpb");
 
+/** Pause between reporting NOT_SERVING and ending streams at shutdown. */
+const HEALTH_FLUSH_MS = 100;
+
 /** How often readiness re-checks the state database. */
 const HEALTH_CHECK_INTERVAL_MS = 5_000;
 
@@ -243,6 +246,8 @@ export async function createServer(
         clearInterval(healthTimer);
         clearInterval(retentionTimer);
         health.shutdown();
+        // Let health watchers see NOT_SERVING before their streams end.
+        await new Promise((r) => setTimeout(r, HEALTH_FLUSH_MS));
         shutdown.abort(new ConnectError("server shutting down", Code.Unavailable));
         await listener.close(config.shutdownGraceMs);
         await bridges.stop();

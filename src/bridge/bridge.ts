@@ -207,6 +207,11 @@ export class Bridge {
         else reject(err);
       };
       const onStop = () => settle();
+      // The stop may have come while the loop awaited the database: an aborted signal never fires.
+      if (this.#stop.signal.aborted) {
+        settle();
+        return;
+      }
       this.#stop.signal.addEventListener("abort", onStop, { once: true });
       const fresh = cursor.shapeHandle === undefined || cursor.shapeOffset === undefined;
       let stream: ShapeStream<Row<unknown>>;

@@ -76,12 +76,13 @@ async function* watch(registry: HealthRegistry, service: string, ctx: HandlerCon
   const onAbort = () => wake?.();
   ctx.signal.addEventListener("abort", onAbort);
   try {
-    while (!ctx.signal.aborted) {
+    for (;;) {
       const next = pending.shift();
       if (next !== undefined) {
         yield response(next);
         continue;
       }
+      if (ctx.signal.aborted) break;
       await new Promise<void>((resolve) => {
         wake = resolve;
       });

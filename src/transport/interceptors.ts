@@ -61,7 +61,9 @@ export function createLoggingInterceptor(logger: Logger): Interceptor {
       }
       const error = ConnectError.from(err);
       fields[LOG_FIELDS.code] = Code[error.code];
-      if (CLIENT_CODES.has(error.code) || error.code === Code.Unavailable) {
+      // A client that went away mid-call (reset, closed connection) is not a server error.
+      const clientGone = req.signal.aborted || /premature close/i.test(error.rawMessage);
+      if (clientGone || CLIENT_CODES.has(error.code) || error.code === Code.Unavailable) {
         logger.info({ ...fields, error: error.rawMessage }, "rpc");
       } else {
         const cause = error.cause instanceof Error ? error.cause : error;

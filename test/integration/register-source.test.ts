@@ -276,6 +276,16 @@ describe("GetSource, ListSources, DeleteSource, GetCursor", () => {
     expect(cursor?.shapeOffset).toMatch(/^\d+_(\d+|inf)$|^-1$/);
   });
 
+  it("should delete a source registered a moment ago, every time (stop racing the bridge's start)", async () => {
+    for (let i = 0; i < 30; i++) {
+      const { sourceRef } = await stack.a.registerSource({
+        options: { table: "todos", where: `id > ${1000 + i}` },
+      });
+      await stack.a.deleteSource({ sourceRef }, { timeoutMs: 10_000 });
+      expect(stack.server.bridges.isRunning("tenant-a", sourceRef)).toBe(false);
+    }
+  });
+
   it("should delete a source with its cursor and log", async () => {
     const { sourceRef } = await stack.a.registerSource({ options: { table: "todos", where: "id > 600" } });
     await stack.a.deleteSource({ sourceRef });

@@ -1,0 +1,266 @@
+"""WakeStream reconnect, resume and dedup logic against an in-process fake server (no stack)."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from concurrent import futures
+from typing import Any, Callable, Iterator
+
+import grpc
+import pytest
+
+from pgsync import Backoff, PgSyncClient, PgSyncError, wake_pb2
+from pgsync.demo import wake_line
+from pgsync.v1 import pg_sync_service_pb2 as pb, pg_sync_service_pb2_grpc as pb_grpc
+
+REF = "61b724fea24ae3c5"
+FAST = Backoff(initial=0.01, maximum=0.05)
+
+
+def _wake(first: int, last: int, token: str) -> pb.WatchWakesResponse:
+    return pb.WatchWakesResponse(
+        wake=wake_pb2.Wake(wake_id=f"{REF}-{first}-{last}", source_ref=REF, first_seq=first, last_seq=last, resume_token=token)
+    )
+
+
+def _ready(token: str) -> pb.WatchWakesResponse:
+    return pb.WatchWakesResponse(ready=wake_pb2.Ready(resume_token=token))
+
+
+def _len(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _ld(field: int, data: bytes) -> bytes:
+    return bytes([(field << 3) | 2]) + _len(len(data)) + data
+
+
+def _status_details(code: int, message: str, reason: str) -> bytes:
+    info = _ld(1, reason.encode()) + _ld(2, b"pgsync.dev") + _ld(3, _ld(1, b"k") + _ld(2, b"v"))
+    any_msg = _ld(1, b"type.googleapis.com/google.rpc.ErrorInfo") + _ld(2, info)
+    return bytes([0x08]) + _len(code) + _ld(2, message.encode()) + _ld(3, any_msg)
+
+
+Script = Callable[[pb.WatchWakesRequest, grpc.ServicerContext, int], Iterator[pb.WatchWakesResponse]]
+
+
+class FakeService(pb_grpc.PgSyncServiceServicer):
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.requests: list[pb.WatchWakesRequest] = []
+        self.auth: list[str] = []
+
+    def WatchWakes(self, request: pb.WatchWakesRequest, context: grpc.ServicerContext) -> Iterator[pb.WatchWakesResponse]:
+        self.requests.append(request)
+        self.auth.append(dict(context.invocation_metadata()).get("authorization", ""))
+        yield from self.script(request, context, len(self.requests))
+
+    def GetSource(self, request: pb.GetSourceRequest, context: grpc.ServicerContext) -> Any:
+        context.set_trailing_metadata((("grpc-status-details-bin", _status_details(5, "no such source", "SOURCE_NOT_FOUND")),))
+        context.abort(grpc.StatusCode.NOT_FOUND, "no such source")
+
+
+@pytest.fixture
+def fake() -> Iterator[Callable[[Script], tuple[FakeService, PgSyncClient]]]:
+    servers: list[grpc.Server] = []
+    clients: list[PgSyncClient] = []
+
+    def start(script: Script) -> tuple[FakeService, PgSyncClient]:
+        service = FakeService(script)
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        pb_grpc.add_PgSyncServiceServicer_to_server(service, server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        servers.append(server)
+        client = PgSyncClient(f"http://127.0.0.1:{port}", "tok")
+        clients.append(client)
+        return service, client
+
+    yield start
+    for c in clients:
+        c.close()
+    for s in servers:
+        s.stop(None)
+
+
+def test_resumes_after_unavailable_without_duplicates(fake) -> None:
+    def script(req, ctx, n):
+        if n == 1:
+            yield _ready("r0")
+            yield _wake(1, 1, "t1")
+            yield _wake(2, 3, "t3")
+            ctx.set_trailing_metadata((("pgsync-resume-token", "t3"),))
+            ctx.abort(grpc.StatusCode.UNAVAILABLE, "server shutting down")
+        elif n == 2:
+            yield _ready("r1")
+            yield _wake(2, 3, "t3")  # re-delivered: same id
+            yield _wake(3, 3, "t3b")  # covered by the earlier range
+            yield _wake(4, 4, "t4")
+
+    service, client = fake(script)
+    stream = client.watch_wakes(REF, ops=["insert", "delete"], debounce_ms=5, backoff=FAST)
+    events = list(stream)
+    kinds = [(type(e).__name__, getattr(e, "wake_id", "")) for e in events]
+    assert kinds == [
+        ("Ready", ""),
+        ("Wake", f"{REF}-1-1"),
+        ("Wake", f"{REF}-2-3"),
+        ("Ready", ""),
+        ("Wake", f"{REF}-4-4"),
+    ]
+    assert stream.reconnects == 1
+    assert stream.resume_token == "t4"
+    assert service.requests[0].WhichOneof("start") == "start_position"
+    assert service.requests[0].start_position == wake_pb2.START_POSITION_NOW
+    assert list(service.requests[0].ops) == [wake_pb2.OPERATION_INSERT, wake_pb2.OPERATION_DELETE]
+    assert service.requests[1].resume_token == "t3"
+    assert service.requests[1].debounce_ms == 5
+    assert service.auth == ["Bearer tok", "Bearer tok"]
+
+
+def test_uses_trailer_token_when_no_frame_carried_one(fake) -> None:
+    def script(req, ctx, n):
+        if n == 1:
+            ctx.set_trailing_metadata((("pgsync-resume-token", "from-trailer"),))
+            ctx.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "consumer too slow")
+        yield _ready("r1")
+
+    service, client = fake(script)
+    events = list(client.watch_wakes([REF], start="earliest", backoff=FAST))
+    assert [type(e).__name__ for e in events] == ["Ready"]
+    assert service.requests[0].start_position == wake_pb2.START_POSITION_EARLIEST
+    assert service.requests[1].resume_token == "from-trailer"
+
+
+def test_source_reset_gap_clears_dedup_memory(fake) -> None:
+    def script(req, ctx, n):
+        yield _wake(1, 1, "t1")
+        yield pb.WatchWakesResponse(
+            gap=wake_pb2.Gap(source_ref=REF, reason=wake_pb2.GAP_REASON_SOURCE_RESET, resume_token="g")
+        )
+        yield _wake(1, 1, "t1b")
+
+    _, client = fake(script)
+    events = list(client.watch_wakes(REF, backoff=FAST))
+    assert [type(e).__name__ for e in events] == ["Wake", "Gap", "Wake"]
+
+
+def test_heartbeats_update_token_and_are_optional(fake) -> None:
+    def script(req, ctx, n):
+        yield pb.WatchWakesResponse(heartbeat=wake_pb2.Heartbeat(resume_token="h1"))
+
+    _, client = fake(script)
+    stream = client.watch_wakes(REF, backoff=FAST)
+    assert list(stream) == []
+    assert stream.resume_token == "h1"
+    assert [type(e).__name__ for e in client.watch_wakes(REF, heartbeats=True)] == ["Heartbeat"]
+
+
+def test_non_retryable_error_is_raised_with_reason(fake) -> None:
+    def script(req, ctx, n):
+        ctx.abort(grpc.StatusCode.NOT_FOUND, "unknown source")
+        yield  # pragma: no cover
+
+    _, client = fake(script)
+    with pytest.raises(PgSyncError) as info:
+        list(client.watch_wakes(REF, backoff=FAST))
+    assert info.value.code == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(PgSyncError) as info:
+        client.get_source(REF)
+    assert info.value.code == grpc.StatusCode.NOT_FOUND
+    assert info.value.reason == "SOURCE_NOT_FOUND"
+    assert info.value.domain == "pgsync.dev"
+    assert info.value.metadata == {"k": "v"}
+
+
+def test_gives_up_after_max_attempts(fake) -> None:
+    def script(req, ctx, n):
+        ctx.abort(grpc.StatusCode.UNAVAILABLE, "down")
+        yield  # pragma: no cover
+
+    service, client = fake(script)
+    with pytest.raises(PgSyncError) as info:
+        list(client.watch_wakes(REF, backoff=FAST, max_attempts=3))
+    assert info.value.code == grpc.StatusCode.UNAVAILABLE
+    assert len(service.requests) == 3
+
+
+def test_close_from_another_thread_ends_iteration(fake) -> None:
+    started = threading.Event()
+    release = threading.Event()
+
+    def script(req, ctx, n):
+        yield _ready("r")
+        started.set()
+        release.wait(10)
+
+    _, client = fake(script)
+    stream = client.watch_wakes(REF, backoff=FAST)
+    out: queue.Queue = queue.Queue()
+
+    def consume() -> None:
+        out.put([type(e).__name__ for e in stream])
+
+    t = threading.Thread(target=consume)
+    t.start()
+    assert started.wait(10)
+    stream.close()
+    t.join(10)
+    release.set()
+    assert out.get(timeout=1) == ["Ready"]
+
+
+def test_connection_refused_is_retried_then_raised() -> None:
+    with PgSyncClient("http://127.0.0.1:1", "tok") as client:
+        stream = client.watch_wakes(REF, backoff=FAST, max_attempts=2)
+        with pytest.raises(PgSyncError) as info:
+            next(stream)
+        assert info.value.code == grpc.StatusCode.UNAVAILABLE
+        assert stream.reconnects == 1
+
+
+def test_wake_line_is_one_json_line() -> None:
+    wake = _wake(1, 1, "t").wake
+    change = wake.changes.add(key='"public"."todos"/"1"', operation=wake_pb2.OPERATION_INSERT, seq=1)
+    change.value.update({"id": "1", "title": "a\nb"})
+    line = wake_line(wake)
+    assert "\n" not in line
+    parsed = json.loads(line)
+    assert parsed["changes"][0]["op"] == "insert"
+    assert parsed["changes"][0]["value"] == {"id": "1", "title": "a\nb"}
+
+
+def test_url_forms() -> None:
+    from pgsync.client import _target
+
+    assert _target("http://127.0.0.1:5000") == ("127.0.0.1:5000", False)
+    assert _target("https://example.com") == ("example.com:443", True)
+    assert _target("localhost:7") == ("localhost:7", False)
+    with pytest.raises(ValueError):
+        _target("postgres://x")
+
+
+def test_internal_is_resumed_only_mid_stream(fake) -> None:
+    def script(req, ctx, n):
+        if req.debounce_ms == 1:
+            ctx.abort(grpc.StatusCode.INTERNAL, "internal error")
+        if n == 1:
+            yield _ready("r0")
+            ctx.abort(grpc.StatusCode.INTERNAL, "stream reset")
+        yield _wake(1, 1, "t1")
+
+    service, client = fake(script)
+    events = list(client.watch_wakes(REF, backoff=FAST))
+    assert [type(e).__name__ for e in events] == ["Ready", "Wake"]
+    assert service.requests[1].resume_token == "r0"
+    with pytest.raises(PgSyncError) as info:
+        list(client.watch_wakes(REF, debounce_ms=1, backoff=FAST))
+    assert info.value.code == grpc.StatusCode.INTERNAL

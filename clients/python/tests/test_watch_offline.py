@@ -194,28 +194,32 @@ def test_gives_up_after_max_attempts(fake) -> None:
 
 
 def test_close_from_another_thread_ends_iteration(fake) -> None:
-    started = threading.Event()
     release = threading.Event()
 
     def script(req, ctx, n):
         yield _ready("r")
-        started.set()
         release.wait(10)
 
     _, client = fake(script)
     stream = client.watch_wakes(REF, backoff=FAST)
-    out: queue.Queue = queue.Queue()
+    seen: list = []
+    got_first = threading.Event()
+    done: queue.Queue = queue.Queue()
 
     def consume() -> None:
-        out.put([type(e).__name__ for e in stream])
+        for e in stream:
+            seen.append(type(e).__name__)
+            got_first.set()
+        done.put(True)
 
     t = threading.Thread(target=consume)
     t.start()
-    assert started.wait(10)
+    assert got_first.wait(10)  # the consumer holds Ready and is blocked on the next frame
     stream.close()
     t.join(10)
     release.set()
-    assert out.get(timeout=1) == ["Ready"]
+    assert done.get(timeout=1) is True
+    assert seen == ["Ready"]
 
 
 def test_connection_refused_is_retried_then_raised() -> None:

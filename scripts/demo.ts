@@ -141,17 +141,24 @@ async function main(): Promise<void> {
 
   step("try it yourself while this runs (Ctrl-C stops everything)");
   const host = new URL(pgsync.url).host;
-  say(`  grpcurl -plaintext ${host} list`);
+  const auth = `-H 'authorization: Bearer ${token}'`;
+  say("  # grpcurl (once: bash scripts/tools.sh grpcurl installs it into .tools/go/bin)");
+  say(`  .tools/go/bin/grpcurl -plaintext ${host} list`);
   say(
-    `  grpcurl -plaintext -H 'authorization: Bearer ${token}' -d '{"source_ref":"${sourceRef}"}' ${host} pgsync.v1.PgSyncService/GetCursor`,
+    `  .tools/go/bin/grpcurl -plaintext ${auth} -d '{"source_ref":"${sourceRef}"}' ${host} pgsync.v1.PgSyncService/GetCursor`,
   );
   say(
-    `  grpcurl -plaintext -H 'authorization: Bearer ${token}' -d '{"source_refs":["${sourceRef}"]}' ${host} pgsync.v1.PgSyncService/WatchWakes`,
+    `  .tools/go/bin/grpcurl -plaintext ${auth} -d '{"source_refs":["${sourceRef}"]}' ${host} pgsync.v1.PgSyncService/WatchWakes`,
   );
+  say("  # write a row and watch the wake arrive above");
   say(`  psql '${dbUrl}' -c "INSERT INTO todos (title) VALUES ('from psql')"`);
+  say(
+    "  # Python (once: python3 -m venv clients/python/.venv && clients/python/.venv/bin/pip install -e clients/python)",
+  );
   say(
     `  PGSYNC_URL=${pgsync.url} PGSYNC_TOKEN=${token} clients/python/.venv/bin/python -m pgsync.demo ${sourceRef}`,
   );
+  say("  # Go");
   say(
     `  (cd clients/go && PGSYNC_URL=${pgsync.url} PGSYNC_TOKEN=${token} go run ./cmd/pgsync-watch ${sourceRef})`,
   );

@@ -18,6 +18,9 @@ export PATH="$(dirname "$GO"):$PATH"
 export GOPATH="$ROOT/.tools/go" GOMODCACHE="$ROOT/.tools/go/pkg/mod" GOCACHE="$ROOT/.tools/go/cache"
 export GOTOOLCHAIN="${GOTOOLCHAIN:-local}" GOFLAGS="${GOFLAGS:-} -mod=readonly"
 
+# The pinned code generators, for the test that checks gen/ against proto/ (cached in .tools/go/bin).
+bash "$GO_DIR/generate.sh" --install-only >&2 || { echo "[test-go] could not install the code generators" >&2; summary 0 1; exit 1; }
+
 PG_DIR=""
 OUT="$(mktemp /tmp/pgsync-gotest.XXXXXX.json)"
 cleanup() { [ -n "$PG_DIR" ] && bash "$ROOT/scripts/pg.sh" destroy "$PG_DIR" >/dev/null 2>&1; rm -f "$OUT"; }

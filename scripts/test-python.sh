@@ -14,13 +14,14 @@ set +e
 
 PYTHON="${PYTHON:-python3}"
 VENV="$PY_DIR/.venv"
-stamp_value="$( { cat "$PY_DIR/pyproject.toml"; "$PYTHON" -VV; } | sha256sum | cut -d' ' -f1)"
+EXTRAS="test,dev" # dev: grpcio-tools, for the test that checks the generated code against /proto
+stamp_value="$( { cat "$PY_DIR/pyproject.toml"; "$PYTHON" -VV; echo "$EXTRAS"; } | sha256sum | cut -d' ' -f1)"
 stamp_file="$VENV/.pgsync-stamp"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp_value" ]; then
   echo "[test-python] creating $VENV" >&2
   rm -rf "$VENV"
   if ! "$PYTHON" -m venv "$VENV" \
-    || ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$PY_DIR[test]" >&2; then
+    || ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$PY_DIR[$EXTRAS]" >&2; then
     echo "[test-python] install failed" >&2
     rm -rf "$VENV"
     summary 0 1; exit 1

@@ -68,6 +68,8 @@ export interface ServerOverrides {
   readonly fetchClient?: typeof fetch;
   /** Identity of this process (cursor owner). */
   readonly owner?: string;
+  /** How often health re-checks the state database (default 5 s). */
+  readonly healthCheckIntervalMs?: number;
 }
 
 /** A built, not yet listening, pg-sync server. */
@@ -228,7 +230,10 @@ export async function createServer(
       await notifier.start();
       await bridges.start();
       await checkHealth();
-      healthTimer = setInterval(() => void checkHealth(), HEALTH_CHECK_INTERVAL_MS);
+      healthTimer = setInterval(
+        () => void checkHealth(),
+        overrides.healthCheckIntervalMs ?? HEALTH_CHECK_INTERVAL_MS,
+      );
       healthTimer.unref();
       retentionTimer = setInterval(() => {
         retention().catch((err: unknown) =>

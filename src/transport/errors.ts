@@ -17,14 +17,24 @@ const CODE_BY_REASON: Record<string, Code> = {
   UNAVAILABLE: Code.Unavailable,
 };
 
-/** Postgres SQLSTATE classes meaning "the database cannot be reached or is going away". */
+/**
+ * Postgres SQLSTATEs meaning "the database cannot be reached or is going away": connection
+ * exceptions (08), admin/crash shutdown and cannot-connect-now (57P0x), too many connections.
+ */
 function isConnectionFailure(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;
-  if (typeof code !== "string") return false;
+  // node-postgres's own errors for a dropped or unobtainable connection carry no code.
+  if (typeof code !== "string") {
+    return /^(Connection terminated|timeout exceeded when trying to connect)/.test(
+      (err as Error)?.message ?? "",
+    );
+  }
   return (
     code.startsWith("08") ||
     code === "57P01" ||
+    code === "57P02" ||
     code === "57P03" ||
+    code === "53300" ||
     code === "ECONNREFUSED" ||
     code === "ETIMEDOUT"
   );

@@ -25,13 +25,14 @@ export class PgChangeLog implements ChangeLogReader {
   }
 
   async read(tenant: string, sourceRef: string, afterSeq: bigint, limit: number): Promise<LogEntry[]> {
-    const { rows } = await this.#pool.query<EntryRow>(
-      `SELECT seq, kind, shape_offset, operation, key, value, old_value, txids, gap
+    const { rows } = await this.#pool.query<EntryRow>({
+      name: "pgsync-read-log",
+      text: `SELECT seq, kind, shape_offset, operation, key, value, old_value, txids, gap
        FROM ${TABLES.changes}
        WHERE tenant = $1 AND source_ref = $2 AND seq > $3
        ORDER BY seq LIMIT $4`,
-      [tenant, sourceRef, afterSeq.toString(), limit],
-    );
+      values: [tenant, sourceRef, afterSeq.toString(), limit],
+    });
     return rows.map((row): LogEntry => {
       if (row.kind === "gap") {
         return {

@@ -54,10 +54,14 @@ WITH cur AS (
     ord int, kind text, shape_offset text, operation text, key text,
     value jsonb, old_value jsonb, txids bigint[], gap jsonb)
 ), fresh AS (
+  -- One probe of the unique offset index per input row (LATERAL ... LIMIT 1): a plain NOT EXISTS
+  -- here was planned as a hashed subplan reading every change of the source on every commit.
   SELECT i.* FROM input i
-  WHERE i.kind = 'gap' OR NOT EXISTS (
-    SELECT 1 FROM ${TABLES.changes} c
-    WHERE c.tenant = $1 AND c.source_ref = $2 AND c.kind = 'change' AND c.shape_offset = i.shape_offset)
+  LEFT JOIN LATERAL (
+    SELECT 1 AS hit FROM ${TABLES.changes} c
+    WHERE c.tenant = $1 AND c.source_ref = $2 AND c.kind = 'change' AND c.shape_offset = i.shape_offset
+    LIMIT 1) dup ON true
+  WHERE i.kind = 'gap' OR dup.hit IS NULL
 ), numbered AS (
   SELECT f.*, cur.head_seq + row_number() OVER (ORDER BY f.ord) AS seq FROM fresh f CROSS JOIN cur
 ), ins AS (
@@ -80,6 +84,52 @@ WITH cur AS (
 SELECT (SELECT head_seq FROM upd) AS head_seq,
        (SELECT count(*) FROM ins) AS appended,
        (SELECT count(*) FROM notified) AS notified`;
+
+/**
+ * The one statement that commits an Electric batch: its changes (and gap) appended with gap-free
+ * seqs, the cursor advanced and watchers notified, or nothing when the generation is stale.
+ * Named: each pool connection parses and plans it once, not on every batch.
+ */
+export function commitStatement(batch: BatchCommit): pg.QueryConfig {
+  const entries: Record<string, unknown>[] = [];
+  if (batch.gap) {
+    entries.push({
+      ord: 0,
+      kind: "gap",
+      gap: {
+        reason: batch.gap.reason,
+        detail: batch.gap.detail,
+        last_good_offset: batch.gap.lastGoodOffset ?? null,
+        new_handle: batch.gap.newHandle ?? null,
+      },
+    });
+  }
+  batch.changes.forEach((c, i) => {
+    entries.push({
+      ord: i + 1,
+      kind: "change",
+      shape_offset: c.offset,
+      operation: c.operation,
+      key: c.key,
+      value: c.value,
+      old_value: c.oldValue ?? null,
+      txids: c.txids,
+    });
+  });
+  return {
+    name: "pgsync-commit-batch",
+    text: COMMIT_SQL,
+    values: [
+      batch.tenant,
+      batch.sourceRef,
+      batch.generation.toString(),
+      JSON.stringify(entries),
+      batch.shapeHandle,
+      batch.shapeOffset,
+      batch.upToDate,
+    ],
+  };
+}
 
 /** {@link CursorStore} over `pgsync.cursors` and `pgsync.changes`. */
 export class PgCursorStore implements CursorStore {
@@ -107,40 +157,9 @@ export class PgCursorStore implements CursorStore {
   }
 
   async commit(batch: BatchCommit): Promise<CommitResult> {
-    const entries: Record<string, unknown>[] = [];
-    if (batch.gap) {
-      entries.push({
-        ord: 0,
-        kind: "gap",
-        gap: {
-          reason: batch.gap.reason,
-          detail: batch.gap.detail,
-          last_good_offset: batch.gap.lastGoodOffset ?? null,
-          new_handle: batch.gap.newHandle ?? null,
-        },
-      });
-    }
-    batch.changes.forEach((c, i) => {
-      entries.push({
-        ord: i + 1,
-        kind: "change",
-        shape_offset: c.offset,
-        operation: c.operation,
-        key: c.key,
-        value: c.value,
-        old_value: c.oldValue ?? null,
-        txids: c.txids,
-      });
-    });
-    const { rows } = await this.#pool.query<{ head_seq: string | null; appended: string }>(COMMIT_SQL, [
-      batch.tenant,
-      batch.sourceRef,
-      batch.generation.toString(),
-      JSON.stringify(entries),
-      batch.shapeHandle,
-      batch.shapeOffset,
-      batch.upToDate,
-    ]);
+    const { rows } = await this.#pool.query<{ head_seq: string | null; appended: string }>(
+      commitStatement(batch),
+    );
     const row = rows[0];
     if (!row || row.head_seq === null) throw new FencedError(batch.sourceRef, batch.generation);
     return { headSeq: BigInt(row.head_seq), appended: Number(row.appended) };

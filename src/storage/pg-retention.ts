@@ -7,9 +7,40 @@ export interface RetentionPolicy {
   readonly maxAgeMs: number;
   /** At most this many entries are kept per source (the newest). */
   readonly maxChangesPerSource: number;
-  /** Rows deleted per statement, so pruning never holds long locks. Default 10_000. */
+  /** Most rows deleted per source per statement, so pruning never holds long locks. Default 10_000. */
   readonly batchSize?: number;
 }
+
+/**
+ * One pass: for every source, the first seq to keep (by count and by age, whichever keeps less),
+ * never past the head, and never more than `$3` entries above the current tail; then the range
+ * below it is deleted through the primary key. The age bound walks the log from its tail in seq
+ * order and stops at the first entry young enough, so a pass reads what it deletes plus one row
+ * per source, however long the logs are.
+ */
+const PRUNE_SQL = `
+WITH bounds AS (
+  SELECT k.tenant, k.source_ref, k.head_seq, t.tail_seq,
+         GREATEST(
+           CASE WHEN $2::bigint > 0 THEN k.head_seq - $2::bigint + 1 ELSE 0 END,
+           CASE WHEN $1::bigint > 0 THEN COALESCE(
+             (SELECT c.seq FROM ${TABLES.changes} c
+               WHERE c.tenant = k.tenant AND c.source_ref = k.source_ref
+                 AND c.created_at >= now() - make_interval(secs => $1::bigint / 1000.0)
+               ORDER BY c.seq LIMIT 1),
+             k.head_seq) ELSE 0 END
+         ) AS keep_from
+  FROM ${TABLES.cursors} k
+  CROSS JOIN LATERAL (
+    SELECT min(c.seq) AS tail_seq FROM ${TABLES.changes} c
+    WHERE c.tenant = k.tenant AND c.source_ref = k.source_ref) t
+  WHERE t.tail_seq IS NOT NULL
+), doomed AS (
+  SELECT tenant, source_ref, LEAST(keep_from, head_seq, tail_seq + $3::bigint) AS below
+  FROM bounds WHERE LEAST(keep_from, head_seq) > tail_seq
+)
+DELETE FROM ${TABLES.changes} c USING doomed d
+WHERE c.tenant = d.tenant AND c.source_ref = d.source_ref AND c.seq < d.below`;
 
 /**
  * Deletes log entries past retention, in bounded batches. The newest entry of a source is always
@@ -21,18 +52,13 @@ export async function pruneChangeLog(pool: pg.Pool, policy: RetentionPolicy): Pr
   const batchSize = policy.batchSize ?? 10_000;
   let total = 0;
   for (;;) {
-    const result = await pool.query(
-      `DELETE FROM ${TABLES.changes} WHERE ctid IN (
-         SELECT c.ctid FROM ${TABLES.changes} c
-         JOIN ${TABLES.cursors} k ON k.tenant = c.tenant AND k.source_ref = c.source_ref
-         WHERE c.seq < k.head_seq
-           AND (($1::bigint > 0 AND c.created_at < now() - make_interval(secs => $1::bigint / 1000.0))
-             OR ($2::bigint > 0 AND c.seq <= k.head_seq - $2::bigint))
-         LIMIT $3)`,
-      [policy.maxAgeMs, policy.maxChangesPerSource, batchSize],
-    );
+    const result = await pool.query({
+      name: "pgsync-prune-log",
+      text: PRUNE_SQL,
+      values: [policy.maxAgeMs, policy.maxChangesPerSource, batchSize],
+    });
     const n = result.rowCount ?? 0;
     total += n;
-    if (n < batchSize) return total;
+    if (n === 0) return total;
   }
 }

@@ -52,11 +52,7 @@ export async function pruneChangeLog(pool: pg.Pool, policy: RetentionPolicy): Pr
   const batchSize = policy.batchSize ?? 10_000;
   let total = 0;
   for (;;) {
-    const result = await pool.query({
-      name: "pgsync-prune-log",
-      text: PRUNE_SQL,
-      values: [policy.maxAgeMs, policy.maxChangesPerSource, batchSize],
-    });
+    const result = await pool.query(PRUNE_SQL, [policy.maxAgeMs, policy.maxChangesPerSource, batchSize]);
     const n = result.rowCount ?? 0;
     total += n;
     if (n === 0) return total;

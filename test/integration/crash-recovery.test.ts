@@ -38,11 +38,12 @@ describe("crash recovery", () => {
       options: { table: "events" },
     });
 
-    // A writer commits one row per transaction, numbered 1..N, while pg-sync is killed and restarted.
-    const total = 600;
+    // A writer commits one row per transaction, numbered 1, 2, ... from before the kill until
+    // 100 rows after the restart, so rows are written while pg-sync is down and after.
     let written = 0;
+    let writtenAtRestart = Number.POSITIVE_INFINITY;
     const writer = (async () => {
-      for (let n = 1; n <= total; n++) {
+      for (let n = 1; n < writtenAtRestart + 100; n++) {
         await sql.query("INSERT INTO events (n) VALUES ($1)", [n]);
         written = n;
       }
@@ -61,7 +62,9 @@ describe("crash recovery", () => {
     await pgsync.child.stop("SIGKILL");
     const writtenAtKill = written;
     pgsync = await startPgSyncProcess({ ...env, PGSYNC_LISTEN: `127.0.0.1:${new URL(pgsync.url).port}` });
+    writtenAtRestart = written;
     await writer;
+    const total = written;
     expect(writtenAtKill).toBeLessThan(total);
 
     const log = await waitFor(

@@ -28,6 +28,20 @@ export async function handleShapeGet(
   url: URL,
   signal: AbortSignal,
 ): Promise<void> {
+  if (ctx.logger.isLevelEnabled("debug")) {
+    const started = performance.now();
+    res.once("finish", () =>
+      ctx.logger.debug(
+        {
+          query: url.search,
+          status: res.statusCode,
+          offset: res.getHeader("electric-offset"),
+          ms: Math.round(performance.now() - started),
+        },
+        "shape request",
+      ),
+    );
+  }
   try {
     const unavailable = ctx.unavailable();
     if (unavailable) return sendUnavailable(res, unavailable);

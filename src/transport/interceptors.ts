@@ -36,6 +36,7 @@ const CLIENT_CODES: ReadonlySet<Code> = new Set([
   Code.FailedPrecondition,
   Code.OutOfRange,
   Code.ResourceExhausted,
+  Code.Unimplemented, // unknown method, or a stream cancelled before its request message
 ]);
 
 /**

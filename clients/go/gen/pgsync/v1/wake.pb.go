@@ -866,4 +866,3 @@ func file_pgsync_v1_wake_proto_init() {
 	file_pgsync_v1_wake_proto_goTypes = nil
 	file_pgsync_v1_wake_proto_depIdxs = nil
 }
-// x

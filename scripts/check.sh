@@ -7,10 +7,10 @@ cd "$PGSYNC_ROOT"
 step() { printf '[check] %s\n' "$*" >&2; }
 step "buf lint"; buf lint
 step "buf breaking against buf-baseline.binpb"; buf breaking --against buf-baseline.binpb
-step "gen/ and clients/ts-runtime/gen/ in sync with proto/"
+step "gen/, clients/ts-runtime/gen/ and descriptors/ in sync with proto/"
 bash scripts/generate.sh
-if [ -n "$(git status --porcelain -- gen clients/ts-runtime/gen)" ]; then
-  git status --porcelain -- gen clients/ts-runtime/gen >&2
+if [ -n "$(git status --porcelain -- gen clients/ts-runtime/gen descriptors)" ]; then
+  git status --porcelain -- gen clients/ts-runtime/gen descriptors >&2
   echo "gen/ is out of date: run 'npm run generate' and commit the result" >&2; exit 1
 fi
 step "tsc --noEmit"; tsc --noEmit -p tsconfig.json

@@ -5,4 +5,5 @@ set -euo pipefail
 . "$(dirname "$0")/bootstrap.sh"
 cd "$PGSYNC_ROOT"
 buf generate
-buf build --as-file-descriptor-set -o gen/descriptors.binpb
+# Outside gen/: buf generate cleans gen/ (clean: true), which would delete it.
+buf build --as-file-descriptor-set -o descriptors/pgsync.binpb

@@ -54,7 +54,7 @@ const REFLECTED_SERVICES = [
 const WATCH_READ_PAGE_SIZE = 500;
 
 /** Where the descriptor set with source info (for reflection) is generated. */
-const DESCRIPTORS_PATH = join(import.meta.dirname, "../gen/descriptors.binpb");
+const DESCRIPTORS_PATH = join(import.meta.dirname, "../descriptors/pgsync.binpb");
 
 /** Pause between reporting NOT_SERVING and ending streams at shutdown. */
 const HEALTH_FLUSH_MS = 100;

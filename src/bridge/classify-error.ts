@@ -11,13 +11,17 @@ export type ErrorClass =
 
 const MESSAGE_MAX_CHARS = 500;
 
-function retryAfterMs(headers: Record<string, string> | undefined): number {
-  const value = headers?.[ELECTRIC_HEADERS.retryAfter];
-  if (!value) return 0;
+/** A `retry-after` value (seconds or an HTTP date) in ms; undefined when absent or unreadable. */
+export function parseRetryAfterMs(value: string | null | undefined): number | undefined {
+  if (!value) return undefined;
   const seconds = Number(value);
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
   const date = Date.parse(value);
-  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : 0;
+  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
+}
+
+function retryAfterMs(headers: Record<string, string> | undefined): number {
+  return parseRetryAfterMs(headers?.[ELECTRIC_HEADERS.retryAfter]) ?? 0;
 }
 
 function electricMessage(err: FetchError): string {

@@ -2,6 +2,7 @@ import type { LogMode } from "../domain/change-log.js";
 import { ShapeProbeFailedError, UnavailableError } from "../domain/errors.js";
 import type { CanonicalSourceOptions } from "../domain/source-ref.js";
 import { scrubUrl } from "../logger.js";
+import { parseRetryAfterMs } from "./classify-error.js";
 import { ELECTRIC_HEADERS, ELECTRIC_PARAMS, OFFSET_NOW } from "./electric-constants.js";
 import { applyShapeParams, shapeParamsFor } from "./shape-params.js";
 
@@ -17,9 +18,8 @@ function isTransient(status: number): boolean {
 
 /** Delay before the next probe attempt: the server's retry-after (capped), else 100 ms doubling to 1 s. */
 function retryDelayMs(retryAfter: string | null, attempt: number): number {
-  const seconds = retryAfter === null ? Number.NaN : Number(retryAfter);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, 5_000);
-  return Math.min(100 * 2 ** attempt, 1_000);
+  const asked = parseRetryAfterMs(retryAfter);
+  return asked === undefined ? Math.min(100 * 2 ** attempt, 1_000) : Math.min(asked, 5_000);
 }
 
 /** The first cursor of a fresh source, from the probe's response. */
@@ -82,7 +82,7 @@ export async function probeShape(
     text = await response.text().catch(() => "");
     if (!isTransient(response.status)) break;
     // Electric answers 503 while it starts and 429 when overloaded: wait within the probe's budget.
-    const delay = retryDelayMs(response.headers.get("retry-after"), attempt);
+    const delay = retryDelayMs(response.headers.get(ELECTRIC_HEADERS.retryAfter), attempt);
     if (Date.now() + delay >= deadline) {
       throw new UnavailableError(
         `shape endpoint ${shown} is temporarily unavailable (${response.status}: ${describeErrorBody(text)}); retry later`,

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { createLocalJWKSet, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose";
+import { createLocalJWKSet, type JWTPayload, type JWTVerifyResult, jwtVerify } from "jose";
 import type { AuthConfig } from "../config.js";
 import { type Principal, principalKey } from "./context.js";
 
@@ -56,24 +56,35 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
     return { authenticate: async () => ({ tenant: INSECURE_TENANT, method: "insecure" }) };
   }
   const lookup = tokenLookup(config.tokens);
-  const verifiers: { key: Uint8Array | JWTVerifyGetKey; algorithms: string[] }[] = [];
-  if (config.jwtSecret) {
-    verifiers.push({
-      key: new TextEncoder().encode(config.jwtSecret),
-      algorithms: ["HS256", "HS384", "HS512"],
-    });
-  }
-  if (config.jwksFile) {
-    const jwks = JSON.parse(readFileSync(config.jwksFile, "utf8")) as Parameters<typeof createLocalJWKSet>[0];
-    verifiers.push({
-      key: createLocalJWKSet(jwks),
-      algorithms: ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"],
-    });
-  }
   const verifyOptions = {
     ...(config.jwtIssuer ? { issuer: config.jwtIssuer } : {}),
     ...(config.jwtAudience ? { audience: config.jwtAudience } : {}),
   };
+  // One verify function per key source (jose's overloads take a key or a key getter, not either).
+  const verifiers: Array<(token: string) => Promise<JWTVerifyResult>> = [];
+  if (config.jwtSecret) {
+    const secret = new TextEncoder().encode(config.jwtSecret);
+    verifiers.push((token) =>
+      jwtVerify(token, secret, { ...verifyOptions, algorithms: ["HS256", "HS384", "HS512"] }),
+    );
+  }
+  if (config.jwksFile) {
+    const jwks = JSON.parse(readFileSync(config.jwksFile, "utf8")) as Parameters<typeof createLocalJWKSet>[0];
+    const getKey = createLocalJWKSet(jwks);
+    const algorithms = [
+      "RS256",
+      "RS384",
+      "RS512",
+      "PS256",
+      "PS384",
+      "PS512",
+      "ES256",
+      "ES384",
+      "ES512",
+      "EdDSA",
+    ];
+    verifiers.push((token) => jwtVerify(token, getKey, { ...verifyOptions, algorithms }));
+  }
 
   return {
     async authenticate(authorization) {
@@ -85,12 +96,9 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
       if (tenant !== undefined) return { tenant, method: "token" };
       if (verifiers.length > 0 && isJwtShaped(token)) {
         let lastReason = "invalid token";
-        for (const verifier of verifiers) {
+        for (const verify of verifiers) {
           try {
-            const { payload } =
-              typeof verifier.key === "function"
-                ? await jwtVerify(token, verifier.key, { ...verifyOptions, algorithms: verifier.algorithms })
-                : await jwtVerify(token, verifier.key, { ...verifyOptions, algorithms: verifier.algorithms });
+            const { payload } = await verify(token);
             const jwtTenant = tenantOf(payload);
             if (!jwtTenant) throw unauthenticated(`token has neither a "${TENANT_CLAIM}" nor a "sub" claim`);
             return {

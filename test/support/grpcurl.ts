@@ -17,39 +17,38 @@ export interface GrpcurlResult {
   readonly stderr: string;
 }
 
+/** Starts grpcurl; stdout and stderr are collected apart. */
+function spawnGrpcurl(args: string[]) {
+  const child = spawn(grpcurlPath(), args, { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  return { child, stdout: () => stdout, stderr: () => stderr };
+}
+
 /** Runs grpcurl with `args` against a plaintext address; resolves when it exits (killed after `timeoutMs`). */
 export function grpcurl(args: string[], timeoutMs = 20_000): Promise<GrpcurlResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(grpcurlPath(), args, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.once("error", reject);
-    child.once("exit", (code) => {
+    const run = spawnGrpcurl(args);
+    const timer = setTimeout(() => run.child.kill("SIGKILL"), timeoutMs);
+    run.child.once("error", reject);
+    run.child.once("exit", (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      resolve({ code, stdout: run.stdout(), stderr: run.stderr() });
     });
   });
 }
 
-/** A long-running grpcurl (e.g. a server stream) whose output can be awaited. */
+/** A long-running grpcurl (e.g. a server stream) whose output (stdout then stderr) can be awaited. */
 export function grpcurlStream(args: string[]) {
-  const child = spawn(grpcurlPath(), args, { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
+  const run = spawnGrpcurl(args);
   return {
-    output: () => out,
-    stop: () => child.kill("SIGTERM"),
+    output: () => run.stdout() + run.stderr(),
+    stop: () => run.child.kill("SIGTERM"),
   };
 }

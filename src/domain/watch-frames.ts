@@ -55,6 +55,13 @@ export type WatchFrame =
       readonly token: string;
     };
 
+/** A frame before its resume token is stamped on (distributes Omit over the union). */
+export type UnsealedFrame = WatchFrame extends infer F
+  ? F extends WatchFrame
+    ? Omit<F, "token">
+    : never
+  : never;
+
 /** The stream fell behind its buffer: it ends with RESOURCE_EXHAUSTED and this token. */
 export class ConsumerTooSlowError extends Error {
   override name = "ConsumerTooSlowError";

@@ -121,7 +121,7 @@ export class SourceTail {
   async flush(): Promise<void> {
     this.#clearTimer();
     const { maxChangesPerWake } = this.#deps.options;
-    const { sourceRef, options } = this.#deps.record;
+    const { sourceRef, incarnation, options } = this.#deps.record;
     while (this.#held.length > 0) {
       const changes = this.#held.splice(0, maxChangesPerWake);
       const firstSeq = (changes[0] as ChangeEntry).seq;
@@ -130,7 +130,7 @@ export class SourceTail {
       this.#advance(this.#held.length === 0 ? this.#readPosition : lastSeq);
       await this.#deps.emit({
         type: "wake",
-        wakeId: wakeIdFor(sourceRef, firstSeq, lastSeq),
+        wakeId: wakeIdFor(sourceRef, incarnation, firstSeq, lastSeq),
         sourceRef,
         table: options.table,
         changes,

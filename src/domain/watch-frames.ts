@@ -76,7 +76,10 @@ export class ConsumerTooSlowError extends Error {
   }
 }
 
-/** Stable wake id: source and seq range. */
-export function wakeIdFor(sourceRef: string, firstSeq: bigint, lastSeq: bigint): string {
-  return `${sourceRef}-${firstSeq}-${lastSeq}`;
+/**
+ * Stable wake id: `<source_ref>-<incarnation>-<first_seq>-<last_seq>`. The incarnation keeps ids
+ * unique after the source is deleted and registered again (its seqs restart at 1).
+ */
+export function wakeIdFor(sourceRef: string, incarnation: string, firstSeq: bigint, lastSeq: bigint): string {
+  return `${sourceRef}-${incarnation}-${firstSeq}-${lastSeq}`;
 }

@@ -54,15 +54,44 @@ describe("WatchSession", () => {
     const frames = await take(s.next, 5);
     expect(frames.map((f) => f.type)).toEqual(["wake", "wake", "wake", "wake", "ready"]);
     expect(frames.slice(0, 4).map((f) => (f.type === "wake" ? f.wakeId : ""))).toEqual([
-      `${A}-1-1`,
-      `${A}-2-2`,
-      `${A}-3-3`,
-      `${A}-4-4`,
+      `${A}-1-1-1`,
+      `${A}-1-2-2`,
+      `${A}-1-3-3`,
+      `${A}-1-4-4`,
     ]);
     log.append("t1", A, "update");
     const live = await s.next();
     expect(live.type === "wake" && live.changes[0]?.operation).toBe("update");
     s.aborter.abort();
+  });
+
+  it("should give a re-registered source's wakes ids distinct from the old incarnation's", async () => {
+    // DeleteSource + RegisterSource: the log starts again at seq 1 under a new incarnation.
+    const before = new InMemoryChangeLog();
+    before.append("t1", A, "insert");
+    const after = new InMemoryChangeLog();
+    after.append("t1", A, "insert");
+    const ids: string[] = [];
+    for (const [log, incarnation] of [
+      [before, "1"],
+      [after, "2"],
+    ] as const) {
+      const session = new WatchSession({
+        tenant: "t1",
+        sources: [sourceRecord(A, { incarnation })],
+        reader: log,
+        notifier: log,
+        getSource: async (r) => sourceRecord(r, { incarnation }),
+        options: options(),
+        limits: LIMITS,
+      });
+      const aborter = new AbortController();
+      const first = await session.frames(aborter.signal)[Symbol.asyncIterator]().next();
+      aborter.abort();
+      if (first.value?.type === "wake") ids.push(first.value.wakeId);
+    }
+    expect(ids).toHaveLength(2);
+    expect(ids[0]).not.toBe(ids[1]);
   });
 
   it("should start at the head with START_POSITION_NOW", async () => {

@@ -28,7 +28,10 @@ export interface WatchSessionDeps {
   readonly sources: readonly SourceRecord[];
   readonly reader: ChangeLogReader;
   readonly notifier: LogNotifier;
-  /** Reads a source's current record (for failure reasons); undefined when deleted. */
+  /**
+   * Reads a source's current record from the database; undefined when it does not exist. Status
+   * frames (deleted, failed, recovered) follow only what this returns, never a notification.
+   */
   readonly getSource: (sourceRef: string) => Promise<SourceRecord | undefined>;
   readonly options: WatchOptions;
   readonly limits: WatchLimits;
@@ -52,6 +55,8 @@ export class WatchSession {
   readonly #outbox: BoundedOutbox<WatchFrame>;
   readonly #unsubscribes: (() => void)[] = [];
   #pumping: Promise<void> | undefined;
+  /** Source re-reads, chained so they apply in order. */
+  #sourceChecks: Promise<void> = Promise.resolve();
   #ready = false;
   #lastFrameAt = Date.now();
   #heartbeat: NodeJS.Timeout | undefined;
@@ -157,14 +162,16 @@ export class WatchSession {
 
   #onEvent(sourceRef: string, event: LogEvent): void {
     if (event.type === "resync") {
-      for (const tail of this.#tails.values()) tail.notify();
+      // Notifications may have been missed: re-read every log and every source.
+      for (const tail of this.#tails.values()) {
+        tail.notify();
+        this.#queueSourceCheck(tail);
+      }
     } else {
       const tail = this.#tails.get(sourceRef);
       if (!tail) return;
-      if (event.type === "state") {
-        this.#onState(tail, event.state as SourceState, event.deleted).catch((err: unknown) =>
-          this.#outbox.end(err),
-        );
+      if (event.type === "source") {
+        this.#queueSourceCheck(tail);
         return;
       }
       if (!tail.notify(event.headSeq)) return;
@@ -172,9 +179,24 @@ export class WatchSession {
     this.#schedulePump();
   }
 
-  async #onState(tail: SourceTail, state: SourceState, deleted: boolean): Promise<void> {
+  /** Queues a re-read of the source; checks run one at a time, in notification order. */
+  #queueSourceCheck(tail: SourceTail): void {
+    this.#sourceChecks = this.#sourceChecks
+      .then(() => this.#checkSource(tail))
+      .catch((err: unknown) => this.#outbox.end(err));
+  }
+
+  /**
+   * Reads the source and tells the watcher what the database says: a deletion (the row is gone or
+   * belongs to a later incarnation), a failure with its reason, or the recovery from one. A
+   * notification alone never changes what the watcher is told.
+   */
+  async #checkSource(tail: SourceTail): Promise<void> {
     const ref = tail.record.sourceRef;
-    if (deleted) {
+    if (this.#outbox.ended || this.#tails.get(ref) !== tail) return;
+    const record = await this.#deps.getSource(ref);
+    if (this.#tails.get(ref) !== tail) return;
+    if (!record || record.incarnation !== tail.record.incarnation) {
       await tail.flush();
       tail.close();
       this.#tails.delete(ref);
@@ -183,15 +205,11 @@ export class WatchSession {
       if (this.#tails.size === 0) this.#outbox.end();
       return;
     }
+    const { state } = record;
     const told = this.#toldStates.get(ref);
-    if (state !== "FAILED" && told !== "FAILED") {
-      this.#toldStates.set(ref, state);
-      return;
-    }
-    if (state === told) return;
     this.#toldStates.set(ref, state);
-    const record = state === "FAILED" ? await this.#deps.getSource(ref) : undefined;
-    const reason = state === "FAILED" ? (record?.lastError ?? "the source failed") : "the source recovered";
+    if (state === told || (state !== "FAILED" && told !== "FAILED")) return;
+    const reason = state === "FAILED" ? (record.lastError ?? "the source failed") : "the source recovered";
     await this.#push({ type: "status", sourceRef: ref, state, deleted: false, reason });
   }
 

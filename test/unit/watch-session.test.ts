@@ -26,7 +26,7 @@ function open(log: InMemoryChangeLog, over: Partial<WatchOptions> = {}, refs = [
     sources: refs.map((r) => sourceRecord(r)),
     reader: log,
     notifier: log,
-    getSource: async (r) => sourceRecord(r, { state: "FAILED", lastError: "table dropped" }),
+    getSource: (r) => log.source("t1", r),
     options: options(over),
     limits,
   });
@@ -181,7 +181,7 @@ describe("WatchSession", () => {
     const log = new InMemoryChangeLog();
     const s = open(log, { start: { position: "now" } }, [A, B]);
     expect((await s.next()).type).toBe("ready");
-    log.emitState("t1", B, "FAILED");
+    log.emitState("t1", B, "FAILED", false, "table dropped");
     expect(await s.next()).toMatchObject({
       type: "status",
       sourceRef: B,
@@ -189,6 +189,49 @@ describe("WatchSession", () => {
       reason: "table dropped",
     });
     s.aborter.abort();
+  });
+
+  it("should act on the source as stored, not on what a notification claims", async () => {
+    const log = new InMemoryChangeLog();
+    const s = open(log, { start: { position: "now" } }, [A, B]);
+    expect((await s.next()).type).toBe("ready");
+    // A forged "source changed" hint: the stored source is LIVE and exists, so nothing is told.
+    log.notifyOnly("t1", A);
+    log.notifyOnly("t1", B);
+    // Then B really fails and recovers, and A is really deleted: each is told, in order.
+    log.emitState("t1", B, "FAILED", false, "table dropped");
+    expect(await s.next()).toMatchObject({ type: "status", sourceRef: B, state: "FAILED" });
+    log.emitState("t1", B, "LIVE");
+    expect(await s.next()).toMatchObject({
+      type: "status",
+      sourceRef: B,
+      state: "LIVE",
+      reason: "the source recovered",
+    });
+    log.emitState("t1", A, "STOPPED", true);
+    expect(await s.next()).toMatchObject({ type: "status", sourceRef: A, deleted: true });
+    log.append("t1", B, "insert");
+    expect(await s.next()).toMatchObject({ type: "wake", sourceRef: B });
+    s.aborter.abort();
+  });
+
+  it("should treat a source registered again under a new incarnation as deleted", async () => {
+    const log = new InMemoryChangeLog();
+    const record = sourceRecord(A);
+    const session = new WatchSession({
+      tenant: "t1",
+      sources: [record],
+      reader: log,
+      notifier: log,
+      getSource: async () => ({ ...record, incarnation: "2" }),
+      options: options({ start: { position: "now" } }),
+      limits: LIMITS,
+    });
+    const it = session.frames(new AbortController().signal)[Symbol.asyncIterator]();
+    expect((await it.next()).value?.type).toBe("ready");
+    log.notifyOnly("t1", A);
+    expect((await it.next()).value).toMatchObject({ type: "status", sourceRef: A, deleted: true });
+    expect((await it.next()).done).toBe(true);
   });
 
   it("should cut a stalled consumer with its last handed-on token", async () => {

@@ -2,18 +2,28 @@
 export interface OutboxLimits {
   /** Items buffered before a producer waits for the consumer. */
   readonly maxItems: number;
+  /** Estimated bytes buffered before a producer waits for the consumer. */
+  readonly maxBytes: number;
   /** How long the buffer may stay full with no item taken before the outbox ends with the stall error. */
   readonly stallTimeoutMs: number;
 }
 
 /** What was waiting when a consumer stalled. */
 export interface OutboxBacklog {
+  /** Items that were waiting. */
   readonly items: number;
+  /** Their estimated bytes. */
+  readonly bytes: number;
+}
+
+interface Queued<T> {
+  readonly item: T;
+  readonly bytes: number;
 }
 
 /**
- * A single-consumer queue with backpressure. `push` queues an item and, while the buffer is full,
- * waits for the consumer to take one; when the consumer takes nothing for
+ * A single-consumer queue with backpressure. `push` queues an item and, while the buffer is full
+ * (by items or by bytes), waits for the consumer to take one; when the consumer takes nothing for
  * `stallTimeoutMs`, the buffer is dropped and the outbox ends with the error from `onStall`.
  * `end(err?)` is the one way to finish: the consumer receives what is queued, then returns (or
  * throws `err`). After the end, pushes are ignored.
@@ -21,8 +31,9 @@ export interface OutboxBacklog {
 export class BoundedOutbox<T> {
   readonly #limits: OutboxLimits;
   readonly #onStall: (backlog: OutboxBacklog) => unknown;
-  readonly #queue: T[] = [];
+  readonly #queue: Queued<T>[] = [];
   readonly #roomWaiters = new Set<() => void>();
+  #bytes = 0;
   #wakeConsumer: (() => void) | undefined;
   #end: { readonly error: unknown; readonly failed: boolean } | undefined;
 
@@ -42,19 +53,26 @@ export class BoundedOutbox<T> {
     return this.#queue.length;
   }
 
+  /** Estimated bytes waiting for the consumer. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   /**
-   * Queues `item`; resolves once there is room for the next one, or when the outbox ends (the
-   * stall included). Ignored after the end.
+   * Queues `item` (of estimated size `bytes`); resolves once there is room for the next one, or
+   * when the outbox ends (the stall included). Ignored after the end.
    */
-  async push(item: T): Promise<void> {
+  async push(item: T, bytes = 0): Promise<void> {
     if (this.#end) return;
-    this.#queue.push(item);
+    this.#queue.push({ item, bytes });
+    this.#bytes += bytes;
     this.#wakeConsumer?.();
     while (this.#full() && !this.#end) {
       if (!(await this.#waitForRoom())) {
         if (this.#end) return;
-        const error = this.#onStall({ items: this.#queue.length });
+        const error = this.#onStall({ items: this.#queue.length, bytes: this.#bytes });
         this.#queue.length = 0;
+        this.#bytes = 0;
         this.end(error);
       }
     }
@@ -74,10 +92,11 @@ export class BoundedOutbox<T> {
     signal.addEventListener("abort", onAbort);
     try {
       while (!signal.aborted) {
-        if (this.#queue.length > 0) {
-          const next = this.#queue.shift() as T;
+        const next = this.#queue.shift();
+        if (next) {
+          this.#bytes -= next.bytes;
           for (const release of [...this.#roomWaiters]) release();
-          yield next;
+          yield next.item;
           continue;
         }
         if (this.#end?.failed) throw this.#end.error;
@@ -93,7 +112,7 @@ export class BoundedOutbox<T> {
   }
 
   #full(): boolean {
-    return this.#queue.length >= this.#limits.maxItems;
+    return this.#queue.length >= this.#limits.maxItems || this.#bytes >= this.#limits.maxBytes;
   }
 
   /** Resolves true when the consumer takes an item (or the outbox ends), false after the stall timeout. */

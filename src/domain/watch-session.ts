@@ -6,15 +6,25 @@ import { SourceTail } from "./source-tail.js";
 import { planStart, type StartFrom } from "./start-plan.js";
 import {
   ConsumerTooSlowError,
+  estimateFrameBytes,
   type UnsealedFrame,
   type WatchFrame,
   type WatchOptions,
 } from "./watch-frames.js";
 
+/** Default {@link WatchLimits.maxBufferedBytes}: 16 MiB per stream. */
+export const DEFAULT_WATCH_BUFFER_BYTES = 16 * 1024 * 1024;
+
 /** Limits of one session. */
 export interface WatchLimits {
   /** Frames buffered for a consumer before the stream waits for it to read. */
   readonly maxBufferedFrames: number;
+  /**
+   * Estimated bytes buffered for a consumer before the stream waits for it to read (see
+   * `estimateFrameBytes`); default {@link DEFAULT_WATCH_BUFFER_BYTES}. A single larger frame is
+   * still delivered: the stream then waits until it is taken.
+   */
+  readonly maxBufferedBytes?: number;
   /** How long a full buffer may stay full before the stream is cut (RESOURCE_EXHAUSTED). */
   readonly stallTimeoutMs: number;
   /** Log entries read per query. */
@@ -67,8 +77,12 @@ export class WatchSession {
     this.#deps = deps;
     const { limits } = deps;
     this.#outbox = new BoundedOutbox<WatchFrame>(
-      { maxItems: limits.maxBufferedFrames, stallTimeoutMs: limits.stallTimeoutMs },
-      (backlog) => new ConsumerTooSlowError(this.#handedToken, backlog.items),
+      {
+        maxItems: limits.maxBufferedFrames,
+        maxBytes: limits.maxBufferedBytes ?? DEFAULT_WATCH_BUFFER_BYTES,
+        stallTimeoutMs: limits.stallTimeoutMs,
+      },
+      (backlog) => new ConsumerTooSlowError(this.#handedToken, backlog.items, backlog.bytes),
     );
     for (const record of deps.sources) {
       const tail = new SourceTail({
@@ -132,7 +146,7 @@ export class WatchSession {
   /** Stamps the current token on a frame and queues it (waiting while the consumer is behind). */
   #push(frame: UnsealedFrame): Promise<void> {
     if (this.#outbox.ended) return Promise.resolve();
-    return this.#outbox.push({ ...frame, token: this.#token() } as WatchFrame);
+    return this.#outbox.push({ ...frame, token: this.#token() } as WatchFrame, estimateFrameBytes(frame));
   }
 
   /** Plans and announces each source's start, in order. */

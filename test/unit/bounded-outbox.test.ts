@@ -7,8 +7,11 @@ class StallError extends Error {
   }
 }
 
-function outbox(maxItems = 3, stallTimeoutMs = 1_000) {
-  return new BoundedOutbox<number>({ maxItems, stallTimeoutMs }, (backlog) => new StallError(backlog));
+function outbox(maxItems = 3, stallTimeoutMs = 1_000, maxBytes = Number.POSITIVE_INFINITY) {
+  return new BoundedOutbox<number>(
+    { maxItems, maxBytes, stallTimeoutMs },
+    (backlog) => new StallError(backlog),
+  );
 }
 
 /** Records when a promise settles, so a test can tell "still waiting" from "done". */
@@ -76,6 +79,51 @@ describe("BoundedOutbox", () => {
     );
     expect(err).toBeInstanceOf(StallError);
     expect((err as StallError).backlog.items).toBe(2);
+  });
+
+  it("should make a producer wait while the buffered bytes reach the bound, with few items", async () => {
+    const box = outbox(100, 1_000, 1_000);
+    const it = box.items(new AbortController().signal);
+    await box.push(1, 600);
+    const second = track(box.push(2, 600));
+    await vi.advanceTimersByTimeAsync(500);
+    expect(second.settled).toBe(false);
+    expect([box.size, box.bytes]).toEqual([2, 1_200]);
+    // One taken: 600 bytes left, under the bound.
+    await it.next();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(second.settled).toBe(true);
+    expect(box.bytes).toBe(600);
+  });
+
+  it("should keep a producer waiting until enough bytes are taken, and cut it when they are not", async () => {
+    const box = outbox(100, 1_000, 1_000);
+    const it = box.items(new AbortController().signal);
+    await box.push(1, 100);
+    await box.push(2, 100);
+    const big = track(box.push(3, 900));
+    // Taking one 100-byte item leaves 1,000 bytes: still full, so the producer keeps waiting.
+    await it.next();
+    await vi.advanceTimersByTimeAsync(999);
+    expect(big.settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(big.settled).toBe(true);
+    const err = await it.next().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StallError);
+    expect((err as StallError).backlog).toEqual({ items: 2, bytes: 1_000 });
+  });
+
+  it("should still hand on a single item larger than the byte bound", async () => {
+    const box = outbox(100, 1_000, 1_000);
+    const it = box.items(new AbortController().signal);
+    const huge = track(box.push(1, 5_000));
+    expect(await it.next()).toEqual({ value: 1, done: false });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(huge.settled).toBe(true);
+    expect(box.ended).toBe(false);
   });
 
   it("should deliver what is queued before the end error", async () => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { Operation } from "../../src/domain/source-options.js";
 import { ConsumerTooSlowError, type WatchFrame, type WatchOptions } from "../../src/domain/watch-frames.js";
 import { type WatchLimits, WatchSession } from "../../src/domain/watch-session.js";
@@ -255,6 +255,34 @@ describe("WatchSession", () => {
     expect(err).toBeInstanceOf(ConsumerTooSlowError);
     expect((err as ConsumerTooSlowError).resumeToken).not.toBe("");
     expect(ready.type).toBe("ready");
+  });
+
+  it("should cut a stalled consumer by buffered bytes long before the frame bound", async () => {
+    const log = new InMemoryChangeLog();
+    const s = open(log, { start: { position: "now" } }, [A], {
+      maxBufferedFrames: 1_000,
+      maxBufferedBytes: 2_000,
+      stallTimeoutMs: 50,
+      readPageSize: 100,
+    });
+    expect((await s.next()).type).toBe("ready");
+    vi.useFakeTimers();
+    try {
+      log.append("t1", A, ...Array.from({ length: 200 }, () => "insert" as const));
+      // Nobody reads: the buffer fills by bytes, then stays full past the stall timeout.
+      await vi.advanceTimersByTimeAsync(100);
+    } finally {
+      vi.useRealTimers();
+    }
+    const err = await s.it.next().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConsumerTooSlowError);
+    const tooSlow = err as ConsumerTooSlowError;
+    expect(tooSlow.resumeToken).not.toBe("");
+    expect(tooSlow.bufferedBytes).toBeGreaterThanOrEqual(2_000);
+    expect(tooSlow.bufferedFrames).toBeLessThan(100);
   });
 
   it("should release subscriptions and timers when cancelled", async () => {

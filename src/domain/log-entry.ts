@@ -40,20 +40,24 @@ export interface ChangeLogReader {
   bounds(tenant: string, sourceRef: string): Promise<LogBounds>;
 }
 
-/** What a log notification says. */
+/**
+ * What a log notification says. Notifications are hints from a channel any database role can
+ * write to: they say where to look again, never what is true. A reader re-reads the log or the
+ * source before acting.
+ */
 export type LogEvent =
   | {
+      /** The log may have grown to `headSeq`: read it again. */
       readonly type: "appended";
       readonly tenant: string;
       readonly sourceRef: string;
       readonly headSeq: bigint;
     }
   | {
-      readonly type: "state";
+      /** The source's row may have changed (state, deletion): read it again. */
+      readonly type: "source";
       readonly tenant: string;
       readonly sourceRef: string;
-      readonly state: string;
-      readonly deleted: boolean;
     }
   /** The notification channel reconnected: anything may have been missed; re-read. */
   | { readonly type: "resync" };

@@ -1,4 +1,4 @@
-import { InvalidRequestError, QuotaExceededError } from "./errors.js";
+import { InvalidRequestError, QuotaExceededError, SourceNotFoundError } from "./errors.js";
 import type { ChangeLogReader, LogNotifier } from "./log-entry.js";
 import { decodeResumeToken } from "./resume-token.js";
 import type { SourceRecord } from "./source.js";
@@ -134,7 +134,12 @@ export class WatchService {
       sources,
       reader: this.#deps.reader,
       notifier: this.#deps.notifier,
-      getSource: (ref) => this.#deps.registry.get(tenant, ref).catch(() => undefined),
+      // Only "not found" means deleted; any other error ends the stream rather than faking a deletion.
+      getSource: (ref) =>
+        this.#deps.registry.get(tenant, ref).catch((err: unknown) => {
+          if (err instanceof SourceNotFoundError) return undefined;
+          throw err;
+        }),
       options,
       limits: this.#deps.limits,
       ...(this.#deps.onDispatch ? { onDispatch: this.#deps.onDispatch } : {}),

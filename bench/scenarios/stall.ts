@@ -55,7 +55,7 @@ export function commitDurations(log: string): { bindMs: number[]; executeMs: num
   const lines = log.split("\n");
   lines.forEach((line, i) => {
     const m = /duration: ([\d.]+) ms\s+(bind|execute) <unnamed>: $/.exec(line);
-    if (!m || !lines[i + 1]?.startsWith("WITH cur AS (")) return;
+    if (!m || !lines[i + 1]?.trimStart().startsWith("WITH cur AS (")) return;
     (m[2] === "bind" ? bindMs : executeMs).push(Number(m[1]));
   });
   return { bindMs, executeMs };

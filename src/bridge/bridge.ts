@@ -6,8 +6,9 @@ import type { CanonicalSourceOptions } from "../domain/source-ref.js";
 import { LOG_FIELDS, type Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { parseBatch } from "./batch.js";
-import { classifyError } from "./classify-error.js";
+import { classifyError, errorSummary } from "./classify-error.js";
 import { OFFSET_NOW } from "./electric-constants.js";
+import { createElectricFetch } from "./electric-fetch.js";
 import { type ShapeParams, shapeParamsFor } from "./shape-params.js";
 
 /** Dependencies and identity of one {@link Bridge}. */
@@ -183,7 +184,10 @@ export class Bridge {
         this.#deps.metrics.backoffs.inc({ kind: "retryable" });
         await this.#apply({ type: "retryable-error", message: verdict.message });
         const waited = await this.#deps.backoff.wait(attempt++, this.#stop.signal, verdict.retryAfterMs);
-        this.#log.debug({ attempt, waited_ms: waited }, "retrying from the committed cursor");
+        this.#log.debug(
+          { attempt, waited_ms: waited, error: errorSummary(err) },
+          "retrying from the committed cursor",
+        );
       }
     }
     await this.#apply(this.#stopEvent);
@@ -229,7 +233,7 @@ export class Bridge {
           onError: (err) => {
             settle(err);
           },
-          ...(this.#deps.fetchClient ? { fetchClient: this.#deps.fetchClient } : {}),
+          fetchClient: createElectricFetch(this.#deps.fetchClient),
         });
       } catch (err) {
         settle(err);

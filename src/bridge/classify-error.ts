@@ -1,6 +1,7 @@
 import { FetchBackoffAbortError, FetchError } from "@electric-sql/client";
 import { FencedError } from "../domain/change-log.js";
 import { ELECTRIC_HEADERS } from "./electric-constants.js";
+import { NotAShapeEndpointError } from "./electric-fetch.js";
 
 /** How the bridge reacts to an error. */
 export type ErrorClass =
@@ -59,14 +60,13 @@ export function classifyError(err: unknown): ErrorClass {
     }
     return { kind: "permanent", message: `shape endpoint rejected the shape (${err.status}): ${detail}` };
   }
-  const name = (err as Error)?.name;
-  if (name === "MissingHeadersError") {
+  if (isNotAShapeEndpoint(err)) {
     return {
       kind: "permanent",
       message: "the shape endpoint is not an Electric shape log (missing electric-* headers)",
     };
   }
-  if (name === "AbortError") return { kind: "aborted" };
+  if ((err as Error)?.name === "AbortError") return { kind: "aborted" };
   if (isStateDbError(err)) {
     return {
       kind: "retryable",
@@ -74,11 +74,28 @@ export function classifyError(err: unknown): ErrorClass {
       retryAfterMs: 0,
     };
   }
-  const cause = (err as { cause?: { code?: string } })?.cause?.code;
-  const message = `${(err as Error)?.message ?? String(err)}${cause ? ` (${cause})` : ""}`;
+  // Network failures: the cause (ECONNREFUSED, ENOTFOUND) and the message (which may quote the
+  // URL) stay out of what a tenant reads; errorSummary gives the operator's log the cause.
+  return { kind: "retryable", message: "shape endpoint unreachable", retryAfterMs: 0 };
+}
+
+/**
+ * A successful response without Electric's headers: ours ({@link NotAShapeEndpointError}) or the
+ * Electric client's `MissingHeadersError`, which the client neither exports nor names (its
+ * `name` is "Error"), so it is recognised by its class name.
+ */
+function isNotAShapeEndpoint(err: unknown): boolean {
+  return (
+    err instanceof NotAShapeEndpointError ||
+    (err instanceof Error && err.constructor.name === "MissingHeadersError")
+  );
+}
+
+/** The error's name and cause code, for operators' logs: never its message, which may carry the URL. */
+export function errorSummary(err: unknown): { readonly name: string; readonly cause: string | undefined } {
+  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause?.code;
   return {
-    kind: "retryable",
-    message: `shape endpoint unreachable: ${message}`.slice(0, MESSAGE_MAX_CHARS),
-    retryAfterMs: 0,
+    name: err instanceof Error ? err.name : typeof err,
+    cause: typeof cause === "string" ? cause : undefined,
   };
 }

@@ -1,6 +1,8 @@
 import { FetchBackoffAbortError, FetchError } from "@electric-sql/client";
+import { parseRetryAfterMs } from "../domain/backoff.js";
 import { FencedError } from "../domain/change-log.js";
 import { ELECTRIC_HEADERS } from "./electric-constants.js";
+import { ELECTRIC_ERROR_MAX_CHARS, formatElectricError } from "./electric-error.js";
 import { NotAShapeEndpointError } from "./electric-fetch.js";
 
 /** How the bridge reacts to an error. */
@@ -10,30 +12,10 @@ export type ErrorClass =
   | { readonly kind: "fenced"; readonly message: string }
   | { readonly kind: "aborted" };
 
-const MESSAGE_MAX_CHARS = 500;
-
-/** A `retry-after` value (seconds or an HTTP date) in ms; undefined when absent or unreadable. */
-export function parseRetryAfterMs(value: string | null | undefined): number | undefined {
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
-}
+const MESSAGE_MAX_CHARS = ELECTRIC_ERROR_MAX_CHARS;
 
 function retryAfterMs(headers: Record<string, string> | undefined): number {
   return parseRetryAfterMs(headers?.[ELECTRIC_HEADERS.retryAfter]) ?? 0;
-}
-
-function electricMessage(err: FetchError): string {
-  const json = err.json as { message?: unknown; errors?: Record<string, unknown> } | undefined;
-  if (json?.errors && typeof json.errors === "object") {
-    return Object.entries(json.errors)
-      .map(([field, msgs]) => `${field}: ${Array.isArray(msgs) ? msgs.join("; ") : JSON.stringify(msgs)}`)
-      .join("; ");
-  }
-  if (typeof json?.message === "string") return json.message;
-  return (err.text ?? "").slice(0, MESSAGE_MAX_CHARS) || `HTTP ${err.status}`;
 }
 
 function isStateDbError(err: unknown): boolean {
@@ -50,7 +32,7 @@ export function classifyError(err: unknown): ErrorClass {
   if (err instanceof FetchBackoffAbortError) return { kind: "aborted" };
   if (err instanceof FencedError) return { kind: "fenced", message: err.message };
   if (err instanceof FetchError) {
-    const detail = electricMessage(err);
+    const detail = formatElectricError(err.status, { json: err.json, text: err.text });
     if (err.status === 429 || err.status >= 500) {
       return {
         kind: "retryable",

@@ -1,25 +1,23 @@
+import { type Backoff, createBackoff } from "../domain/backoff.js";
 import type { LogMode } from "../domain/change-log.js";
 import { ShapeProbeFailedError, UnavailableError } from "../domain/errors.js";
 import type { CanonicalSourceOptions } from "../domain/source-ref.js";
 import { scrubUrl } from "../logger.js";
-import { parseRetryAfterMs } from "./classify-error.js";
 import { ELECTRIC_HEADERS, ELECTRIC_PARAMS, OFFSET_NOW } from "./electric-constants.js";
+import { formatElectricError } from "./electric-error.js";
 import { applyShapeParams, shapeParamsFor } from "./shape-params.js";
 
 /** Default probe timeout. */
 export const DEFAULT_PROBE_TIMEOUT_MS = 10_000;
-/** Longest part of an endpoint's error body quoted back to the caller. */
-const PROBE_BODY_MAX_CHARS = 500;
+/** Longest server-asked wait (`Retry-After`) the probe honours between attempts. */
+const PROBE_MAX_RETRY_AFTER_MS = 5_000;
+
+/** The probe's retry delays: 100 ms doubling to 1 s (full jitter), within its time budget. */
+export const PROBE_BACKOFF_OPTIONS = { initialDelayMs: 100, maxDelayMs: 1_000, multiplier: 2 } as const;
 
 /** Statuses worth another try within the probe's time budget. */
 function isTransient(status: number): boolean {
   return status === 429 || status === 502 || status === 503 || status === 504;
-}
-
-/** Delay before the next probe attempt: the server's retry-after (capped), else 100 ms doubling to 1 s. */
-function retryDelayMs(retryAfter: string | null, attempt: number): number {
-  const asked = parseRetryAfterMs(retryAfter);
-  return asked === undefined ? Math.min(100 * 2 ** attempt, 1_000) : Math.min(asked, 5_000);
 }
 
 /** The first cursor of a fresh source, from the probe's response. */
@@ -29,22 +27,16 @@ export interface ProbeResult {
   readonly logMode: LogMode;
 }
 
-/** Extracts Electric's message from a 4xx body: `{"message", "errors": {field: [msg]}}`. */
-function describeErrorBody(text: string): string {
-  try {
-    const body = JSON.parse(text) as { message?: unknown; errors?: Record<string, unknown> };
-    const parts: string[] = [];
-    if (body.errors && typeof body.errors === "object") {
-      for (const [field, msgs] of Object.entries(body.errors)) {
-        parts.push(`${field}: ${Array.isArray(msgs) ? msgs.join("; ") : JSON.stringify(msgs)}`);
-      }
-    }
-    if (parts.length > 0) return parts.join("; ");
-    if (typeof body.message === "string") return body.message;
-  } catch {
-    // not JSON: quote the text
-  }
-  return text.slice(0, PROBE_BODY_MAX_CHARS);
+/** Options of {@link probeShape}. */
+export interface ProbeOptions {
+  /** The probe's whole time budget, retries included. Default {@link DEFAULT_PROBE_TIMEOUT_MS}. */
+  readonly timeoutMs?: number;
+  /** Fetch; injected by tests. Default global fetch. */
+  readonly fetchFn?: typeof fetch;
+  /** Retry delays for 429/502/503/504. Default {@link PROBE_BACKOFF_OPTIONS}. */
+  readonly backoff?: Backoff;
+  /** Clock in epoch ms, for the time budget. Default Date.now. */
+  readonly now?: () => number;
 }
 
 /**
@@ -59,16 +51,18 @@ export async function probeShape(
   {
     timeoutMs = DEFAULT_PROBE_TIMEOUT_MS,
     fetchFn = fetch,
-  }: { timeoutMs?: number; fetchFn?: typeof fetch } = {},
+    backoff = createBackoff(PROBE_BACKOFF_OPTIONS),
+    now = Date.now,
+  }: ProbeOptions = {},
 ): Promise<ProbeResult> {
   const url = applyShapeParams(new URL(shapeUrl), shapeParamsFor(options), "changes_only");
   url.searchParams.set(ELECTRIC_PARAMS.offset, OFFSET_NOW);
   const shown = scrubUrl(shapeUrl);
-  const deadline = Date.now() + timeoutMs;
+  const deadline = now() + timeoutMs;
   let response: Response;
   let text: string;
   for (let attempt = 0; ; attempt++) {
-    const remaining = Math.max(1, deadline - Date.now());
+    const remaining = Math.max(1, deadline - now());
     try {
       response = await fetchFn(url, { signal: AbortSignal.timeout(remaining) });
     } catch (err) {
@@ -82,17 +76,18 @@ export async function probeShape(
     text = await response.text().catch(() => "");
     if (!isTransient(response.status)) break;
     // Electric answers 503 while it starts and 429 when overloaded: wait within the probe's budget.
-    const delay = retryDelayMs(response.headers.get(ELECTRIC_HEADERS.retryAfter), attempt);
-    if (Date.now() + delay >= deadline) {
+    const asked = backoff.retryAfterMs(response.headers.get(ELECTRIC_HEADERS.retryAfter));
+    const delay = backoff.delayMs(attempt, Math.min(asked ?? 0, PROBE_MAX_RETRY_AFTER_MS));
+    if (now() + delay >= deadline) {
       throw new UnavailableError(
-        `shape endpoint ${shown} is temporarily unavailable (${response.status}: ${describeErrorBody(text)}); retry later`,
+        `shape endpoint ${shown} is temporarily unavailable (${response.status}: ${formatElectricError(response.status, { text })}); retry later`,
       );
     }
-    await new Promise((r) => setTimeout(r, delay));
+    await backoff.sleep(delay);
   }
   if (response.status >= 400) {
     throw new ShapeProbeFailedError(
-      `shape endpoint ${shown} rejected the shape (${response.status}): ${describeErrorBody(text)}`,
+      `shape endpoint ${shown} rejected the shape (${response.status}): ${formatElectricError(response.status, { text })}`,
       response.status,
     );
   }

@@ -3,6 +3,13 @@ import type { Message, Row } from "@electric-sql/client";
 /** Column types the fake shape log announces in `electric-schema`. */
 const SCHEMA = JSON.stringify({ id: { type: "int4", pk_index: 0 }, title: { type: "text" } });
 
+/**
+ * Live cursors, unique per response: the Electric client suppresses an up-to-date whose cursor it
+ * saw within the last minute for the same shape (its replay detection), as a real server's
+ * time-based cursor never repeats.
+ */
+let nextCursor = 1;
+
 /** Options of {@link shapeResponse}. */
 export interface ShapeResponseOptions {
   readonly handle?: string;
@@ -29,7 +36,7 @@ export function shapeResponse({
     "electric-handle": handle,
     "electric-offset": offset,
     "electric-schema": SCHEMA,
-    "electric-cursor": "1",
+    "electric-cursor": String(nextCursor++),
     ...(upToDate ? { "electric-up-to-date": "" } : {}),
   };
   for (const name of omit) delete headers[name];

@@ -1,6 +1,7 @@
 import { FetchBackoffAbortError, FetchError, type Row, ShapeStream } from "@electric-sql/client";
 import { describe, expect, it } from "vitest";
 import { classifyError } from "../../src/bridge/classify-error.js";
+import { formatElectricError } from "../../src/bridge/electric-error.js";
 import { NotAShapeEndpointError } from "../../src/bridge/electric-fetch.js";
 import { FencedError } from "../../src/domain/change-log.js";
 import { FakeFetch, shapeResponse } from "../support/fake-electric.js";
@@ -94,5 +95,21 @@ describe("classifyError", () => {
     expect(classifyError(new FencedError("r1", 3n))).toMatchObject({ kind: "fenced" });
     expect(classifyError(new FetchBackoffAbortError())).toEqual({ kind: "aborted" });
     expect(classifyError(new DOMException("aborted", "AbortError"))).toEqual({ kind: "aborted" });
+  });
+});
+
+describe("formatElectricError", () => {
+  it.each<[string, { json?: unknown; text?: string }, string]>([
+    [
+      "field errors",
+      { json: { message: "Invalid", errors: { where: ["bad"], table: "x" } } },
+      'where: bad; table: "x"',
+    ],
+    ["field errors in text", { text: '{"errors":{"columns":["nope"]}}' }, "columns: nope"],
+    ["a message", { json: { message: "Shape gone", errors: {} } }, "Shape gone"],
+    ["plain text, capped", { text: "x".repeat(600) }, "x".repeat(500)],
+    ["nothing", {}, "HTTP 502"],
+  ])("should format %s", (_, body, expected) => {
+    expect(formatElectricError(502, body)).toBe(expected);
   });
 });

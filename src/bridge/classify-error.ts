@@ -3,7 +3,7 @@ import { parseRetryAfterMs } from "../domain/backoff.js";
 import { FencedError } from "../domain/change-log.js";
 import { ELECTRIC_HEADERS } from "./electric-constants.js";
 import { ELECTRIC_ERROR_MAX_CHARS, formatElectricError } from "./electric-error.js";
-import { NotAShapeEndpointError } from "./electric-fetch.js";
+import { NotAShapeEndpointError, ShapeEndpointRedirectError } from "./electric-fetch.js";
 
 /** How the bridge reacts to an error. */
 export type ErrorClass =
@@ -26,11 +26,16 @@ function isStateDbError(err: unknown): boolean {
 /**
  * Classifies an error met by a bridge. 5xx, 429, network failures and state-database failures
  * heal: retry with backoff. Other 4xx (table dropped, bad where) and a non-shape endpoint do not:
- * the source fails until it is registered again. Scrubbed: messages never include the URL.
+ * the source fails until it is registered again, as does a redirect (never followed). Scrubbed:
+ * messages never include the URL or a network cause.
  */
 export function classifyError(err: unknown): ErrorClass {
   if (err instanceof FetchBackoffAbortError) return { kind: "aborted" };
   if (err instanceof FencedError) return { kind: "fenced", message: err.message };
+  if (err instanceof ShapeEndpointRedirectError) return { kind: "permanent", message: err.message };
+  if (err instanceof FetchError && err.status >= 300 && err.status < 400) {
+    return { kind: "permanent", message: new ShapeEndpointRedirectError(err.status).message };
+  }
   if (err instanceof FetchError) {
     const detail = formatElectricError(err.status, { json: err.json, text: err.text });
     if (err.status === 429 || err.status >= 500) {

@@ -92,6 +92,7 @@ describe("Bridge", () => {
     expect(first.searchParams.get(ELECTRIC_PARAMS.offset)).toBe("0_0");
     expect(first.searchParams.get(ELECTRIC_PARAMS.log)).toBe("changes_only");
     expect(first.searchParams.get("handle")).toBe("h1");
+    expect(h.fake.inits.every((init) => init?.redirect === "manual")).toBe(true);
   });
 
   it("should back off on 503 with the server's floor and resume from the committed cursor", async () => {

@@ -88,4 +88,19 @@ describe("probeShape", () => {
     expect(err).toBeInstanceOf(ShapeProbeFailedError);
     expect((err as Error).message).toMatch(/not an Electric shape log.*http:\/\/shape\.test:3000\/v1\/shape/);
   });
+
+  it("should not follow a redirect and name its status", async () => {
+    const fake = new FakeFetch(
+      () => new Response("moved", { status: 307, headers: { location: "http://10.0.0.1/v1/shape" } }),
+    );
+    const err = await probeShape(`${URL_}?secret=abc`, OPTIONS, { fetchFn: fake.fetch }).catch(
+      (e: unknown) => e,
+    );
+    expect(fake.inits[0]?.redirect).toBe("manual");
+    expect(err).toBeInstanceOf(ShapeProbeFailedError);
+    expect((err as Error).message).toMatch(
+      /^shape endpoint probe failed: shape endpoint http:\/\/shape\.test:3000\/v1\/shape: the shape endpoint answered 307 \(a redirect\)/,
+    );
+    expect((err as Error).message).not.toContain("abc");
+  });
 });

@@ -26,6 +26,11 @@ export interface BridgeManagerDeps {
   readonly gcIntervalMs: number;
   /** Fetch for Electric requests (tests). */
   readonly fetchClient?: typeof fetch;
+  /**
+   * Whether a stored shape URL is still allowed (`PGSYNC_ALLOWED_URLS`); a bridge whose URL is not
+   * goes FAILED with a reason that says so. Default: every URL is allowed.
+   */
+  readonly isUrlAllowed?: (shapeUrl: string) => boolean;
   /** Clock (tests). Default Date.now. */
   readonly now?: () => number;
 }
@@ -78,6 +83,7 @@ export class BridgeManager implements BridgeControl {
         this.#count(b.status.state, +1);
       },
       ...(this.#deps.fetchClient ? { fetchClient: this.#deps.fetchClient } : {}),
+      ...(this.#deps.isUrlAllowed ? { isUrlAllowed: this.#deps.isUrlAllowed } : {}),
     });
     this.#bridges.set(key, bridge);
     this.#count(bridge.status.state, +1);

@@ -26,6 +26,7 @@ import {
 } from "../../gen/pgsync/v1/wake_pb.js";
 import type { GapReason as DomainGapReason } from "../domain/change-log.js";
 import type { ChangeEntry } from "../domain/log-entry.js";
+import { publicShapeUrl } from "../domain/shape-url.js";
 import type { SourceState as DomainSourceState, SourceRecord } from "../domain/source.js";
 import type { Operation as DomainOperation } from "../domain/source-options.js";
 import type { CanonicalSourceOptions } from "../domain/source-ref.js";
@@ -76,7 +77,8 @@ export function sourceToProto(record: SourceRecord): Source {
     registerTime: timestampFromDate(record.registeredAt),
     watchTime: record.watchedAt ? timestampFromDate(record.watchedAt) : undefined,
     updateTime: timestampFromDate(record.updatedAt),
-    shapeUrl: record.shapeUrl,
+    // The stored URL may carry Electric's secret (PGSYNC_ELECTRIC_URL=...?secret=...): tenants get it without.
+    shapeUrl: publicShapeUrl(record.shapeUrl),
   });
 }
 

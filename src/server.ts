@@ -10,6 +10,7 @@ import { BridgeManager } from "./bridge/bridge-manager.js";
 import { probeShape } from "./bridge/probe.js";
 import type { Config } from "./config.js";
 import { createBackoff } from "./domain/backoff.js";
+import { createUrlAllowList } from "./domain/shape-url.js";
 import { SourceRegistry } from "./domain/source-registry.js";
 import { WatchService } from "./domain/watch-service.js";
 import type { Logger } from "./logger.js";
@@ -118,6 +119,7 @@ export async function createServer(
     metrics,
     idleTtlMs: config.idleTtlMs,
     gcIntervalMs: config.gcIntervalMs,
+    isUrlAllowed: createUrlAllowList(config.allowedOrigins),
     ...(overrides.fetchClient ? { fetchClient: overrides.fetchClient } : {}),
   });
   const registry = new SourceRegistry({

@@ -21,14 +21,14 @@ import { PgNotifier } from "./storage/pg-notifier.js";
 import { pruneChangeLog } from "./storage/pg-retention.js";
 import { PgSourceStore } from "./storage/pg-source-store.js";
 import { createPool } from "./storage/pool.js";
-import { createAuthenticator, createAuthInterceptor } from "./transport/auth.js";
+import { createAuthenticator } from "./transport/auth.js";
 import {
   createHealthRegistry,
   type HealthRegistry,
   registerHealth,
   ServingStatus,
 } from "./transport/health.js";
-import { createLoggingInterceptor, createRequestIdInterceptor } from "./transport/interceptors.js";
+import { createInterceptorChain } from "./transport/interceptors.js";
 import { createOnePortServer } from "./transport/listener.js";
 import { PgSyncServiceImpl } from "./transport/pg-sync-service.js";
 import { registerReflection } from "./transport/reflection.js";
@@ -162,17 +162,15 @@ export async function createServer(
   const handler = connectNodeAdapter({
     routes,
     shutdownSignal: shutdown.signal,
-    interceptors: [
-      createRequestIdInterceptor(),
-      createLoggingInterceptor(logger.child({ component: "rpc" })),
-      createAuthInterceptor(authenticator, {
-        exemptServices: [
-          "grpc.health.v1.Health",
-          "grpc.reflection.v1.ServerReflection",
-          "grpc.reflection.v1alpha.ServerReflection",
-        ],
-      }),
-    ],
+    interceptors: createInterceptorChain({
+      logger: logger.child({ component: "rpc" }),
+      authenticator,
+      exemptServices: [
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+      ],
+    }),
   });
   const listener = createOnePortServer(handler, {
     httpRoutes: {

@@ -1,5 +1,5 @@
 import { FetchBackoffAbortError, FetchError } from "@electric-sql/client";
-import { FencedError } from "../domain/change-log.js";
+import { FencedError } from "../domain/errors.js";
 import { ELECTRIC_HEADERS } from "./electric-constants.js";
 
 /** How the bridge reacts to an error. */

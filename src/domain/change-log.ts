@@ -74,17 +74,6 @@ export interface CommitResult {
   readonly appended: number;
 }
 
-/** Thrown when a bridge writes with a stale generation: another owner took the source over. */
-export class FencedError extends Error {
-  override name = "FencedError";
-  constructor(
-    readonly sourceRef: string,
-    readonly generation: bigint,
-  ) {
-    super(`source ${sourceRef}: generation ${generation} is no longer the owner`);
-  }
-}
-
 /** Persistence of cursors and the change log, scoped by tenant. */
 export interface CursorStore {
   /** Takes ownership: bumps and returns the generation with the committed cursor; undefined if the source is gone. */

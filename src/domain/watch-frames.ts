@@ -55,20 +55,6 @@ export type WatchFrame =
       readonly token: string;
     };
 
-/** The stream fell behind its buffer: it ends with RESOURCE_EXHAUSTED and this token. */
-export class ConsumerTooSlowError extends Error {
-  override name = "ConsumerTooSlowError";
-  readonly reason = "CONSUMER_TOO_SLOW";
-  constructor(
-    readonly resumeToken: string,
-    readonly bufferedFrames: number,
-  ) {
-    super(
-      `the consumer stopped reading and ${bufferedFrames} frames are waiting; reconnect with the resume token (also in the pgsync-resume-token trailer)`,
-    );
-  }
-}
-
 /** Stable wake id: source and seq range. */
 export function wakeIdFor(sourceRef: string, firstSeq: bigint, lastSeq: bigint): string {
   return `${sourceRef}-${firstSeq}-${lastSeq}`;

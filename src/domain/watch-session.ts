@@ -1,7 +1,8 @@
+import { ConsumerTooSlowError } from "./errors.js";
 import type { ChangeEntry, ChangeLogReader, LogEntry, LogEvent, LogNotifier } from "./log-entry.js";
 import { decodeResumeToken, encodeResumeToken, type TokenPosition } from "./resume-token.js";
 import type { SourceRecord, SourceState } from "./source.js";
-import { ConsumerTooSlowError, type WatchFrame, type WatchOptions, wakeIdFor } from "./watch-frames.js";
+import { type WatchFrame, type WatchOptions, wakeIdFor } from "./watch-frames.js";
 
 /** Limits of one session. */
 export interface WatchLimits {

@@ -1,12 +1,6 @@
 import type pg from "pg";
-import {
-  type BatchCommit,
-  type CommitResult,
-  type CursorStore,
-  FencedError,
-  type LogMode,
-  type StoredCursor,
-} from "../domain/change-log.js";
+import type { BatchCommit, CommitResult, CursorStore, LogMode, StoredCursor } from "../domain/change-log.js";
+import { FencedError } from "../domain/errors.js";
 import type { SourceState } from "../domain/source.js";
 import { CHANGES_CHANNEL, SOURCES_CHANNEL, TABLES } from "./constants.js";
 

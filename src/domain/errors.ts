@@ -1,3 +1,5 @@
+import { ENV } from "../settings.js";
+
 /**
  * The domain's closed set of errors. Each has a stable `reason` (AIP-193 style) that the transport
  * maps to a status code and an ErrorInfo detail; messages never carry secrets or row values.
@@ -67,7 +69,7 @@ export class UrlNotAllowedError extends DomainError {
   override name = "UrlNotAllowedError";
   readonly reason = "URL_NOT_ALLOWED";
   constructor(readonly origin: string) {
-    super(`options.url: origin ${origin} is not allowed; an operator can add it to PGSYNC_ALLOWED_URLS`, {
+    super(`options.url: origin ${origin} is not allowed; an operator can add it to ${ENV.allowedUrls}`, {
       field: "options.url",
       origin,
     });
@@ -80,7 +82,7 @@ export class NoShapeUrlError extends DomainError {
   readonly reason = "NO_SHAPE_URL";
   constructor() {
     super(
-      "options.url: not set and the server has no default (PGSYNC_ELECTRIC_URL); pass a shape endpoint url",
+      `options.url: not set and the server has no default (${ENV.electricUrl}); pass a shape endpoint url`,
       { field: "options.url" },
     );
   }

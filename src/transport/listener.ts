@@ -117,3 +117,28 @@ export function createOnePortServer(handler: UniversalHandler, options: OnePortO
     },
   };
 }
+
+/** What a text route serves: a body produced on demand and its content type (a Prometheus registry fits). */
+export interface TextSource {
+  /** The body. */
+  metrics(): Promise<string>;
+  /** The body's content type. */
+  readonly contentType: string;
+}
+
+/** A GET route serving `source` (e.g. `/metrics` from a Prometheus registry); 500 when it fails. */
+export function createTextRoute(source: TextSource): HttpRoute {
+  return (_req, response) => {
+    const res = response as http.ServerResponse;
+    source
+      .metrics()
+      .then((text) => {
+        res.writeHead(200, { "content-type": source.contentType });
+        res.end(text);
+      })
+      .catch(() => {
+        res.writeHead(500);
+        res.end();
+      });
+  };
+}

@@ -1,7 +1,8 @@
 import { type Message, type Row, ShapeStream, type ShapeStreamOptions } from "@electric-sql/client";
 import type { Backoff } from "../domain/backoff.js";
 import { type BridgeEvent, type BridgeStatus, transition } from "../domain/bridge-state.js";
-import type { CursorStore, NewGap, StoredCursor } from "../domain/change-log.js";
+import type { NewGap, StoredCursor } from "../domain/change-log.js";
+import type { CursorStore } from "../domain/ports.js";
 import type { CanonicalSourceOptions } from "../domain/source-ref.js";
 import { LOG_FIELDS, type Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";

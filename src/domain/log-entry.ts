@@ -32,14 +32,6 @@ export interface LogBounds {
   readonly tailSeq: bigint;
 }
 
-/** Reads a source's log. */
-export interface ChangeLogReader {
-  /** Entries with seq > `afterSeq`, oldest first, at most `limit`. */
-  read(tenant: string, sourceRef: string, afterSeq: bigint, limit: number): Promise<LogEntry[]>;
-  /** The log's bounds. */
-  bounds(tenant: string, sourceRef: string): Promise<LogBounds>;
-}
-
 /** What a log notification says. */
 export type LogEvent =
   | {
@@ -57,9 +49,3 @@ export type LogEvent =
     }
   /** The notification channel reconnected: anything may have been missed; re-read. */
   | { readonly type: "resync" };
-
-/** Announces log appends and source changes (Postgres LISTEN/NOTIFY across processes). */
-export interface LogNotifier {
-  /** Calls `listener` for events of (tenant, sourceRef) and for resyncs; returns the unsubscribe. */
-  subscribe(tenant: string, sourceRef: string, listener: (event: LogEvent) => void): () => void;
-}

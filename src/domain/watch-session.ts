@@ -1,5 +1,6 @@
 import { ConsumerTooSlowError } from "./errors.js";
-import type { ChangeEntry, ChangeLogReader, LogEntry, LogEvent, LogNotifier } from "./log-entry.js";
+import type { ChangeEntry, LogEntry, LogEvent } from "./log-entry.js";
+import type { ChangeLogReader, LogNotifier } from "./ports.js";
 import { decodeResumeToken, encodeResumeToken, type TokenPosition } from "./resume-token.js";
 import type { SourceRecord, SourceState } from "./source.js";
 import { type WatchFrame, type WatchOptions, wakeIdFor } from "./watch-frames.js";

@@ -1,12 +1,12 @@
 import pg from "pg";
 import { type Backoff, createBackoff } from "../domain/backoff.js";
-import type { LogEvent, LogNotifier } from "../domain/log-entry.js";
+import type { LogEvent } from "../domain/log-entry.js";
+import type { LogNotifier } from "../domain/ports.js";
+import { sourceKey as keyOf } from "../domain/source-key.js";
 import type { Logger } from "../logger.js";
 import { CHANGES_CHANNEL, SOURCES_CHANNEL } from "./constants.js";
 
 type Listener = (event: LogEvent) => void;
-
-const keyOf = (tenant: string, sourceRef: string) => `${tenant}\u0000${sourceRef}`;
 
 /**
  * One LISTEN connection per process on the change and source channels, fanned out in memory to

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { PgSyncService } from "../../gen/pgsync/v1/pg_sync_service_pb.js";
 import { ShapeProbeFailedError } from "../../src/domain/errors.js";
-import type { BridgeControl, ShapeProber } from "../../src/domain/source-registry.js";
+import type { BridgeControl, ShapeProber } from "../../src/domain/ports.js";
 import { SourceRegistry } from "../../src/domain/source-registry.js";
 import { WatchService } from "../../src/domain/watch-service.js";
 import { createLogger } from "../../src/logger.js";

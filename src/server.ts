@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import type { ServerResponse } from "node:http";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
@@ -22,15 +21,15 @@ import { PgNotifier } from "./storage/pg-notifier.js";
 import { pruneChangeLog } from "./storage/pg-retention.js";
 import { PgSourceStore } from "./storage/pg-source-store.js";
 import { createPool } from "./storage/pool.js";
-import { createAuthenticator, createAuthInterceptor } from "./transport/auth.js";
+import { createAuthenticator } from "./transport/auth.js";
 import {
   createHealthRegistry,
   type HealthRegistry,
   registerHealth,
   ServingStatus,
 } from "./transport/health.js";
-import { createLoggingInterceptor, createRequestIdInterceptor } from "./transport/interceptors.js";
-import { createOnePortServer } from "./transport/listener.js";
+import { createInterceptorChain } from "./transport/interceptors.js";
+import { createOnePortServer, createTextRoute, type OnePortServer } from "./transport/listener.js";
 import { PgSyncServiceImpl } from "./transport/pg-sync-service.js";
 import { registerReflection } from "./transport/reflection.js";
 import { pgSyncRoutes } from "./transport/routes.js";
@@ -43,13 +42,15 @@ export const HEALTH_SERVICES = {
   bridges: "pgsync.bridges",
 } as const;
 
-/** Services listed by reflection. */
-const REFLECTED_SERVICES = [
-  "pgsync.v1.PgSyncService",
+/** Services callable without credentials: health and reflection. */
+const UNAUTHENTICATED_SERVICES = [
   "grpc.health.v1.Health",
   "grpc.reflection.v1.ServerReflection",
   "grpc.reflection.v1alpha.ServerReflection",
 ];
+
+/** Services listed by reflection. */
+const REFLECTED_SERVICES = [HEALTH_SERVICES.api, ...UNAUTHENTICATED_SERVICES];
 
 /** Log entries read per query by a WatchWakes stream. */
 const WATCH_READ_PAGE_SIZE = 500;
@@ -88,15 +89,26 @@ export interface PgSyncServer {
   readonly health: HealthRegistry;
 }
 
-/**
- * Builds the whole server from a config: state database (migrated), bridges (resumed), the
- * Connect/gRPC/gRPC-Web routes with health and reflection, and the one-port listener.
- */
-export async function createServer(
-  config: Config,
-  logger: Logger,
-  overrides: ServerOverrides = {},
-): Promise<PgSyncServer> {
+/** The domain and its adapters: state stores, bridges, registry, watch service. */
+interface Domain {
+  readonly metrics: Metrics;
+  readonly sources: PgSourceStore;
+  readonly registry: SourceRegistry;
+  readonly watch: WatchService;
+  readonly notifier: PgNotifier;
+  readonly bridges: BridgeManager;
+}
+
+/** The Connect routes, health and the one-port listener. */
+interface Transport {
+  readonly health: HealthRegistry;
+  readonly listener: OnePortServer;
+  /** Aborting it ends every open stream with its reason. */
+  readonly shutdown: AbortController;
+}
+
+/** Opens the state database pool and migrates the schema; the pool is closed again on failure. */
+async function openStateDatabase(config: Config, logger: Logger): Promise<pg.Pool> {
   const pool = createPool({ connectionString: config.databaseUrl, max: config.dbPoolSize }, logger);
   try {
     const applied = await migrate(pool);
@@ -105,22 +117,26 @@ export async function createServer(
     await pool.end().catch(() => {});
     throw err;
   }
+  return pool;
+}
 
+/** Builds the domain over the state database: stores, bridge manager, registry, watch service. */
+function buildDomain(config: Config, pool: pg.Pool, logger: Logger, overrides: ServerOverrides): Domain {
   const metrics = createMetrics();
   const sources = new PgSourceStore(pool);
   const cursors = new PgCursorStore(pool);
-  const owner = overrides.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const fetchClient = overrides.fetchClient;
   const bridges = new BridgeManager({
     sources,
     cursors,
     backoff: createBackoff({ initialDelayMs: config.backoffInitialMs, maxDelayMs: config.backoffMaxMs }),
-    owner,
+    owner: overrides.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
     logger: logger.child({ component: "bridge-manager" }),
     metrics,
     idleTtlMs: config.idleTtlMs,
     gcIntervalMs: config.gcIntervalMs,
     isUrlAllowed: createUrlAllowList(config.allowedOrigins),
-    ...(overrides.fetchClient ? { fetchClient: overrides.fetchClient } : {}),
+    ...(fetchClient ? { fetchClient } : {}),
   });
   const registry = new SourceRegistry({
     store: sources,
@@ -131,10 +147,9 @@ export async function createServer(
     probe: (shapeUrl, options) =>
       probeShape(shapeUrl, options, {
         timeoutMs: config.probeTimeoutMs,
-        ...(overrides.fetchClient ? { fetchFn: overrides.fetchClient } : {}),
+        ...(fetchClient ? { fetchFn: fetchClient } : {}),
       }),
   });
-
   const notifier = new PgNotifier(config.databaseUrl, logger.child({ component: "notifier" }));
   const watch = new WatchService({
     registry,
@@ -150,99 +165,103 @@ export async function createServer(
     maxStreamsPerTenant: config.maxStreamsPerTenant,
     onDispatch: (seconds) => metrics.wakeDispatchSeconds.observe(seconds),
   });
+  return { metrics, sources, registry, watch, notifier, bridges };
+}
 
+/** Builds the transport: PgSyncService, health and reflection behind the interceptors, on one port. */
+async function buildTransport(config: Config, domain: Domain, logger: Logger): Promise<Transport> {
   const health = createHealthRegistry();
   const shutdown = new AbortController();
   const descriptorSet = await readFile(DESCRIPTORS_PATH);
-  const impl = new PgSyncServiceImpl({ registry, watch, metrics });
-  const routes = (router: ConnectRouter) => {
-    pgSyncRoutes(impl)(router);
-    registerHealth(router, health);
-    registerReflection(router, { descriptorSet, services: REFLECTED_SERVICES });
-  };
-  const authenticator = createAuthenticator(config.auth);
+  const impl = new PgSyncServiceImpl(domain);
   const handler = connectNodeAdapter({
-    routes,
+    routes: (router: ConnectRouter) => {
+      pgSyncRoutes(impl)(router);
+      registerHealth(router, health);
+      registerReflection(router, { descriptorSet, services: REFLECTED_SERVICES });
+    },
     shutdownSignal: shutdown.signal,
-    interceptors: [
-      createRequestIdInterceptor(),
-      createLoggingInterceptor(logger.child({ component: "rpc" })),
-      createAuthInterceptor(authenticator, {
-        exemptServices: [
-          "grpc.health.v1.Health",
-          "grpc.reflection.v1.ServerReflection",
-          "grpc.reflection.v1alpha.ServerReflection",
-        ],
-      }),
-    ],
+    interceptors: createInterceptorChain({
+      logger: logger.child({ component: "rpc" }),
+      authenticator: createAuthenticator(config.auth),
+      exemptServices: UNAUTHENTICATED_SERVICES,
+    }),
   });
   const listener = createOnePortServer(handler, {
-    httpRoutes: {
-      "/metrics": (_req, response) => {
-        const res = response as ServerResponse;
-        metrics.registry
-          .metrics()
-          .then((text) => {
-            res.writeHead(200, { "content-type": metrics.registry.contentType });
-            res.end(text);
-          })
-          .catch(() => {
-            res.writeHead(500);
-            res.end();
-          });
-      },
-    },
+    httpRoutes: { "/metrics": createTextRoute(domain.metrics.registry) },
   });
+  return { health, listener, shutdown };
+}
 
-  let healthTimer: NodeJS.Timeout | undefined;
-  const checkHealth = async () => {
-    let dbOk = true;
-    try {
-      await pool.query("SELECT 1");
-    } catch {
-      dbOk = false;
-    }
-    const counts = bridges.counts();
-    const total = [...counts.values()].reduce((a, b) => a + b, 0);
-    const failing = counts.get("FAILED") ?? 0;
-    const bridgesOk = dbOk && (total === 0 || failing < total);
-    health.set(HEALTH_SERVICES.bridges, bridgesOk ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
-    health.set(HEALTH_SERVICES.api, dbOk ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
-    health.set(HEALTH_SERVICES.overall, dbOk ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+/** Sets readiness: the state database answers, and not every bridge is failing. */
+async function checkHealth(pool: pg.Pool, bridges: BridgeManager, health: HealthRegistry): Promise<void> {
+  const dbOk = await pool.query("SELECT 1").then(
+    () => true,
+    () => false,
+  );
+  const counts = bridges.counts();
+  const total = [...counts.values()].reduce((a, b) => a + b, 0);
+  const failing = counts.get("FAILED") ?? 0;
+  const status = (ok: boolean) => (ok ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+  health.set(HEALTH_SERVICES.bridges, status(dbOk && (total === 0 || failing < total)));
+  health.set(HEALTH_SERVICES.api, status(dbOk));
+  health.set(HEALTH_SERVICES.overall, status(dbOk));
+}
+
+/**
+ * Starts the periodic jobs: the readiness check (run once before it resolves) and log
+ * retention. Returns the function that stops them.
+ */
+async function startBackgroundJobs(
+  config: Config,
+  pool: pg.Pool,
+  bridges: BridgeManager,
+  health: HealthRegistry,
+  logger: Logger,
+  healthCheckIntervalMs: number,
+): Promise<() => void> {
+  await checkHealth(pool, bridges, health);
+  const healthTimer = setInterval(() => void checkHealth(pool, bridges, health), healthCheckIntervalMs);
+  const policy = { maxAgeMs: config.retentionMs, maxChangesPerSource: config.retentionMaxChanges };
+  const retentionTimer = setInterval(() => {
+    pruneChangeLog(pool, policy)
+      .then((deleted) => {
+        if (deleted > 0) logger.info({ deleted }, "log retention pruned entries");
+      })
+      .catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, "retention failed"));
+  }, config.gcIntervalMs);
+  healthTimer.unref();
+  retentionTimer.unref();
+  return () => {
+    clearInterval(healthTimer);
+    clearInterval(retentionTimer);
   };
-  const retention = async () => {
-    const deleted = await pruneChangeLog(pool, {
-      maxAgeMs: config.retentionMs,
-      maxChangesPerSource: config.retentionMaxChanges,
-    });
-    if (deleted > 0) logger.info({ deleted }, "log retention pruned entries");
-  };
-  let retentionTimer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Builds the whole server from a config: the domain over the migrated state database, the
+ * transport on one port, and, on `listen()`, the bridges and background jobs.
+ */
+export async function createServer(
+  config: Config,
+  logger: Logger,
+  overrides: ServerOverrides = {},
+): Promise<PgSyncServer> {
+  const pool = await openStateDatabase(config, logger);
+  const domain = buildDomain(config, pool, logger, overrides);
+  const { health, listener, shutdown } = await buildTransport(config, domain, logger);
+  const { notifier, bridges } = domain;
+  let stopJobs = () => {};
   let closing: Promise<void> | undefined;
-
   return {
-    registry,
-    watch,
-    notifier,
-    bridges,
+    ...domain,
     pool,
-    metrics,
     health,
     async listen() {
       await notifier.start();
       await bridges.start();
-      await checkHealth();
-      healthTimer = setInterval(
-        () => void checkHealth(),
-        overrides.healthCheckIntervalMs ?? HEALTH_CHECK_INTERVAL_MS,
-      );
-      healthTimer.unref();
-      retentionTimer = setInterval(() => {
-        retention().catch((err: unknown) =>
-          logger.warn({ err: { message: (err as Error).message } }, "retention failed"),
-        );
-      }, config.gcIntervalMs);
-      retentionTimer.unref();
+      const interval = overrides.healthCheckIntervalMs ?? HEALTH_CHECK_INTERVAL_MS;
+      stopJobs = await startBackgroundJobs(config, pool, bridges, health, logger, interval);
       const address = await listener.listen(config.listen.host, config.listen.port);
       const host = address.host.includes(":") ? `[${address.host}]` : address.host;
       logger.info({ host: address.host, port: address.port }, "pg-sync listening");
@@ -250,8 +269,7 @@ export async function createServer(
     },
     close() {
       closing ??= (async () => {
-        clearInterval(healthTimer);
-        clearInterval(retentionTimer);
+        stopJobs();
         health.shutdown();
         // Let health watchers see NOT_SERVING before their streams end.
         await new Promise((r) => setTimeout(r, HEALTH_FLUSH_MS));

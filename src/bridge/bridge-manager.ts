@@ -1,8 +1,8 @@
 import type { Backoff } from "../domain/backoff.js";
 import type { BridgeStatus } from "../domain/bridge-state.js";
-import type { CursorStore } from "../domain/change-log.js";
-import type { SourceRecord, SourceState, SourceStore } from "../domain/source.js";
-import type { BridgeControl } from "../domain/source-registry.js";
+import type { BridgeControl, CursorStore, SourceStore } from "../domain/ports.js";
+import type { SourceRecord, SourceState } from "../domain/source.js";
+import { sourceKey as keyOf } from "../domain/source-key.js";
 import type { Logger } from "../logger.js";
 import { type Metrics, setBridgeCounts } from "../metrics.js";
 import { Bridge } from "./bridge.js";
@@ -40,8 +40,6 @@ export interface BridgeView {
   readonly status: BridgeStatus;
   readonly upToDateAt: Date | undefined;
 }
-
-const keyOf = (tenant: string, sourceRef: string) => `${tenant}\u0000${sourceRef}`;
 
 /**
  * Owns the bridges of this process: exactly one per (tenant, source_ref), created synchronously

@@ -6,7 +6,8 @@ import {
   isTerminal,
   transition,
 } from "../domain/bridge-state.js";
-import type { CursorStore, NewGap } from "../domain/change-log.js";
+import type { NewGap } from "../domain/change-log.js";
+import type { CursorStore } from "../domain/ports.js";
 import type { CanonicalSourceOptions } from "../domain/source-ref.js";
 import { LOG_FIELDS, type Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";

@@ -1,6 +1,6 @@
 import { FetchBackoffAbortError, FetchError } from "@electric-sql/client";
 import { parseRetryAfterMs } from "../domain/backoff.js";
-import { FencedError } from "../domain/change-log.js";
+import { FencedError } from "../domain/errors.js";
 import { ELECTRIC_HEADERS } from "./electric-constants.js";
 import { ELECTRIC_ERROR_MAX_CHARS, formatElectricError } from "./electric-error.js";
 import { NotAShapeEndpointError, ShapeEndpointRedirectError } from "./electric-fetch.js";

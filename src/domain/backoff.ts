@@ -1,3 +1,5 @@
+import { DEFAULT_CONFIG } from "../settings.js";
+
 /** Options of {@link createBackoff}; every duration in milliseconds. */
 export interface BackoffOptions {
   /** First delay cap. Default 250 ms. */
@@ -14,10 +16,10 @@ export interface BackoffOptions {
   readonly now?: () => number;
 }
 
-/** Default first delay cap. */
-export const DEFAULT_BACKOFF_INITIAL_DELAY_MS = 250;
-/** Default largest delay cap. */
-export const DEFAULT_BACKOFF_MAX_DELAY_MS = 30_000;
+/** Default first delay cap (the `PGSYNC_BACKOFF_INITIAL_MS` default). */
+export const DEFAULT_BACKOFF_INITIAL_DELAY_MS: number = DEFAULT_CONFIG.backoffInitialMs;
+/** Default largest delay cap (the `PGSYNC_BACKOFF_MAX_MS` default). */
+export const DEFAULT_BACKOFF_MAX_DELAY_MS: number = DEFAULT_CONFIG.backoffMaxMs;
 /** Default growth per attempt. */
 export const DEFAULT_BACKOFF_MULTIPLIER = 2;
 

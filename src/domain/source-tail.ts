@@ -1,4 +1,5 @@
-import type { ChangeEntry, ChangeLogReader, LogEntry } from "./log-entry.js";
+import type { ChangeEntry, LogEntry } from "./log-entry.js";
+import type { ChangeLogReader } from "./ports.js";
 import type { TokenPosition } from "./resume-token.js";
 import type { SourceRecord } from "./source.js";
 import type { StartPlan } from "./start-plan.js";

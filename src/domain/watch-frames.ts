@@ -62,22 +62,6 @@ export type UnsealedFrame = WatchFrame extends infer F
     : never
   : never;
 
-/** The stream fell behind its buffer: it ends with RESOURCE_EXHAUSTED and this token. */
-export class ConsumerTooSlowError extends Error {
-  override name = "ConsumerTooSlowError";
-  readonly reason = "CONSUMER_TOO_SLOW";
-  constructor(
-    readonly resumeToken: string,
-    readonly bufferedFrames: number,
-    /** Estimated bytes of the frames waiting (see {@link estimateFrameBytes}). */
-    readonly bufferedBytes = 0,
-  ) {
-    super(
-      `the consumer stopped reading and ${bufferedFrames} frames (about ${bufferedBytes} bytes) are waiting; reconnect with the resume token (also in the pgsync-resume-token trailer)`,
-    );
-  }
-}
-
 /** Fixed allowance per frame and per change for fields and framing, in bytes. */
 const FRAME_OVERHEAD_BYTES = 64;
 const CHANGE_OVERHEAD_BYTES = 48;

@@ -1,5 +1,5 @@
 import { InvalidRequestError, QuotaExceededError, SourceNotFoundError } from "./errors.js";
-import type { ChangeLogReader, LogNotifier } from "./log-entry.js";
+import type { ChangeLogReader, LogNotifier } from "./ports.js";
 import { decodeResumeToken } from "./resume-token.js";
 import type { SourceRecord } from "./source.js";
 import { OPERATIONS, type Operation } from "./source-options.js";

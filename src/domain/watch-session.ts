@@ -1,11 +1,12 @@
 import { BoundedOutbox } from "./bounded-outbox.js";
-import type { ChangeLogReader, LogEvent, LogNotifier } from "./log-entry.js";
+import { ConsumerTooSlowError } from "./errors.js";
+import type { LogEvent } from "./log-entry.js";
+import type { ChangeLogReader, LogNotifier } from "./ports.js";
 import { decodeResumeToken, encodeResumeToken, type TokenPosition } from "./resume-token.js";
 import type { SourceRecord, SourceState } from "./source.js";
 import { SourceTail } from "./source-tail.js";
 import { planStart, type StartFrom } from "./start-plan.js";
 import {
-  ConsumerTooSlowError,
   estimateFrameBytes,
   type UnsealedFrame,
   type WatchFrame,

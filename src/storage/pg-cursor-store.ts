@@ -1,12 +1,7 @@
 import type pg from "pg";
-import {
-  type BatchCommit,
-  type CommitResult,
-  type CursorStore,
-  FencedError,
-  type LogMode,
-  type StoredCursor,
-} from "../domain/change-log.js";
+import type { BatchCommit, CommitResult, LogMode, StoredCursor } from "../domain/change-log.js";
+import { FencedError } from "../domain/errors.js";
+import type { CursorStore } from "../domain/ports.js";
 import type { SourceState } from "../domain/source.js";
 import { CHANGES_CHANNEL, SCHEMA, SOURCES_CHANNEL, TABLES } from "./constants.js";
 

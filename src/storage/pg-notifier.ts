@@ -1,6 +1,7 @@
 import pg from "pg";
 import { type Backoff, createBackoff } from "../domain/backoff.js";
-import type { LogEvent, LogNotifier } from "../domain/log-entry.js";
+import type { LogEvent } from "../domain/log-entry.js";
+import type { LogNotifier } from "../domain/ports.js";
 import type { Logger } from "../logger.js";
 import { CHANGES_CHANNEL, SOURCES_CHANNEL } from "./constants.js";
 import { parseNotification } from "./notification-payload.js";

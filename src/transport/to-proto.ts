@@ -127,66 +127,60 @@ function changeToProto(entry: ChangeEntry, table: string): Change {
 
 /** A watch frame to the WatchWakes response oneof. */
 export function watchFrameToProto(frame: WatchFrame): WatchWakesResponse {
+  return create(WatchWakesResponseSchema, { event: frameEvent(frame) });
+}
+
+function frameEvent(frame: WatchFrame): WatchWakesResponse["event"] {
   switch (frame.type) {
     case "ready":
-      return create(WatchWakesResponseSchema, {
-        event: {
-          case: "ready",
-          value: create(ReadySchema, {
-            positions: frame.positions.map((p) =>
-              create(SourcePositionSchema, { sourceRef: p.sourceRef, seq: p.seq }),
-            ),
-            resumeToken: frame.token,
-          }),
-        },
-      });
+      return {
+        case: "ready",
+        value: create(ReadySchema, {
+          positions: frame.positions.map((p) =>
+            create(SourcePositionSchema, { sourceRef: p.sourceRef, seq: p.seq }),
+          ),
+          resumeToken: frame.token,
+        }),
+      };
     case "wake":
-      return create(WatchWakesResponseSchema, {
-        event: {
-          case: "wake",
-          value: create(WakeSchema, {
-            wakeId: frame.wakeId,
-            sourceRef: frame.sourceRef,
-            changes: frame.changes.map((c) => changeToProto(c, frame.table)),
-            resumeToken: frame.token,
-            firstSeq: frame.firstSeq,
-            lastSeq: frame.lastSeq,
-          }),
-        },
-      });
+      return {
+        case: "wake",
+        value: create(WakeSchema, {
+          wakeId: frame.wakeId,
+          sourceRef: frame.sourceRef,
+          changes: frame.changes.map((c) => changeToProto(c, frame.table)),
+          resumeToken: frame.token,
+          firstSeq: frame.firstSeq,
+          lastSeq: frame.lastSeq,
+        }),
+      };
     case "gap":
-      return create(WatchWakesResponseSchema, {
-        event: {
-          case: "gap",
-          value: create(GapSchema, {
-            sourceRef: frame.sourceRef,
-            reason: GAP_REASON_TO_PROTO[frame.reason],
-            fromSeq: frame.fromSeq,
-            toSeq: frame.toSeq,
-            detail: frame.detail,
-            resumeToken: frame.token,
-          }),
-        },
-      });
+      return {
+        case: "gap",
+        value: create(GapSchema, {
+          sourceRef: frame.sourceRef,
+          reason: GAP_REASON_TO_PROTO[frame.reason],
+          fromSeq: frame.fromSeq,
+          toSeq: frame.toSeq,
+          detail: frame.detail,
+          resumeToken: frame.token,
+        }),
+      };
     case "heartbeat":
-      return create(WatchWakesResponseSchema, {
-        event: {
-          case: "heartbeat",
-          value: create(HeartbeatSchema, { resumeToken: frame.token, time: timestampFromDate(frame.time) }),
-        },
-      });
+      return {
+        case: "heartbeat",
+        value: create(HeartbeatSchema, { resumeToken: frame.token, time: timestampFromDate(frame.time) }),
+      };
     case "status":
-      return create(WatchWakesResponseSchema, {
-        event: {
-          case: "status",
-          value: create(SourceStatusSchema, {
-            sourceRef: frame.sourceRef,
-            state: sourceStateToProto(frame.state),
-            deleted: frame.deleted,
-            reason: frame.reason,
-            resumeToken: frame.token,
-          }),
-        },
-      });
+      return {
+        case: "status",
+        value: create(SourceStatusSchema, {
+          sourceRef: frame.sourceRef,
+          state: sourceStateToProto(frame.state),
+          deleted: frame.deleted,
+          reason: frame.reason,
+          resumeToken: frame.token,
+        }),
+      };
   }
 }

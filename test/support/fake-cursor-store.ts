@@ -1,13 +1,13 @@
-import {
-  type BatchCommit,
-  type CommitResult,
-  type CursorStore,
-  FencedError,
-  type LogMode,
-  type NewChange,
-  type NewGap,
-  type StoredCursor,
+import type {
+  BatchCommit,
+  CommitResult,
+  LogMode,
+  NewChange,
+  NewGap,
+  StoredCursor,
 } from "../../src/domain/change-log.js";
+import { FencedError } from "../../src/domain/errors.js";
+import type { CursorStore } from "../../src/domain/ports.js";
 import type { SourceState } from "../../src/domain/source.js";
 
 /** One source in the {@link InMemoryCursorStore}. */

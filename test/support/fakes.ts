@@ -1,11 +1,5 @@
-import type {
-  ChangeEntry,
-  ChangeLogReader,
-  LogBounds,
-  LogEntry,
-  LogEvent,
-  LogNotifier,
-} from "../../src/domain/log-entry.js";
+import type { ChangeEntry, LogBounds, LogEntry, LogEvent } from "../../src/domain/log-entry.js";
+import type { ChangeLogReader, LogNotifier } from "../../src/domain/ports.js";
 import type { SourceRecord, SourceState } from "../../src/domain/source.js";
 import type { Operation } from "../../src/domain/source-options.js";
 

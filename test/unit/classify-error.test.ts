@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { classifyError } from "../../src/bridge/classify-error.js";
 import { formatElectricError } from "../../src/bridge/electric-error.js";
 import { NotAShapeEndpointError } from "../../src/bridge/electric-fetch.js";
-import { FencedError } from "../../src/domain/change-log.js";
+import { FencedError } from "../../src/domain/errors.js";
 import { FakeFetch, shapeResponse } from "../support/fake-electric.js";
 
 const SECRET_URL = "http://shape.internal:3999/v1/shape?table=t&secret=s3cr3t";

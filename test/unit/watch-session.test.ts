@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
+import { ConsumerTooSlowError } from "../../src/domain/errors.js";
 import type { Operation } from "../../src/domain/source-options.js";
-import { ConsumerTooSlowError, type WatchFrame, type WatchOptions } from "../../src/domain/watch-frames.js";
+import type { WatchFrame, WatchOptions } from "../../src/domain/watch-frames.js";
 import { type WatchLimits, WatchSession } from "../../src/domain/watch-session.js";
 import { InMemoryChangeLog, sourceRecord } from "../support/fakes.js";
 

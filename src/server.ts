@@ -159,6 +159,7 @@ function buildDomain(config: Config, pool: pg.Pool, logger: Logger, overrides: S
     touchWatched: (tenant, refs) => sources.touchWatched(tenant, refs),
     limits: {
       maxBufferedFrames: config.watchBufferFrames,
+      maxBufferedBytes: config.watchBufferBytes,
       stallTimeoutMs: config.watchStallTimeoutMs,
       readPageSize: WATCH_READ_PAGE_SIZE,
     },

@@ -205,6 +205,15 @@ export const SETTINGS = {
     secret: false,
     description: "frames buffered per WatchWakes stream",
   },
+  watchBufferBytes: {
+    kind: "int",
+    env: "PGSYNC_WATCH_BUFFER_BYTES",
+    default: 16_777_216,
+    min: 1_024,
+    max: 1_073_741_824,
+    secret: false,
+    description: "bytes (estimated) buffered per WatchWakes stream; a single larger frame is still sent",
+  },
   watchStallTimeoutMs: {
     kind: "int",
     env: "PGSYNC_WATCH_STALL_TIMEOUT_MS",

@@ -5,12 +5,13 @@ import type { SourceRecord, SourceState } from "../domain/source.js";
 import { sourceKey as keyOf } from "../domain/source-key.js";
 import type { Logger } from "../logger.js";
 import { type Metrics, setBridgeCounts } from "../metrics.js";
+import { DEFAULT_CONFIG } from "../settings.js";
 import { Bridge } from "./bridge.js";
 
 /** Default idle TTL: a source nobody registered or watched for this long is stopped (IDLE). */
-export const DEFAULT_IDLE_TTL_MS = 24 * 60 * 60 * 1000;
+export const DEFAULT_IDLE_TTL_MS = DEFAULT_CONFIG.idleTtlMs;
 /** Default interval of the idle check. */
-export const DEFAULT_GC_INTERVAL_MS = 60_000;
+export const DEFAULT_GC_INTERVAL_MS = DEFAULT_CONFIG.gcIntervalMs;
 
 /** Dependencies of {@link BridgeManager}. */
 export interface BridgeManagerDeps {

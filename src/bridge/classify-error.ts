@@ -1,6 +1,7 @@
 import { FetchBackoffAbortError, FetchError } from "@electric-sql/client";
 import { parseRetryAfterMs } from "../domain/backoff.js";
 import { FencedError } from "../domain/errors.js";
+import { classifyPgError } from "../storage/pg-errors.js";
 import { ELECTRIC_HEADERS } from "./electric-constants.js";
 import { ELECTRIC_ERROR_MAX_CHARS, formatElectricError } from "./electric-error.js";
 import { NotAShapeEndpointError, ShapeEndpointRedirectError } from "./electric-fetch.js";
@@ -16,11 +17,6 @@ const MESSAGE_MAX_CHARS = ELECTRIC_ERROR_MAX_CHARS;
 
 function retryAfterMs(headers: Record<string, string> | undefined): number {
   return parseRetryAfterMs(headers?.[ELECTRIC_HEADERS.retryAfter]) ?? 0;
-}
-
-function isStateDbError(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code);
 }
 
 /**
@@ -54,7 +50,7 @@ export function classifyError(err: unknown): ErrorClass {
     };
   }
   if ((err as Error)?.name === "AbortError") return { kind: "aborted" };
-  if (isStateDbError(err)) {
+  if (classifyPgError(err) !== undefined) {
     return {
       kind: "retryable",
       message: `state database error: ${(err as Error).message}`.slice(0, MESSAGE_MAX_CHARS),

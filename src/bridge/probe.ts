@@ -3,6 +3,7 @@ import type { LogMode } from "../domain/change-log.js";
 import { ShapeProbeFailedError, UnavailableError } from "../domain/errors.js";
 import { publicShapeUrl } from "../domain/shape-url.js";
 import type { CanonicalSourceOptions } from "../domain/source-ref.js";
+import { DEFAULT_CONFIG } from "../settings.js";
 import { ELECTRIC_HEADERS, ELECTRIC_PARAMS, OFFSET_NOW } from "./electric-constants.js";
 import { formatElectricError } from "./electric-error.js";
 import {
@@ -13,8 +14,8 @@ import {
 } from "./electric-fetch.js";
 import { applyShapeParams, shapeParamsFor } from "./shape-params.js";
 
-/** Default probe timeout. */
-export const DEFAULT_PROBE_TIMEOUT_MS = 10_000;
+/** Default probe timeout (from the settings table). */
+export const DEFAULT_PROBE_TIMEOUT_MS = DEFAULT_CONFIG.probeTimeoutMs;
 /** Most of an error body the probe reads (the rest is discarded unread). */
 export const PROBE_BODY_MAX_BYTES = 64 * 1024;
 

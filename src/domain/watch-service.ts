@@ -2,7 +2,7 @@ import { InvalidRequestError, QuotaExceededError, SourceNotFoundError } from "./
 import type { ChangeLogReader, LogNotifier } from "./ports.js";
 import { decodeResumeToken } from "./resume-token.js";
 import type { SourceRecord } from "./source.js";
-import { OPERATIONS, type Operation } from "./source-options.js";
+import { isOperation, type Operation } from "./source-options.js";
 import type { SourceRegistry } from "./source-registry.js";
 import type { StartPosition, WatchOptions } from "./watch-frames.js";
 import { type WatchLimits, WatchSession } from "./watch-session.js";
@@ -60,7 +60,7 @@ export function validateWatchRequest(req: WatchRequest): WatchOptions {
   }
   const ops = new Set<Operation>();
   req.ops.forEach((op, i) => {
-    if (!(OPERATIONS as readonly string[]).includes(op)) {
+    if (!isOperation(op)) {
       throw new InvalidRequestError(
         `ops[${i}]`,
         "must be OPERATION_INSERT, OPERATION_UPDATE or OPERATION_DELETE",

@@ -83,7 +83,7 @@ describe("request validation", () => {
   it("should answer 400 errors.where with Electric's message and location for a bad where", async () => {
     const syntax = await rawGet(fx.shapeUrl, { table: "items", offset: "-1", where: "1 x 1" });
     expect(syntax.status).toBe(400);
-    expect(syntax.body).toEqual(invalid("where", /^At location \d+: syntax error at or near "x"$/));
+    expect(syntax.body).toEqual(invalid("where", `At location 17: syntax error at or near "x"`));
     const column = await rawGet(fx.shapeUrl, { table: "items", offset: "-1", where: "nope = 1" });
     expect(column.body).toEqual(invalid("where", "At location 0: unknown reference nope"));
     const notBool = await rawGet(fx.shapeUrl, { table: "items", offset: "-1", where: "id + 1" });

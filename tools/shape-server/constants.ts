@@ -160,6 +160,9 @@ export const DISPLAY_SETTINGS: ReadonlyArray<readonly [string, string]> = [
   ["IntervalStyle", "iso_8601"],
 ];
 
+/** Largest POST body (subset parameters) read: 1 MiB; larger bodies answer 413. */
+export const MAX_POST_BODY_BYTES = 1024 * 1024;
+
 /** Environment variable names read by `main.ts`. */
 export const ENV = {
   databaseUrl: "SHAPE_DATABASE_URL",

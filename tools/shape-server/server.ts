@@ -264,6 +264,7 @@ export async function startShapeServer(options: ShapeServerOptions): Promise<Sha
     const ctx: ServerContext = {
       registry,
       store,
+      snapshotPool,
       progress,
       logger: logger.child({ component: "http" }),
       closing: closing.signal,

@@ -274,7 +274,9 @@ function parseClause(prefix: string, text: string, clause: "whereClause" | "sort
   } catch (err) {
     const details = (err as { sqlDetails?: { cursorPosition?: number } }).sqlDetails;
     const message = err instanceof Error ? err.message : String(err);
-    throw new GrammarError(details?.cursorPosition ?? -1, message);
+    // Electric reports the parser's position in the wrapped statement, prefix included.
+    const position = details?.cursorPosition;
+    throw new GrammarError(position === undefined ? -1 : position + prefix.length, message);
   }
   if (result.stmts.length !== 1) throw new GrammarError(-1, 'unescaped ";" causing statement split');
   const select = result.stmts[0]!.stmt.SelectStmt;
@@ -333,4 +335,34 @@ export function checkOrderBy(orderBy: string, columns: ReadonlySet<string>): voi
   } catch (err) {
     located(err, ORDER_PREFIX, "order_by");
   }
+}
+
+function collectParamRefs(value: unknown, out: Array<{ number: number; location: number }>): void {
+  if (Array.isArray(value)) {
+    for (const item of value) collectParamRefs(item, out);
+    return;
+  }
+  if (value === null || typeof value !== "object") return;
+  const record = value as Record<string, unknown>;
+  const param = record.ParamRef as { number: number; location: number } | undefined;
+  if (param) out.push(param);
+  for (const child of Object.values(record)) collectParamRefs(child, out);
+}
+
+/**
+ * Rewrites `$n` as `$(n + shift)` in a clause that passed {@link checkWhere}, so a subset's own
+ * parameters can follow the shape's in one statement.
+ */
+export function shiftParams(where: string, shift: number): string {
+  if (shift === 0) return where;
+  const refs: Array<{ number: number; location: number }> = [];
+  collectParamRefs(parseClause(WHERE_PREFIX, where, "whereClause"), refs);
+  let out = where;
+  for (const ref of refs.sort((a, b) => b.location - a.location)) {
+    const at = ref.location - WHERE_PREFIX.length;
+    const text = `$${ref.number}`;
+    if (out.slice(at, at + text.length) !== text) throw new Error(`unexpected parameter text at ${at}`);
+    out = `${out.slice(0, at)}$${ref.number + shift}${out.slice(at + text.length)}`;
+  }
+  return out;
 }

@@ -246,9 +246,9 @@ def test_demo_prints_one_line_per_wake(stack: Stack, client_a: PgSyncClient) -> 
     table = stack.new_table()
     ref = register_live(client_a, table)
     env = {**os.environ, "PGSYNC_URL": stack.url, "PGSYNC_TOKEN": stack.token_a}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
+    example = Path(__file__).resolve().parents[1] / "examples" / "watch_wakes.py"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pgsync.demo", ref], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, str(example), ref], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     out: queue.Queue[str] = queue.Queue()
     err: queue.Queue[str] = queue.Queue()

@@ -7,9 +7,8 @@ the stream must open, yield, reconnect or raise exactly as the vector says.
 from __future__ import annotations
 
 import json
-from concurrent import futures
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import grpc
 import pytest
@@ -52,25 +51,12 @@ class ScriptedService(pb_grpc.PgSyncServiceServicer):
 
 
 @pytest.fixture
-def scripted() -> Iterator[Any]:
-    servers: list[grpc.Server] = []
-    clients: list[PgSyncClient] = []
-
+def scripted(serve: Callable[[ScriptedService], PgSyncClient]) -> Callable[[list[dict[str, Any]]], tuple[ScriptedService, PgSyncClient]]:
     def start(connections: list[dict[str, Any]]) -> tuple[ScriptedService, PgSyncClient]:
         service = ScriptedService(connections)
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        pb_grpc.add_PgSyncServiceServicer_to_server(service, server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        server.start()
-        servers.append(server)
-        clients.append(PgSyncClient(f"http://127.0.0.1:{port}", "tok"))
-        return service, clients[-1]
+        return service, serve(service)
 
-    yield start
-    for c in clients:
-        c.close()
-    for s in servers:
-        s.stop(None)
+    return start
 
 
 def _open(request: pb.WatchWakesRequest) -> str:

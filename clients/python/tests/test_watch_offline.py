@@ -6,7 +6,6 @@ import importlib.util
 import json
 import queue
 import threading
-from concurrent import futures
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -68,26 +67,22 @@ class FakeService(pb_grpc.PgSyncServiceServicer):
 
 
 @pytest.fixture
-def fake() -> Iterator[Callable[[Script], tuple[FakeService, PgSyncClient]]]:
-    servers: list[grpc.Server] = []
-    clients: list[PgSyncClient] = []
-
+def fake(serve: Callable[[FakeService], PgSyncClient]) -> Callable[[Script], tuple[FakeService, PgSyncClient]]:
     def start(script: Script) -> tuple[FakeService, PgSyncClient]:
         service = FakeService(script)
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        pb_grpc.add_PgSyncServiceServicer_to_server(service, server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        server.start()
-        servers.append(server)
-        client = PgSyncClient(f"http://127.0.0.1:{port}", "tok")
-        clients.append(client)
-        return service, client
+        return service, serve(service)
 
-    yield start
-    for c in clients:
-        c.close()
-    for s in servers:
-        s.stop(None)
+    return start
+
+
+def _abort(code: grpc.StatusCode, message: str) -> Script:
+    """A script that fails every call with ``code``."""
+
+    def script(req: pb.WatchWakesRequest, ctx: grpc.ServicerContext, n: int) -> Iterator[pb.WatchWakesResponse]:
+        ctx.abort(code, message)
+        yield  # pragma: no cover
+
+    return script
 
 
 def test_resumes_after_unavailable_without_duplicates(fake) -> None:
@@ -164,11 +159,7 @@ def test_heartbeats_update_token_and_are_optional(fake) -> None:
 
 
 def test_non_retryable_error_is_raised_with_reason(fake) -> None:
-    def script(req, ctx, n):
-        ctx.abort(grpc.StatusCode.NOT_FOUND, "unknown source")
-        yield  # pragma: no cover
-
-    _, client = fake(script)
+    _, client = fake(_abort(grpc.StatusCode.NOT_FOUND, "unknown source"))
     with pytest.raises(PgSyncError) as info:
         list(client.watch_wakes(REF, backoff=FAST))
     assert info.value.code == grpc.StatusCode.NOT_FOUND
@@ -181,11 +172,7 @@ def test_non_retryable_error_is_raised_with_reason(fake) -> None:
 
 
 def test_gives_up_after_max_attempts(fake) -> None:
-    def script(req, ctx, n):
-        ctx.abort(grpc.StatusCode.UNAVAILABLE, "down")
-        yield  # pragma: no cover
-
-    service, client = fake(script)
+    service, client = fake(_abort(grpc.StatusCode.UNAVAILABLE, "down"))
     with pytest.raises(PgSyncError) as info:
         list(client.watch_wakes(REF, backoff=FAST, max_attempts=3))
     assert info.value.code == grpc.StatusCode.UNAVAILABLE

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { tenantProblem } from "./domain/tenant.js";
 
 /** Authentication settings: where tenants come from. */
 export interface AuthConfig {
@@ -14,6 +15,11 @@ export interface AuthConfig {
   readonly jwtAudience: string | undefined;
   /** Development only: no credentials, everyone is tenant `default` (`PGSYNC_INSECURE_NO_AUTH=1`). */
   readonly insecureNoAuth: boolean;
+  // --- issue 12 (security) ---
+  /** Longest accepted JWT lifetime, `exp - iat` (or `exp - now` without `iat`) (`PGSYNC_JWT_MAX_LIFETIME_MS`, default 86_400_000). */
+  readonly jwtMaxLifetimeMs: number;
+  /** Clock skew tolerated on `exp`, `nbf` and `iat` (`PGSYNC_JWT_CLOCK_SKEW_MS`, default 30_000). */
+  readonly jwtClockSkewMs: number;
 }
 
 /** Address the server listens on. */
@@ -62,6 +68,27 @@ export interface Config {
   readonly watchStallTimeoutMs: number;
   /** Most open WatchWakes streams per tenant (`PGSYNC_MAX_STREAMS_PER_TENANT`, default 1_000). */
   readonly maxStreamsPerTenant: number;
+  // --- issue 12 (security): see docs/security.md ---
+  /** Authorization policy file, YAML or JSON (`PGSYNC_POLICY_FILE`); undefined: every table outside the reserved schemas. */
+  readonly policyFile: string | undefined;
+  /** Largest request message, compressed and after decompression (`PGSYNC_MAX_REQUEST_BYTES`, default 4_194_304). */
+  readonly maxRequestBytes: number;
+  /** Most concurrent streams per HTTP/2 connection (`PGSYNC_H2_MAX_CONCURRENT_STREAMS`, default 100). */
+  readonly h2MaxConcurrentStreams: number;
+  /** Memory an HTTP/2 session may use, in MiB (`PGSYNC_H2_MAX_SESSION_MEMORY_MB`, default 10). */
+  readonly h2MaxSessionMemoryMb: number;
+  /** Close connections with no open request for this long; 0 never (`PGSYNC_IDLE_CONNECTION_TIMEOUT_MS`, default 300_000). */
+  readonly idleConnectionTimeoutMs: number;
+  /** Most open TCP connections (`PGSYNC_MAX_CONNECTIONS`, default 10_000). */
+  readonly maxConnections: number;
+  /** Most open unauthenticated grpc.health.v1 Watch streams, all callers together (`PGSYNC_MAX_HEALTH_WATCHES`, default 100). */
+  readonly maxHealthWatches: number;
+  /** Most sources per tenant (`PGSYNC_MAX_SOURCES_PER_TENANT`, default 1_000). */
+  readonly maxSourcesPerTenant: number;
+  /** RegisterSource calls per tenant per minute (`PGSYNC_MAX_REGISTRATIONS_PER_MINUTE`, default 600). */
+  readonly maxRegistrationsPerMinute: number;
+  /** Largest ListSources response, in bytes (`PGSYNC_LIST_MAX_RESPONSE_BYTES`, default 4_194_304). */
+  readonly listMaxResponseBytes: number;
 }
 
 /** Log levels accepted by `PGSYNC_LOG_LEVEL`. */
@@ -85,6 +112,18 @@ export const DEFAULT_CONFIG = {
   watchBufferFrames: 1_000,
   watchStallTimeoutMs: 30_000,
   maxStreamsPerTenant: 1_000,
+  // --- issue 12 (security) ---
+  jwtMaxLifetimeMs: 86_400_000,
+  jwtClockSkewMs: 30_000,
+  maxRequestBytes: 4_194_304,
+  h2MaxConcurrentStreams: 100,
+  h2MaxSessionMemoryMb: 10,
+  idleConnectionTimeoutMs: 300_000,
+  maxConnections: 10_000,
+  maxHealthWatches: 100,
+  maxSourcesPerTenant: 1_000,
+  maxRegistrationsPerMinute: 600,
+  listMaxResponseBytes: 4_194_304,
 } as const;
 
 /** Names of the environment variables, in one place. */
@@ -112,6 +151,19 @@ export const ENV = {
   watchBufferFrames: "PGSYNC_WATCH_BUFFER_FRAMES",
   watchStallTimeoutMs: "PGSYNC_WATCH_STALL_TIMEOUT_MS",
   maxStreamsPerTenant: "PGSYNC_MAX_STREAMS_PER_TENANT",
+  // --- issue 12 (security) ---
+  jwtMaxLifetimeMs: "PGSYNC_JWT_MAX_LIFETIME_MS",
+  jwtClockSkewMs: "PGSYNC_JWT_CLOCK_SKEW_MS",
+  policyFile: "PGSYNC_POLICY_FILE",
+  maxRequestBytes: "PGSYNC_MAX_REQUEST_BYTES",
+  h2MaxConcurrentStreams: "PGSYNC_H2_MAX_CONCURRENT_STREAMS",
+  h2MaxSessionMemoryMb: "PGSYNC_H2_MAX_SESSION_MEMORY_MB",
+  idleConnectionTimeoutMs: "PGSYNC_IDLE_CONNECTION_TIMEOUT_MS",
+  maxConnections: "PGSYNC_MAX_CONNECTIONS",
+  maxHealthWatches: "PGSYNC_MAX_HEALTH_WATCHES",
+  maxSourcesPerTenant: "PGSYNC_MAX_SOURCES_PER_TENANT",
+  maxRegistrationsPerMinute: "PGSYNC_MAX_REGISTRATIONS_PER_MINUTE",
+  listMaxResponseBytes: "PGSYNC_LIST_MAX_RESPONSE_BYTES",
 } as const;
 
 /** Variables whose values are secrets: never echoed in errors. */
@@ -177,6 +229,8 @@ function parseTokens(value: string): Map<string, string> {
       throw new ConfigError(ENV.authTokens, `entry ${i + 1} must be token=tenant`, undefined);
     }
     if (tokens.has(token)) throw new ConfigError(ENV.authTokens, `entry ${i + 1} repeats a token`, undefined);
+    const problem = tenantProblem(tenant); // issue 12: same tenant rule as JWT claims
+    if (problem) throw new ConfigError(ENV.authTokens, `entry ${i + 1}: tenant ${problem}`, undefined);
     tokens.set(token, tenant);
   }
   return tokens;
@@ -273,6 +327,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       jwtIssuer: env[ENV.jwtIssuer]?.trim() || undefined,
       jwtAudience: env[ENV.jwtAudience]?.trim() || undefined,
       insecureNoAuth,
+      ...loadJwtLimits(env),
     }),
     logLevel: logLevelRaw as LogLevel,
     shutdownGraceMs: parseIntVar(
@@ -347,5 +402,42 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       1,
       1_000_000,
     ),
+    ...loadSecurityLimits(env),
   });
+}
+
+// --- issue 12 (security): settings of docs/security.md, in the style above ---
+
+const MIB = 1_048_576;
+
+/** The int setting `key` of {@link DEFAULT_CONFIG} within bounds. */
+function securityInt(
+  env: NodeJS.ProcessEnv,
+  key: keyof typeof ENV & keyof typeof DEFAULT_CONFIG,
+  min: number,
+  max: number,
+) {
+  return parseIntVar(ENV[key], env[ENV[key]], DEFAULT_CONFIG[key] as number, min, max);
+}
+
+function loadJwtLimits(env: NodeJS.ProcessEnv) {
+  return {
+    jwtMaxLifetimeMs: securityInt(env, "jwtMaxLifetimeMs", 1_000, 366 * DAY_MS),
+    jwtClockSkewMs: securityInt(env, "jwtClockSkewMs", 0, 600_000),
+  };
+}
+
+function loadSecurityLimits(env: NodeJS.ProcessEnv) {
+  return {
+    policyFile: env[ENV.policyFile]?.trim() || undefined,
+    maxRequestBytes: securityInt(env, "maxRequestBytes", 1_024, 1_024 * MIB),
+    h2MaxConcurrentStreams: securityInt(env, "h2MaxConcurrentStreams", 1, 10_000),
+    h2MaxSessionMemoryMb: securityInt(env, "h2MaxSessionMemoryMb", 1, 4_096),
+    idleConnectionTimeoutMs: securityInt(env, "idleConnectionTimeoutMs", 0, DAY_MS),
+    maxConnections: securityInt(env, "maxConnections", 1, 1_000_000),
+    maxHealthWatches: securityInt(env, "maxHealthWatches", 0, 1_000_000),
+    maxSourcesPerTenant: securityInt(env, "maxSourcesPerTenant", 1, 10_000_000),
+    maxRegistrationsPerMinute: securityInt(env, "maxRegistrationsPerMinute", 1, 10_000_000),
+    listMaxResponseBytes: securityInt(env, "listMaxResponseBytes", 1_024, 1_024 * MIB),
+  };
 }

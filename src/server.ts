@@ -3,17 +3,18 @@ import { readFile } from "node:fs/promises";
 import type { ServerResponse } from "node:http";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type pg from "pg";
 import { BridgeManager } from "./bridge/bridge-manager.js";
 import { probeShape } from "./bridge/probe.js";
 import type { Config } from "./config.js";
 import { createBackoff } from "./domain/backoff.js";
+import { TenantRateLimiter } from "./domain/rate-limiter.js";
 import { SourceRegistry } from "./domain/source-registry.js";
 import { WatchService } from "./domain/watch-service.js";
 import type { Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
+import { loadPolicyFile } from "./policy-file.js";
 import { migrate } from "./storage/migrate.js";
 import { PgChangeLog } from "./storage/pg-change-log.js";
 import { PgCursorStore } from "./storage/pg-cursor-store.js";
@@ -21,18 +22,11 @@ import { PgNotifier } from "./storage/pg-notifier.js";
 import { pruneChangeLog } from "./storage/pg-retention.js";
 import { PgSourceStore } from "./storage/pg-source-store.js";
 import { createPool } from "./storage/pool.js";
-import { createAuthenticator, createAuthInterceptor } from "./transport/auth.js";
-import {
-  createHealthRegistry,
-  type HealthRegistry,
-  registerHealth,
-  ServingStatus,
-} from "./transport/health.js";
-import { createLoggingInterceptor, createRequestIdInterceptor } from "./transport/interceptors.js";
+import { createAuthenticator } from "./transport/auth.js";
+import { createHealthRegistry, type HealthRegistry, ServingStatus } from "./transport/health.js";
 import { createOnePortServer } from "./transport/listener.js";
 import { PgSyncServiceImpl } from "./transport/pg-sync-service.js";
-import { registerReflection } from "./transport/reflection.js";
-import { pgSyncRoutes } from "./transport/routes.js";
+import { createRpcHandler } from "./transport/rpc-handler.js";
 
 /** Service names reported by grpc.health.v1. */
 export const HEALTH_SERVICES = {
@@ -96,6 +90,8 @@ export async function createServer(
   logger: Logger,
   overrides: ServerOverrides = {},
 ): Promise<PgSyncServer> {
+  // Read first: a bad policy file stops the start before anything connects.
+  const policy = config.policyFile ? loadPolicyFile(config.policyFile) : undefined;
   const pool = createPool({ connectionString: config.databaseUrl, max: config.dbPoolSize }, logger);
   try {
     const applied = await migrate(pool);
@@ -126,6 +122,12 @@ export async function createServer(
     bridges,
     defaultShapeUrl: config.electricUrl,
     allowedOrigins: config.allowedOrigins,
+    policy,
+    quotas: {
+      maxSourcesPerTenant: config.maxSourcesPerTenant,
+      registrations: new TenantRateLimiter({ limit: config.maxRegistrationsPerMinute }),
+      listMaxResponseBytes: config.listMaxResponseBytes,
+    },
     probe: (shapeUrl, options) =>
       probeShape(shapeUrl, options, {
         timeoutMs: config.probeTimeoutMs,
@@ -153,28 +155,24 @@ export async function createServer(
   const shutdown = new AbortController();
   const descriptorSet = await readFile(DESCRIPTORS_PATH);
   const impl = new PgSyncServiceImpl({ registry, watch, metrics });
-  const routes = (router: ConnectRouter) => {
-    pgSyncRoutes(impl)(router);
-    registerHealth(router, health);
-    registerReflection(router, { descriptorSet, services: REFLECTED_SERVICES });
-  };
-  const authenticator = createAuthenticator(config.auth);
-  const handler = connectNodeAdapter({
-    routes,
+  // issue 12: credentials before bodies, request size limits, health watch limit.
+  const handler = createRpcHandler({
+    impl,
+    health,
+    reflection: { descriptorSet, services: REFLECTED_SERVICES },
+    authenticator: createAuthenticator(config.auth),
+    logger: logger.child({ component: "rpc" }),
     shutdownSignal: shutdown.signal,
-    interceptors: [
-      createRequestIdInterceptor(),
-      createLoggingInterceptor(logger.child({ component: "rpc" })),
-      createAuthInterceptor(authenticator, {
-        exemptServices: [
-          "grpc.health.v1.Health",
-          "grpc.reflection.v1.ServerReflection",
-          "grpc.reflection.v1alpha.ServerReflection",
-        ],
-      }),
-    ],
+    maxRequestBytes: config.maxRequestBytes,
+    maxHealthWatches: config.maxHealthWatches,
   });
   const listener = createOnePortServer(handler, {
+    limits: {
+      h2MaxConcurrentStreams: config.h2MaxConcurrentStreams,
+      h2MaxSessionMemoryMb: config.h2MaxSessionMemoryMb,
+      idleTimeoutMs: config.idleConnectionTimeoutMs,
+      maxConnections: config.maxConnections,
+    },
     httpRoutes: {
       "/metrics": (_req, response) => {
         const res = response as ServerResponse;

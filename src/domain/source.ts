@@ -38,6 +38,8 @@ export interface SourceRecord {
   readonly watchedAt: Date | undefined;
   /** Last state or error change. */
   readonly updatedAt: Date;
+  /** Identity of the policy row filter it was registered under (see domain/policy.ts); undefined when none. */
+  readonly accessKey?: string | undefined;
 }
 
 /** Input of {@link SourceStore.upsert}. */
@@ -46,6 +48,8 @@ export interface UpsertSource {
   readonly sourceRef: string;
   readonly options: CanonicalSourceOptions;
   readonly shapeUrl: string;
+  /** Identity of the policy row filter applied, when one is (stored for access checks). */
+  readonly accessKey?: string | undefined;
   /** First Electric cursor (from the registration probe); set only when the source has none yet. */
   readonly initialCursor?: {
     readonly shapeHandle: string;
@@ -60,8 +64,16 @@ export interface SourceStore {
   upsert(input: UpsertSource): Promise<{ record: SourceRecord; created: boolean }>;
   /** The tenant's source, or undefined. */
   get(tenant: string, sourceRef: string): Promise<SourceRecord | undefined>;
-  /** The tenant's sources ordered by ref, strictly after `afterRef`, at most `limit`. */
-  list(tenant: string, options: { afterRef?: string; limit: number }): Promise<SourceRecord[]>;
+  /**
+   * The tenant's sources ordered by ref, strictly after `afterRef`, at most `limit`; with
+   * `maxBytes`, only as many as fit in that many bytes of options and URL (at least one).
+   */
+  list(
+    tenant: string,
+    options: { afterRef?: string; limit: number; maxBytes?: number },
+  ): Promise<SourceRecord[]>;
+  /** Number of sources the tenant has. */
+  count(tenant: string): Promise<number>;
   /** Deletes the source with its cursor and log; false when it did not exist. */
   delete(tenant: string, sourceRef: string): Promise<boolean>;
   /** Every tenant's sources whose bridge should run at start (STARTING, LIVE, BACKING_OFF, STOPPED). */

@@ -21,9 +21,10 @@ import {
   type WatchWakesRequest,
   type WatchWakesResponse,
 } from "../../gen/pgsync/v1/pg_sync_service_pb.js";
+import type { Caller } from "../domain/policy.js";
 import type { SourceRegistry } from "../domain/source-registry.js";
 import { ConsumerTooSlowError } from "../domain/watch-frames.js";
-import type { WatchService } from "../domain/watch-service.js";
+import { WATCH_LIMITS, type WatchService } from "../domain/watch-service.js";
 import type { Metrics } from "../metrics.js";
 import { principalKey } from "./context.js";
 import { ERROR_DOMAIN, toConnectError } from "./errors.js";
@@ -66,11 +67,14 @@ function streamEndError(err: unknown, resumeToken: string): ConnectError {
   return copy;
 }
 
-/** The tenant of the authenticated caller; the auth interceptor guarantees it is set. */
-function tenantOf(ctx: HandlerContext): string {
+/**
+ * The authenticated caller (tenant and JWT claims), which the authorization policy judges; the
+ * auth interceptor guarantees it is set.
+ */
+function callerOf(ctx: HandlerContext): Caller {
   const principal = ctx.values.get(principalKey);
   if (!principal) throw new ConnectError("not authenticated", Code.Unauthenticated);
-  return principal.tenant;
+  return { tenant: principal.tenant, claims: principal.claims ?? {} };
 }
 
 /** Runs a handler body, mapping every error at the edge. */
@@ -95,8 +99,9 @@ export class PgSyncServiceImpl implements ServiceImpl<typeof PgSyncService> {
 
   registerSource(req: RegisterSourceRequest, ctx: HandlerContext): Promise<RegisterSourceResponse> {
     return edge(async () => {
-      const tenant = tenantOf(ctx);
-      const result = await this.#deps.registry.register(tenant, sourceOptionsFromProto(req.options));
+      const caller = callerOf(ctx);
+      const options = sourceOptionsFromProto(req.options);
+      const result = await this.#deps.registry.register(caller.tenant, options, caller);
       return create(RegisterSourceResponseSchema, {
         sourceRef: result.sourceRef,
         created: result.created,
@@ -107,14 +112,16 @@ export class PgSyncServiceImpl implements ServiceImpl<typeof PgSyncService> {
 
   getSource(req: GetSourceRequest, ctx: HandlerContext): Promise<GetSourceResponse> {
     return edge(async () => {
-      const record = await this.#deps.registry.get(tenantOf(ctx), req.sourceRef);
+      const caller = callerOf(ctx);
+      const record = await this.#deps.registry.get(caller.tenant, req.sourceRef, caller);
       return create(GetSourceResponseSchema, { source: sourceToProto(record) });
     });
   }
 
   listSources(req: ListSourcesRequest, ctx: HandlerContext): Promise<ListSourcesResponse> {
     return edge(async () => {
-      const page = await this.#deps.registry.list(tenantOf(ctx), req.pageSize, req.pageToken);
+      const caller = callerOf(ctx);
+      const page = await this.#deps.registry.list(caller.tenant, req.pageSize, req.pageToken, caller);
       return create(ListSourcesResponseSchema, {
         sources: page.sources.map(sourceToProto),
         nextPageToken: page.nextPageToken,
@@ -124,13 +131,21 @@ export class PgSyncServiceImpl implements ServiceImpl<typeof PgSyncService> {
 
   deleteSource(req: DeleteSourceRequest, ctx: HandlerContext): Promise<DeleteSourceResponse> {
     return edge(async () => {
-      await this.#deps.registry.delete(tenantOf(ctx), req.sourceRef);
+      const caller = callerOf(ctx);
+      await this.#deps.registry.delete(caller.tenant, req.sourceRef, caller);
       return create(DeleteSourceResponseSchema, { sourceRef: req.sourceRef });
     });
   }
 
   async *watchWakes(req: WatchWakesRequest, ctx: HandlerContext): AsyncGenerator<WatchWakesResponse> {
-    const watch = await edge(() => this.#deps.watch.open(tenantOf(ctx), watchRequestFromProto(req)));
+    const watch = await edge(async () => {
+      const caller = callerOf(ctx);
+      // Over the ref limit, the watch service refuses the request before any read.
+      if (req.sourceRefs.length <= WATCH_LIMITS.maxSources) {
+        await this.#deps.registry.checkAccess(caller, req.sourceRefs);
+      }
+      return this.#deps.watch.open(caller.tenant, watchRequestFromProto(req));
+    });
     const { metrics } = this.#deps;
     metrics.openStreams.inc();
     try {
@@ -150,7 +165,8 @@ export class PgSyncServiceImpl implements ServiceImpl<typeof PgSyncService> {
 
   getCursor(req: GetCursorRequest, ctx: HandlerContext): Promise<GetCursorResponse> {
     return edge(async () => {
-      const report = await this.#deps.registry.getCursor(tenantOf(ctx), req.sourceRef);
+      const caller = callerOf(ctx);
+      const report = await this.#deps.registry.getCursor(caller.tenant, req.sourceRef, caller);
       return create(GetCursorResponseSchema, { cursor: cursorToProto(report) });
     });
   }

@@ -79,7 +79,9 @@ export function parsePolicy(text: string, file: string): Policy {
     throw new PolicyFileError(`${file}:${lineOf(path)}: ${problem}`);
   };
   const syntax = doc.errors[0];
-  if (syntax) throw new PolicyFileError(`${file}:${syntax.linePos?.[0].line ?? 1}: ${syntax.message}`);
+  if (syntax) {
+    throw new PolicyFileError(`${file}:${lineCounter.linePos(syntax.pos[0]).line}: ${syntax.message}`);
+  }
   const parsed = POLICY_FILE.safeParse(doc.toJS());
   if (!parsed.success) {
     const issue = parsed.error.issues[0] as z.core.$ZodIssue;

@@ -79,14 +79,11 @@ export function createPreAuthHandler(
       handler(req, res);
       return;
     }
-    // Stop reading until the verdict: nothing of the body is buffered past the socket's window.
-    req.pause();
+    // Nobody reads the body until the verdict: a request stream starts paused, so at most its
+    // high-water mark is buffered (the rest waits in the socket and HTTP/2 flow control).
     const header = req.headers.authorization;
     authenticator.authenticate(typeof header === "string" ? header : null).then(
-      () => {
-        req.resume();
-        handler(req, res);
-      },
+      () => handler(req, res),
       (err: unknown) => refuse(req, res, ConnectError.from(err).rawMessage),
     );
   };

@@ -60,8 +60,14 @@ export interface Config {
   readonly watchBufferFrames: number;
   /** How long a full stream buffer may wait before the stream is cut with RESOURCE_EXHAUSTED (`PGSYNC_WATCH_STALL_TIMEOUT_MS`, default 30_000). */
   readonly watchStallTimeoutMs: number;
-  /** Most open WatchWakes streams per tenant (`PGSYNC_MAX_STREAMS_PER_TENANT`, default 1_000). */
+  /** Most open WatchWakes streams per tenant (`PGSYNC_MAX_STREAMS_PER_TENANT`, default 1_000); ConsumeWakes streams are counted separately against the same limit. */
   readonly maxStreamsPerTenant: number;
+  /** Most consumer groups per tenant (`PGSYNC_MAX_GROUPS_PER_TENANT`, default 100). */
+  readonly maxGroupsPerTenant: number;
+  /** Unfinished deliveries a consumer group keeps per source before it pauses reading the log (`PGSYNC_GROUP_WINDOW`, default 1_000). */
+  readonly groupWindow: number;
+  /** How often an idle group member or a paused group reader re-checks the state database for work from other replicas (`PGSYNC_GROUP_POLL_INTERVAL_MS`, default 1_000). */
+  readonly groupPollIntervalMs: number;
 }
 
 /** Log levels accepted by `PGSYNC_LOG_LEVEL`. */
@@ -85,6 +91,9 @@ export const DEFAULT_CONFIG = {
   watchBufferFrames: 1_000,
   watchStallTimeoutMs: 30_000,
   maxStreamsPerTenant: 1_000,
+  maxGroupsPerTenant: 100,
+  groupWindow: 1_000,
+  groupPollIntervalMs: 1_000,
 } as const;
 
 /** Names of the environment variables, in one place. */
@@ -112,6 +121,9 @@ export const ENV = {
   watchBufferFrames: "PGSYNC_WATCH_BUFFER_FRAMES",
   watchStallTimeoutMs: "PGSYNC_WATCH_STALL_TIMEOUT_MS",
   maxStreamsPerTenant: "PGSYNC_MAX_STREAMS_PER_TENANT",
+  maxGroupsPerTenant: "PGSYNC_MAX_GROUPS_PER_TENANT",
+  groupWindow: "PGSYNC_GROUP_WINDOW",
+  groupPollIntervalMs: "PGSYNC_GROUP_POLL_INTERVAL_MS",
 } as const;
 
 /** Variables whose values are secrets: never echoed in errors. */
@@ -346,6 +358,21 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       DEFAULT_CONFIG.maxStreamsPerTenant,
       1,
       1_000_000,
+    ),
+    maxGroupsPerTenant: parseIntVar(
+      ENV.maxGroupsPerTenant,
+      env[ENV.maxGroupsPerTenant],
+      DEFAULT_CONFIG.maxGroupsPerTenant,
+      1,
+      1_000_000,
+    ),
+    groupWindow: parseIntVar(ENV.groupWindow, env[ENV.groupWindow], DEFAULT_CONFIG.groupWindow, 1, 1_000_000),
+    groupPollIntervalMs: parseIntVar(
+      ENV.groupPollIntervalMs,
+      env[ENV.groupPollIntervalMs],
+      DEFAULT_CONFIG.groupPollIntervalMs,
+      10,
+      600_000,
     ),
   });
 }

@@ -10,18 +10,21 @@ import { BridgeManager } from "./bridge/bridge-manager.js";
 import { probeShape } from "./bridge/probe.js";
 import type { Config } from "./config.js";
 import { createBackoff } from "./domain/backoff.js";
+import { ConsumerGroupService } from "./domain/consumer-group-service.js";
 import { SourceRegistry } from "./domain/source-registry.js";
 import { WatchService } from "./domain/watch-service.js";
 import type { Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { migrate } from "./storage/migrate.js";
 import { PgChangeLog } from "./storage/pg-change-log.js";
+import { PgConsumerGroupStore } from "./storage/pg-consumer-group-store.js";
 import { PgCursorStore } from "./storage/pg-cursor-store.js";
 import { PgNotifier } from "./storage/pg-notifier.js";
 import { pruneChangeLog } from "./storage/pg-retention.js";
 import { PgSourceStore } from "./storage/pg-source-store.js";
 import { createPool } from "./storage/pool.js";
 import { createAuthenticator, createAuthInterceptor } from "./transport/auth.js";
+import { ConsumerGroupHandlers } from "./transport/consumer-group-handlers.js";
 import {
   createHealthRegistry,
   type HealthRegistry,
@@ -152,7 +155,29 @@ export async function createServer(
   const health = createHealthRegistry();
   const shutdown = new AbortController();
   const descriptorSet = await readFile(DESCRIPTORS_PATH);
-  const impl = new PgSyncServiceImpl({ registry, watch, metrics });
+  // --- consumer groups (issue 15) ---
+  const groupLogger = logger.child({ component: "consumer-groups" });
+  const groups = new ConsumerGroupService({
+    registry,
+    store: new PgConsumerGroupStore(pool),
+    reader: new PgChangeLog(pool),
+    notifier,
+    retain: (record) => bridges.retain(record),
+    limits: {
+      windowSize: config.groupWindow,
+      readPageSize: WATCH_READ_PAGE_SIZE,
+      pollIntervalMs: config.groupPollIntervalMs,
+      maxGroupsPerTenant: config.maxGroupsPerTenant,
+      maxStreamsPerTenant: config.maxStreamsPerTenant,
+    },
+    onError: (err, context) =>
+      groupLogger.warn(
+        { ...context, err: { message: (err as Error).message } },
+        "consumer group reader failed",
+      ),
+  });
+  // --- end consumer groups ---
+  const impl = new PgSyncServiceImpl({ registry, watch, metrics, groups: new ConsumerGroupHandlers(groups) });
   const routes = (router: ConnectRouter) => {
     pgSyncRoutes(impl)(router);
     registerHealth(router, health);

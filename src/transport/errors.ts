@@ -15,6 +15,10 @@ const CODE_BY_REASON: Record<string, Code> = {
   SHAPE_PROBE_FAILED: Code.FailedPrecondition,
   QUOTA_EXCEEDED: Code.ResourceExhausted,
   UNAVAILABLE: Code.Unavailable,
+  // --- consumer groups (issue 15) ---
+  CONSUMER_GROUP_NOT_FOUND: Code.NotFound,
+  CONSUMER_GROUP_CONFLICT: Code.FailedPrecondition,
+  // --- end consumer groups ---
 };
 
 /**

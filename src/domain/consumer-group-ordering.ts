@@ -111,7 +111,7 @@ export function findOrderingViolation<T extends DeliveryView>(
   if (ordering === "none") return undefined;
   const seen = new Map<string, T>();
   for (const d of active) {
-    for (const k of blockingKeys(d, ordering)) {
+    for (const k of new Set(blockingKeys(d, ordering))) {
       const id = `${d.sourceRef}\u0000${k}`;
       const other = seen.get(id);
       if (other) return [other, d];

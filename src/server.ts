@@ -1,28 +1,18 @@
-import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { hostname } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type pg from "pg";
-import { BridgeManager } from "./bridge/bridge-manager.js";
-import { probeShape } from "./bridge/probe.js";
+import type { BridgeManager } from "./bridge/bridge-manager.js";
 import type { Config } from "./config.js";
-import { createBackoff } from "./domain/backoff.js";
-import { TenantRateLimiter } from "./domain/rate-limiter.js";
-import { createUrlAllowList } from "./domain/shape-url.js";
-import { SourceRegistry } from "./domain/source-registry.js";
-import { WatchService } from "./domain/watch-service.js";
+import type { SourceRegistry } from "./domain/source-registry.js";
+import type { WatchService } from "./domain/watch-service.js";
+import { buildDomain, type Domain, type DomainOverrides, openStateDatabase } from "./domain-wiring.js";
 import type { Logger } from "./logger.js";
-import { createMetrics, type Metrics } from "./metrics.js";
-import { loadPolicyFile } from "./policy-file.js";
-import { migrate } from "./storage/migrate.js";
-import { PgChangeLog } from "./storage/pg-change-log.js";
-import { PgCursorStore } from "./storage/pg-cursor-store.js";
-import { PgNotifier } from "./storage/pg-notifier.js";
+import type { Metrics } from "./metrics.js";
+import type { PgNotifier } from "./storage/pg-notifier.js";
 import { pruneChangeLog } from "./storage/pg-retention.js";
-import { PgSourceStore } from "./storage/pg-source-store.js";
-import { createPool } from "./storage/pool.js";
 import { createAuthenticator } from "./transport/auth.js";
+import { ConsumerGroupHandlers } from "./transport/consumer-group-handlers.js";
 import { createHealthRegistry, type HealthRegistry, ServingStatus } from "./transport/health.js";
 import { createOnePortServer, createTextRoute, type OnePortServer } from "./transport/listener.js";
 import { PgSyncServiceImpl } from "./transport/pg-sync-service.js";
@@ -39,9 +29,6 @@ export const HEALTH_SERVICES = {
 /** Services listed by reflection. */
 const REFLECTED_SERVICES = [HEALTH_SERVICES.api, ...PUBLIC_SERVICES];
 
-/** Log entries read per query by a WatchWakes stream. */
-const WATCH_READ_PAGE_SIZE = 500;
-
 /** Where the descriptor set with source info (for reflection) is generated. */
 const DESCRIPTORS_PATH = join(import.meta.dirname, "../descriptors/pgsync.binpb");
 
@@ -52,11 +39,7 @@ const HEALTH_FLUSH_MS = 100;
 const HEALTH_CHECK_INTERVAL_MS = 5_000;
 
 /** Overrides for tests. */
-export interface ServerOverrides {
-  /** Fetch used for Electric requests. */
-  readonly fetchClient?: typeof fetch;
-  /** Identity of this process (cursor owner). */
-  readonly owner?: string;
+export interface ServerOverrides extends DomainOverrides {
   /** How often health re-checks the state database (default 5 s). */
   readonly healthCheckIntervalMs?: number;
 }
@@ -76,16 +59,6 @@ export interface PgSyncServer {
   readonly health: HealthRegistry;
 }
 
-/** The domain and its adapters: state stores, bridges, registry, watch service. */
-interface Domain {
-  readonly metrics: Metrics;
-  readonly sources: PgSourceStore;
-  readonly registry: SourceRegistry;
-  readonly watch: WatchService;
-  readonly notifier: PgNotifier;
-  readonly bridges: BridgeManager;
-}
-
 /** The Connect routes, health and the one-port listener. */
 interface Transport {
   readonly health: HealthRegistry;
@@ -94,80 +67,12 @@ interface Transport {
   readonly shutdown: AbortController;
 }
 
-/** Opens the state database pool and migrates the schema; the pool is closed again on failure. */
-async function openStateDatabase(config: Config, logger: Logger): Promise<pg.Pool> {
-  const pool = createPool({ connectionString: config.databaseUrl, max: config.dbPoolSize }, logger);
-  try {
-    const applied = await migrate(pool);
-    if (applied.length > 0) logger.info({ applied }, "migrations applied");
-  } catch (err) {
-    await pool.end().catch(() => {});
-    throw err;
-  }
-  return pool;
-}
-
-/** Builds the domain over the state database: stores, bridge manager, registry, watch service. */
-function buildDomain(config: Config, pool: pg.Pool, logger: Logger, overrides: ServerOverrides): Domain {
-  const metrics = createMetrics();
-  const sources = new PgSourceStore(pool);
-  const cursors = new PgCursorStore(pool);
-  const fetchClient = overrides.fetchClient;
-  const bridges = new BridgeManager({
-    sources,
-    cursors,
-    backoff: createBackoff({ initialDelayMs: config.backoffInitialMs, maxDelayMs: config.backoffMaxMs }),
-    owner: overrides.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
-    logger: logger.child({ component: "bridge-manager" }),
-    metrics,
-    idleTtlMs: config.idleTtlMs,
-    gcIntervalMs: config.gcIntervalMs,
-    isUrlAllowed: createUrlAllowList(config.allowedOrigins),
-    ...(fetchClient ? { fetchClient } : {}),
-  });
-  const registry = new SourceRegistry({
-    store: sources,
-    cursors,
-    bridges,
-    defaultShapeUrl: config.electricUrl,
-    allowedOrigins: config.allowedOrigins,
-    policy: config.policyFile ? loadPolicyFile(config.policyFile) : undefined,
-    quotas: {
-      maxSourcesPerTenant: config.maxSourcesPerTenant,
-      registrations: new TenantRateLimiter({ limit: config.maxRegistrationsPerMinute }),
-      listMaxResponseBytes: config.listMaxResponseBytes,
-    },
-    probe: (shapeUrl, options) =>
-      probeShape(shapeUrl, options, {
-        timeoutMs: config.probeTimeoutMs,
-        ...(fetchClient ? { fetchFn: fetchClient } : {}),
-      }),
-  });
-  const notifier = new PgNotifier(config.databaseUrl, logger.child({ component: "notifier" }));
-  const watch = new WatchService({
-    registry,
-    reader: new PgChangeLog(pool),
-    notifier,
-    retain: (record) => bridges.retain(record),
-    touchWatched: (tenant, refs) => sources.touchWatched(tenant, refs),
-    limits: {
-      maxBufferedFrames: config.watchBufferFrames,
-      maxBufferedBytes: config.watchBufferBytes,
-      stallTimeoutMs: config.watchStallTimeoutMs,
-      readPageSize: WATCH_READ_PAGE_SIZE,
-    },
-    maxStreamsPerTenant: config.maxStreamsPerTenant,
-    onDispatch: (seconds) => metrics.wakeDispatchSeconds.observe(seconds),
-  });
-  return { metrics, sources, registry, watch, notifier, bridges };
-}
-
 /** Builds the transport: PgSyncService, health and reflection behind the interceptors, on one port. */
 async function buildTransport(config: Config, domain: Domain, logger: Logger): Promise<Transport> {
   const health = createHealthRegistry();
   const shutdown = new AbortController();
   const descriptorSet = await readFile(DESCRIPTORS_PATH);
-  const impl = new PgSyncServiceImpl(domain);
+  const impl = new PgSyncServiceImpl({ ...domain, groups: new ConsumerGroupHandlers(domain.groups) });
   // Credentials before bodies, request size limits, the health watch limit: see rpc-handler.ts.
   const handler = createRpcHandler({
     impl,

@@ -232,6 +232,35 @@ export const SETTINGS = {
     secret: false,
     description: "open WatchWakes streams per tenant",
   },
+  maxGroupsPerTenant: {
+    kind: "int",
+    env: "PGSYNC_MAX_GROUPS_PER_TENANT",
+    default: 100,
+    min: 1,
+    max: 1_000_000,
+    secret: false,
+    description: "consumer groups per tenant",
+  },
+  groupWindow: {
+    kind: "int",
+    env: "PGSYNC_GROUP_WINDOW",
+    default: 1_000,
+    min: 1,
+    max: 1_000_000,
+    secret: false,
+    description: "unfinished deliveries a consumer group keeps per source before it pauses reading the log",
+  },
+  groupPollIntervalMs: {
+    kind: "int",
+    env: "PGSYNC_GROUP_POLL_INTERVAL_MS",
+    default: 1_000,
+    min: 10,
+    max: 600_000,
+    secret: false,
+    description:
+      "how often an idle group member or paused group reader re-checks for work from other replicas",
+  },
+
   policyFile: {
     kind: "text",
     env: "PGSYNC_POLICY_FILE",

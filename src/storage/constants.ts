@@ -15,3 +15,13 @@ export const TABLES = {
 export const CHANGES_CHANNEL = "pgsync_changes";
 /** NOTIFY channel announcing source state changes and deletions: payload `{"t", "r", "s", "d"}`. */
 export const SOURCES_CHANNEL = "pgsync_sources";
+
+// --- consumer groups (issue 15) ---
+/** Consumer group tables (migration 004). */
+export const GROUP_TABLES = {
+  groups: `${SCHEMA}.consumer_groups`,
+  sources: `${SCHEMA}.consumer_group_sources`,
+  deliveries: `${SCHEMA}.consumer_deliveries`,
+  members: `${SCHEMA}.consumer_group_members`,
+} as const;
+// --- end consumer groups ---

@@ -26,6 +26,8 @@ export const CODE_BY_REASON: Readonly<Record<DomainReason, Code>> = {
   UNAVAILABLE: Code.Unavailable,
   CONSUMER_TOO_SLOW: Code.ResourceExhausted,
   FENCED: Code.Aborted,
+  CONSUMER_GROUP_NOT_FOUND: Code.NotFound,
+  CONSUMER_GROUP_CONFLICT: Code.FailedPrecondition,
 };
 
 /** ErrorInfo reasons the transport itself gives, for errors that are not domain errors. */

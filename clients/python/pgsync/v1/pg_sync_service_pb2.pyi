@@ -1,3 +1,4 @@
+from pgsync.v1 import consumer_group_pb2 as _consumer_group_pb2
 from pgsync.v1 import cursor_pb2 as _cursor_pb2
 from pgsync.v1 import source_pb2 as _source_pb2
 from pgsync.v1 import wake_pb2 as _wake_pb2

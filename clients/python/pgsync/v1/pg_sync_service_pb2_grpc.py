@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from pgsync.v1 import consumer_group_pb2 as pgsync_dot_v1_dot_consumer__group__pb2
 from pgsync.v1 import pg_sync_service_pb2 as pgsync_dot_v1_dot_pg__sync__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -69,6 +70,31 @@ class PgSyncServiceStub:
                 request_serializer=pgsync_dot_v1_dot_pg__sync__service__pb2.GetCursorRequest.SerializeToString,
                 response_deserializer=pgsync_dot_v1_dot_pg__sync__service__pb2.GetCursorResponse.FromString,
                 _registered_method=True)
+        self.ConsumeWakes = channel.unary_stream(
+                '/pgsync.v1.PgSyncService/ConsumeWakes',
+                request_serializer=pgsync_dot_v1_dot_consumer__group__pb2.ConsumeWakesRequest.SerializeToString,
+                response_deserializer=pgsync_dot_v1_dot_consumer__group__pb2.ConsumeWakesResponse.FromString,
+                _registered_method=True)
+        self.AckWakes = channel.unary_unary(
+                '/pgsync.v1.PgSyncService/AckWakes',
+                request_serializer=pgsync_dot_v1_dot_consumer__group__pb2.AckWakesRequest.SerializeToString,
+                response_deserializer=pgsync_dot_v1_dot_consumer__group__pb2.AckWakesResponse.FromString,
+                _registered_method=True)
+        self.NackWakes = channel.unary_unary(
+                '/pgsync.v1.PgSyncService/NackWakes',
+                request_serializer=pgsync_dot_v1_dot_consumer__group__pb2.NackWakesRequest.SerializeToString,
+                response_deserializer=pgsync_dot_v1_dot_consumer__group__pb2.NackWakesResponse.FromString,
+                _registered_method=True)
+        self.GetConsumerGroup = channel.unary_unary(
+                '/pgsync.v1.PgSyncService/GetConsumerGroup',
+                request_serializer=pgsync_dot_v1_dot_consumer__group__pb2.GetConsumerGroupRequest.SerializeToString,
+                response_deserializer=pgsync_dot_v1_dot_consumer__group__pb2.GetConsumerGroupResponse.FromString,
+                _registered_method=True)
+        self.DeleteConsumerGroup = channel.unary_unary(
+                '/pgsync.v1.PgSyncService/DeleteConsumerGroup',
+                request_serializer=pgsync_dot_v1_dot_consumer__group__pb2.DeleteConsumerGroupRequest.SerializeToString,
+                response_deserializer=pgsync_dot_v1_dot_consumer__group__pb2.DeleteConsumerGroupResponse.FromString,
+                _registered_method=True)
 
 
 class PgSyncServiceServicer:
@@ -133,6 +159,55 @@ class PgSyncServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ConsumeWakes(self, request, context):
+        """ConsumeWakes joins a consumer group (created on first use; see ConsumeWakesRequest) and
+        streams deliveries: each wake of the group's sources goes to one member at a time and is
+        held until acknowledged (AckWakes). A delivery not acknowledged by its deadline, nacked, or
+        held by a stream that closes goes back to the group and is delivered again with attempt + 1,
+        to any member; after `max_deliveries` it becomes a dead letter. The stream ends with
+        UNAVAILABLE on server shutdown (reconnect: nothing acknowledged is delivered again) and
+        with NOT_FOUND when the group is deleted. Unknown or foreign refs fail with NOT_FOUND before
+        anything is streamed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AckWakes(self, request, context):
+        """AckWakes acknowledges deliveries, durably. Idempotent per id: each id gets its own result
+        (acknowledged, already acknowledged, stale, unknown), and one bad id never fails the others.
+        NOT_FOUND when the group does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def NackWakes(self, request, context):
+        """NackWakes gives deliveries back to the group, to be delivered again after `retry_after_ms`,
+        or redrives dead letters. Per-id results as in AckWakes. NOT_FOUND when the group does not
+        exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConsumerGroup(self, request, context):
+        """GetConsumerGroup describes a group: per source the acknowledged position and the pending,
+        in-flight and dead-lettered counts; the connected members with their in-flight counts; and
+        the dead letters. NOT_FOUND when the group does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteConsumerGroup(self, request, context):
+        """DeleteConsumerGroup deletes a group with all its state (positions, deliveries, dead letters);
+        its open streams end with NOT_FOUND. NOT_FOUND when the group does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PgSyncServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -165,6 +240,31 @@ def add_PgSyncServiceServicer_to_server(servicer, server):
                     servicer.GetCursor,
                     request_deserializer=pgsync_dot_v1_dot_pg__sync__service__pb2.GetCursorRequest.FromString,
                     response_serializer=pgsync_dot_v1_dot_pg__sync__service__pb2.GetCursorResponse.SerializeToString,
+            ),
+            'ConsumeWakes': grpc.unary_stream_rpc_method_handler(
+                    servicer.ConsumeWakes,
+                    request_deserializer=pgsync_dot_v1_dot_consumer__group__pb2.ConsumeWakesRequest.FromString,
+                    response_serializer=pgsync_dot_v1_dot_consumer__group__pb2.ConsumeWakesResponse.SerializeToString,
+            ),
+            'AckWakes': grpc.unary_unary_rpc_method_handler(
+                    servicer.AckWakes,
+                    request_deserializer=pgsync_dot_v1_dot_consumer__group__pb2.AckWakesRequest.FromString,
+                    response_serializer=pgsync_dot_v1_dot_consumer__group__pb2.AckWakesResponse.SerializeToString,
+            ),
+            'NackWakes': grpc.unary_unary_rpc_method_handler(
+                    servicer.NackWakes,
+                    request_deserializer=pgsync_dot_v1_dot_consumer__group__pb2.NackWakesRequest.FromString,
+                    response_serializer=pgsync_dot_v1_dot_consumer__group__pb2.NackWakesResponse.SerializeToString,
+            ),
+            'GetConsumerGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsumerGroup,
+                    request_deserializer=pgsync_dot_v1_dot_consumer__group__pb2.GetConsumerGroupRequest.FromString,
+                    response_serializer=pgsync_dot_v1_dot_consumer__group__pb2.GetConsumerGroupResponse.SerializeToString,
+            ),
+            'DeleteConsumerGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteConsumerGroup,
+                    request_deserializer=pgsync_dot_v1_dot_consumer__group__pb2.DeleteConsumerGroupRequest.FromString,
+                    response_serializer=pgsync_dot_v1_dot_consumer__group__pb2.DeleteConsumerGroupResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -334,6 +434,141 @@ class PgSyncService:
             '/pgsync.v1.PgSyncService/GetCursor',
             pgsync_dot_v1_dot_pg__sync__service__pb2.GetCursorRequest.SerializeToString,
             pgsync_dot_v1_dot_pg__sync__service__pb2.GetCursorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConsumeWakes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/pgsync.v1.PgSyncService/ConsumeWakes',
+            pgsync_dot_v1_dot_consumer__group__pb2.ConsumeWakesRequest.SerializeToString,
+            pgsync_dot_v1_dot_consumer__group__pb2.ConsumeWakesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AckWakes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pgsync.v1.PgSyncService/AckWakes',
+            pgsync_dot_v1_dot_consumer__group__pb2.AckWakesRequest.SerializeToString,
+            pgsync_dot_v1_dot_consumer__group__pb2.AckWakesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NackWakes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pgsync.v1.PgSyncService/NackWakes',
+            pgsync_dot_v1_dot_consumer__group__pb2.NackWakesRequest.SerializeToString,
+            pgsync_dot_v1_dot_consumer__group__pb2.NackWakesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsumerGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pgsync.v1.PgSyncService/GetConsumerGroup',
+            pgsync_dot_v1_dot_consumer__group__pb2.GetConsumerGroupRequest.SerializeToString,
+            pgsync_dot_v1_dot_consumer__group__pb2.GetConsumerGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteConsumerGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pgsync.v1.PgSyncService/DeleteConsumerGroup',
+            pgsync_dot_v1_dot_consumer__group__pb2.DeleteConsumerGroupRequest.SerializeToString,
+            pgsync_dot_v1_dot_consumer__group__pb2.DeleteConsumerGroupResponse.FromString,
             options,
             channel_credentials,
             insecure,

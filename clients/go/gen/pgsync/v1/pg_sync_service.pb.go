@@ -801,7 +801,7 @@ var File_pgsync_v1_pg_sync_service_proto protoreflect.FileDescriptor
 
 const file_pgsync_v1_pg_sync_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1fpgsync/v1/pg_sync_service.proto\x12\tpgsync.v1\x1a\x16pgsync/v1/cursor.proto\x1a\x16pgsync/v1/source.proto\x1a\x14pgsync/v1/wake.proto\"K\n" +
+	"\x1fpgsync/v1/pg_sync_service.proto\x12\tpgsync.v1\x1a\x1epgsync/v1/consumer_group.proto\x1a\x16pgsync/v1/cursor.proto\x1a\x16pgsync/v1/source.proto\x1a\x14pgsync/v1/wake.proto\"K\n" +
 	"\x15RegisterSourceRequest\x122\n" +
 	"\aoptions\x18\x01 \x01(\v2\x18.pgsync.v1.SourceOptionsR\aoptions\"|\n" +
 	"\x16RegisterSourceResponse\x12\x1d\n" +
@@ -850,7 +850,7 @@ const file_pgsync_v1_pg_sync_service_proto_rawDesc = "" +
 	"\n" +
 	"source_ref\x18\x01 \x01(\tR\tsourceRef\">\n" +
 	"\x11GetCursorResponse\x12)\n" +
-	"\x06cursor\x18\x01 \x01(\v2\x11.pgsync.v1.CursorR\x06cursor2\xfd\x03\n" +
+	"\x06cursor\x18\x01 \x01(\v2\x11.pgsync.v1.CursorR\x06cursor2\xb3\a\n" +
 	"\rPgSyncService\x12Z\n" +
 	"\x0eRegisterSource\x12 .pgsync.v1.RegisterSourceRequest\x1a!.pgsync.v1.RegisterSourceResponse\"\x03\x90\x02\x02\x12K\n" +
 	"\tGetSource\x12\x1b.pgsync.v1.GetSourceRequest\x1a\x1c.pgsync.v1.GetSourceResponse\"\x03\x90\x02\x01\x12Q\n" +
@@ -858,7 +858,12 @@ const file_pgsync_v1_pg_sync_service_proto_rawDesc = "" +
 	"\fDeleteSource\x12\x1e.pgsync.v1.DeleteSourceRequest\x1a\x1f.pgsync.v1.DeleteSourceResponse\"\x03\x90\x02\x02\x12M\n" +
 	"\n" +
 	"WatchWakes\x12\x1c.pgsync.v1.WatchWakesRequest\x1a\x1d.pgsync.v1.WatchWakesResponse\"\x000\x01\x12K\n" +
-	"\tGetCursor\x12\x1b.pgsync.v1.GetCursorRequest\x1a\x1c.pgsync.v1.GetCursorResponse\"\x03\x90\x02\x01B\xa6\x01\n" +
+	"\tGetCursor\x12\x1b.pgsync.v1.GetCursorRequest\x1a\x1c.pgsync.v1.GetCursorResponse\"\x03\x90\x02\x01\x12S\n" +
+	"\fConsumeWakes\x12\x1e.pgsync.v1.ConsumeWakesRequest\x1a\x1f.pgsync.v1.ConsumeWakesResponse\"\x000\x01\x12H\n" +
+	"\bAckWakes\x12\x1a.pgsync.v1.AckWakesRequest\x1a\x1b.pgsync.v1.AckWakesResponse\"\x03\x90\x02\x02\x12H\n" +
+	"\tNackWakes\x12\x1b.pgsync.v1.NackWakesRequest\x1a\x1c.pgsync.v1.NackWakesResponse\"\x00\x12`\n" +
+	"\x10GetConsumerGroup\x12\".pgsync.v1.GetConsumerGroupRequest\x1a#.pgsync.v1.GetConsumerGroupResponse\"\x03\x90\x02\x01\x12i\n" +
+	"\x13DeleteConsumerGroup\x12%.pgsync.v1.DeleteConsumerGroupRequest\x1a&.pgsync.v1.DeleteConsumerGroupResponse\"\x03\x90\x02\x02B\xa6\x01\n" +
 	"\rcom.pgsync.v1B\x12PgSyncServiceProtoP\x01Z<github.com/pg-sync/pg-sync/clients/go/gen/pgsync/v1;pgsyncv1\xa2\x02\x03PXX\xaa\x02\tPgsync.V1\xca\x02\tPgsync\\V1\xe2\x02\x15Pgsync\\V1\\GPBMetadata\xea\x02\n" +
 	"Pgsync::V1b\x06proto3"
 
@@ -876,28 +881,38 @@ func file_pgsync_v1_pg_sync_service_proto_rawDescGZIP() []byte {
 
 var file_pgsync_v1_pg_sync_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_pgsync_v1_pg_sync_service_proto_goTypes = []any{
-	(*RegisterSourceRequest)(nil),  // 0: pgsync.v1.RegisterSourceRequest
-	(*RegisterSourceResponse)(nil), // 1: pgsync.v1.RegisterSourceResponse
-	(*GetSourceRequest)(nil),       // 2: pgsync.v1.GetSourceRequest
-	(*GetSourceResponse)(nil),      // 3: pgsync.v1.GetSourceResponse
-	(*ListSourcesRequest)(nil),     // 4: pgsync.v1.ListSourcesRequest
-	(*ListSourcesResponse)(nil),    // 5: pgsync.v1.ListSourcesResponse
-	(*DeleteSourceRequest)(nil),    // 6: pgsync.v1.DeleteSourceRequest
-	(*DeleteSourceResponse)(nil),   // 7: pgsync.v1.DeleteSourceResponse
-	(*WatchWakesRequest)(nil),      // 8: pgsync.v1.WatchWakesRequest
-	(*WatchWakesResponse)(nil),     // 9: pgsync.v1.WatchWakesResponse
-	(*GetCursorRequest)(nil),       // 10: pgsync.v1.GetCursorRequest
-	(*GetCursorResponse)(nil),      // 11: pgsync.v1.GetCursorResponse
-	(*SourceOptions)(nil),          // 12: pgsync.v1.SourceOptions
-	(*Source)(nil),                 // 13: pgsync.v1.Source
-	(Operation)(0),                 // 14: pgsync.v1.Operation
-	(StartPosition)(0),             // 15: pgsync.v1.StartPosition
-	(*Ready)(nil),                  // 16: pgsync.v1.Ready
-	(*Wake)(nil),                   // 17: pgsync.v1.Wake
-	(*Gap)(nil),                    // 18: pgsync.v1.Gap
-	(*Heartbeat)(nil),              // 19: pgsync.v1.Heartbeat
-	(*SourceStatus)(nil),           // 20: pgsync.v1.SourceStatus
-	(*Cursor)(nil),                 // 21: pgsync.v1.Cursor
+	(*RegisterSourceRequest)(nil),       // 0: pgsync.v1.RegisterSourceRequest
+	(*RegisterSourceResponse)(nil),      // 1: pgsync.v1.RegisterSourceResponse
+	(*GetSourceRequest)(nil),            // 2: pgsync.v1.GetSourceRequest
+	(*GetSourceResponse)(nil),           // 3: pgsync.v1.GetSourceResponse
+	(*ListSourcesRequest)(nil),          // 4: pgsync.v1.ListSourcesRequest
+	(*ListSourcesResponse)(nil),         // 5: pgsync.v1.ListSourcesResponse
+	(*DeleteSourceRequest)(nil),         // 6: pgsync.v1.DeleteSourceRequest
+	(*DeleteSourceResponse)(nil),        // 7: pgsync.v1.DeleteSourceResponse
+	(*WatchWakesRequest)(nil),           // 8: pgsync.v1.WatchWakesRequest
+	(*WatchWakesResponse)(nil),          // 9: pgsync.v1.WatchWakesResponse
+	(*GetCursorRequest)(nil),            // 10: pgsync.v1.GetCursorRequest
+	(*GetCursorResponse)(nil),           // 11: pgsync.v1.GetCursorResponse
+	(*SourceOptions)(nil),               // 12: pgsync.v1.SourceOptions
+	(*Source)(nil),                      // 13: pgsync.v1.Source
+	(Operation)(0),                      // 14: pgsync.v1.Operation
+	(StartPosition)(0),                  // 15: pgsync.v1.StartPosition
+	(*Ready)(nil),                       // 16: pgsync.v1.Ready
+	(*Wake)(nil),                        // 17: pgsync.v1.Wake
+	(*Gap)(nil),                         // 18: pgsync.v1.Gap
+	(*Heartbeat)(nil),                   // 19: pgsync.v1.Heartbeat
+	(*SourceStatus)(nil),                // 20: pgsync.v1.SourceStatus
+	(*Cursor)(nil),                      // 21: pgsync.v1.Cursor
+	(*ConsumeWakesRequest)(nil),         // 22: pgsync.v1.ConsumeWakesRequest
+	(*AckWakesRequest)(nil),             // 23: pgsync.v1.AckWakesRequest
+	(*NackWakesRequest)(nil),            // 24: pgsync.v1.NackWakesRequest
+	(*GetConsumerGroupRequest)(nil),     // 25: pgsync.v1.GetConsumerGroupRequest
+	(*DeleteConsumerGroupRequest)(nil),  // 26: pgsync.v1.DeleteConsumerGroupRequest
+	(*ConsumeWakesResponse)(nil),        // 27: pgsync.v1.ConsumeWakesResponse
+	(*AckWakesResponse)(nil),            // 28: pgsync.v1.AckWakesResponse
+	(*NackWakesResponse)(nil),           // 29: pgsync.v1.NackWakesResponse
+	(*GetConsumerGroupResponse)(nil),    // 30: pgsync.v1.GetConsumerGroupResponse
+	(*DeleteConsumerGroupResponse)(nil), // 31: pgsync.v1.DeleteConsumerGroupResponse
 }
 var file_pgsync_v1_pg_sync_service_proto_depIdxs = []int32{
 	12, // 0: pgsync.v1.RegisterSourceRequest.options:type_name -> pgsync.v1.SourceOptions
@@ -918,14 +933,24 @@ var file_pgsync_v1_pg_sync_service_proto_depIdxs = []int32{
 	6,  // 15: pgsync.v1.PgSyncService.DeleteSource:input_type -> pgsync.v1.DeleteSourceRequest
 	8,  // 16: pgsync.v1.PgSyncService.WatchWakes:input_type -> pgsync.v1.WatchWakesRequest
 	10, // 17: pgsync.v1.PgSyncService.GetCursor:input_type -> pgsync.v1.GetCursorRequest
-	1,  // 18: pgsync.v1.PgSyncService.RegisterSource:output_type -> pgsync.v1.RegisterSourceResponse
-	3,  // 19: pgsync.v1.PgSyncService.GetSource:output_type -> pgsync.v1.GetSourceResponse
-	5,  // 20: pgsync.v1.PgSyncService.ListSources:output_type -> pgsync.v1.ListSourcesResponse
-	7,  // 21: pgsync.v1.PgSyncService.DeleteSource:output_type -> pgsync.v1.DeleteSourceResponse
-	9,  // 22: pgsync.v1.PgSyncService.WatchWakes:output_type -> pgsync.v1.WatchWakesResponse
-	11, // 23: pgsync.v1.PgSyncService.GetCursor:output_type -> pgsync.v1.GetCursorResponse
-	18, // [18:24] is the sub-list for method output_type
-	12, // [12:18] is the sub-list for method input_type
+	22, // 18: pgsync.v1.PgSyncService.ConsumeWakes:input_type -> pgsync.v1.ConsumeWakesRequest
+	23, // 19: pgsync.v1.PgSyncService.AckWakes:input_type -> pgsync.v1.AckWakesRequest
+	24, // 20: pgsync.v1.PgSyncService.NackWakes:input_type -> pgsync.v1.NackWakesRequest
+	25, // 21: pgsync.v1.PgSyncService.GetConsumerGroup:input_type -> pgsync.v1.GetConsumerGroupRequest
+	26, // 22: pgsync.v1.PgSyncService.DeleteConsumerGroup:input_type -> pgsync.v1.DeleteConsumerGroupRequest
+	1,  // 23: pgsync.v1.PgSyncService.RegisterSource:output_type -> pgsync.v1.RegisterSourceResponse
+	3,  // 24: pgsync.v1.PgSyncService.GetSource:output_type -> pgsync.v1.GetSourceResponse
+	5,  // 25: pgsync.v1.PgSyncService.ListSources:output_type -> pgsync.v1.ListSourcesResponse
+	7,  // 26: pgsync.v1.PgSyncService.DeleteSource:output_type -> pgsync.v1.DeleteSourceResponse
+	9,  // 27: pgsync.v1.PgSyncService.WatchWakes:output_type -> pgsync.v1.WatchWakesResponse
+	11, // 28: pgsync.v1.PgSyncService.GetCursor:output_type -> pgsync.v1.GetCursorResponse
+	27, // 29: pgsync.v1.PgSyncService.ConsumeWakes:output_type -> pgsync.v1.ConsumeWakesResponse
+	28, // 30: pgsync.v1.PgSyncService.AckWakes:output_type -> pgsync.v1.AckWakesResponse
+	29, // 31: pgsync.v1.PgSyncService.NackWakes:output_type -> pgsync.v1.NackWakesResponse
+	30, // 32: pgsync.v1.PgSyncService.GetConsumerGroup:output_type -> pgsync.v1.GetConsumerGroupResponse
+	31, // 33: pgsync.v1.PgSyncService.DeleteConsumerGroup:output_type -> pgsync.v1.DeleteConsumerGroupResponse
+	23, // [23:34] is the sub-list for method output_type
+	12, // [12:23] is the sub-list for method input_type
 	12, // [12:12] is the sub-list for extension type_name
 	12, // [12:12] is the sub-list for extension extendee
 	0,  // [0:12] is the sub-list for field type_name
@@ -936,6 +961,7 @@ func file_pgsync_v1_pg_sync_service_proto_init() {
 	if File_pgsync_v1_pg_sync_service_proto != nil {
 		return
 	}
+	file_pgsync_v1_consumer_group_proto_init()
 	file_pgsync_v1_cursor_proto_init()
 	file_pgsync_v1_source_proto_init()
 	file_pgsync_v1_wake_proto_init()

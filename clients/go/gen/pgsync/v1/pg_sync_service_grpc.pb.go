@@ -19,12 +19,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PgSyncService_RegisterSource_FullMethodName = "/pgsync.v1.PgSyncService/RegisterSource"
-	PgSyncService_GetSource_FullMethodName      = "/pgsync.v1.PgSyncService/GetSource"
-	PgSyncService_ListSources_FullMethodName    = "/pgsync.v1.PgSyncService/ListSources"
-	PgSyncService_DeleteSource_FullMethodName   = "/pgsync.v1.PgSyncService/DeleteSource"
-	PgSyncService_WatchWakes_FullMethodName     = "/pgsync.v1.PgSyncService/WatchWakes"
-	PgSyncService_GetCursor_FullMethodName      = "/pgsync.v1.PgSyncService/GetCursor"
+	PgSyncService_RegisterSource_FullMethodName      = "/pgsync.v1.PgSyncService/RegisterSource"
+	PgSyncService_GetSource_FullMethodName           = "/pgsync.v1.PgSyncService/GetSource"
+	PgSyncService_ListSources_FullMethodName         = "/pgsync.v1.PgSyncService/ListSources"
+	PgSyncService_DeleteSource_FullMethodName        = "/pgsync.v1.PgSyncService/DeleteSource"
+	PgSyncService_WatchWakes_FullMethodName          = "/pgsync.v1.PgSyncService/WatchWakes"
+	PgSyncService_GetCursor_FullMethodName           = "/pgsync.v1.PgSyncService/GetCursor"
+	PgSyncService_ConsumeWakes_FullMethodName        = "/pgsync.v1.PgSyncService/ConsumeWakes"
+	PgSyncService_AckWakes_FullMethodName            = "/pgsync.v1.PgSyncService/AckWakes"
+	PgSyncService_NackWakes_FullMethodName           = "/pgsync.v1.PgSyncService/NackWakes"
+	PgSyncService_GetConsumerGroup_FullMethodName    = "/pgsync.v1.PgSyncService/GetConsumerGroup"
+	PgSyncService_DeleteConsumerGroup_FullMethodName = "/pgsync.v1.PgSyncService/DeleteConsumerGroup"
 )
 
 // PgSyncServiceClient is the client API for PgSyncService service.
@@ -61,6 +66,30 @@ type PgSyncServiceClient interface {
 	// GetCursor returns where a source stands: the persisted Electric cursor, the log head and
 	// tail, state, last error and the time of the last up-to-date.
 	GetCursor(ctx context.Context, in *GetCursorRequest, opts ...grpc.CallOption) (*GetCursorResponse, error)
+	// ConsumeWakes joins a consumer group (created on first use; see ConsumeWakesRequest) and
+	// streams deliveries: each wake of the group's sources goes to one member at a time and is
+	// held until acknowledged (AckWakes). A delivery not acknowledged by its deadline, nacked, or
+	// held by a stream that closes goes back to the group and is delivered again with attempt + 1,
+	// to any member; after `max_deliveries` it becomes a dead letter. The stream ends with
+	// UNAVAILABLE on server shutdown (reconnect: nothing acknowledged is delivered again) and
+	// with NOT_FOUND when the group is deleted. Unknown or foreign refs fail with NOT_FOUND before
+	// anything is streamed.
+	ConsumeWakes(ctx context.Context, in *ConsumeWakesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ConsumeWakesResponse], error)
+	// AckWakes acknowledges deliveries, durably. Idempotent per id: each id gets its own result
+	// (acknowledged, already acknowledged, stale, unknown), and one bad id never fails the others.
+	// NOT_FOUND when the group does not exist.
+	AckWakes(ctx context.Context, in *AckWakesRequest, opts ...grpc.CallOption) (*AckWakesResponse, error)
+	// NackWakes gives deliveries back to the group, to be delivered again after `retry_after_ms`,
+	// or redrives dead letters. Per-id results as in AckWakes. NOT_FOUND when the group does not
+	// exist.
+	NackWakes(ctx context.Context, in *NackWakesRequest, opts ...grpc.CallOption) (*NackWakesResponse, error)
+	// GetConsumerGroup describes a group: per source the acknowledged position and the pending,
+	// in-flight and dead-lettered counts; the connected members with their in-flight counts; and
+	// the dead letters. NOT_FOUND when the group does not exist.
+	GetConsumerGroup(ctx context.Context, in *GetConsumerGroupRequest, opts ...grpc.CallOption) (*GetConsumerGroupResponse, error)
+	// DeleteConsumerGroup deletes a group with all its state (positions, deliveries, dead letters);
+	// its open streams end with NOT_FOUND. NOT_FOUND when the group does not exist.
+	DeleteConsumerGroup(ctx context.Context, in *DeleteConsumerGroupRequest, opts ...grpc.CallOption) (*DeleteConsumerGroupResponse, error)
 }
 
 type pgSyncServiceClient struct {
@@ -140,6 +169,65 @@ func (c *pgSyncServiceClient) GetCursor(ctx context.Context, in *GetCursorReques
 	return out, nil
 }
 
+func (c *pgSyncServiceClient) ConsumeWakes(ctx context.Context, in *ConsumeWakesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ConsumeWakesResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &PgSyncService_ServiceDesc.Streams[1], PgSyncService_ConsumeWakes_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ConsumeWakesRequest, ConsumeWakesResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type PgSyncService_ConsumeWakesClient = grpc.ServerStreamingClient[ConsumeWakesResponse]
+
+func (c *pgSyncServiceClient) AckWakes(ctx context.Context, in *AckWakesRequest, opts ...grpc.CallOption) (*AckWakesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AckWakesResponse)
+	err := c.cc.Invoke(ctx, PgSyncService_AckWakes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pgSyncServiceClient) NackWakes(ctx context.Context, in *NackWakesRequest, opts ...grpc.CallOption) (*NackWakesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NackWakesResponse)
+	err := c.cc.Invoke(ctx, PgSyncService_NackWakes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pgSyncServiceClient) GetConsumerGroup(ctx context.Context, in *GetConsumerGroupRequest, opts ...grpc.CallOption) (*GetConsumerGroupResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetConsumerGroupResponse)
+	err := c.cc.Invoke(ctx, PgSyncService_GetConsumerGroup_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pgSyncServiceClient) DeleteConsumerGroup(ctx context.Context, in *DeleteConsumerGroupRequest, opts ...grpc.CallOption) (*DeleteConsumerGroupResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteConsumerGroupResponse)
+	err := c.cc.Invoke(ctx, PgSyncService_DeleteConsumerGroup_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PgSyncServiceServer is the server API for PgSyncService service.
 // All implementations must embed UnimplementedPgSyncServiceServer
 // for forward compatibility.
@@ -174,6 +262,30 @@ type PgSyncServiceServer interface {
 	// GetCursor returns where a source stands: the persisted Electric cursor, the log head and
 	// tail, state, last error and the time of the last up-to-date.
 	GetCursor(context.Context, *GetCursorRequest) (*GetCursorResponse, error)
+	// ConsumeWakes joins a consumer group (created on first use; see ConsumeWakesRequest) and
+	// streams deliveries: each wake of the group's sources goes to one member at a time and is
+	// held until acknowledged (AckWakes). A delivery not acknowledged by its deadline, nacked, or
+	// held by a stream that closes goes back to the group and is delivered again with attempt + 1,
+	// to any member; after `max_deliveries` it becomes a dead letter. The stream ends with
+	// UNAVAILABLE on server shutdown (reconnect: nothing acknowledged is delivered again) and
+	// with NOT_FOUND when the group is deleted. Unknown or foreign refs fail with NOT_FOUND before
+	// anything is streamed.
+	ConsumeWakes(*ConsumeWakesRequest, grpc.ServerStreamingServer[ConsumeWakesResponse]) error
+	// AckWakes acknowledges deliveries, durably. Idempotent per id: each id gets its own result
+	// (acknowledged, already acknowledged, stale, unknown), and one bad id never fails the others.
+	// NOT_FOUND when the group does not exist.
+	AckWakes(context.Context, *AckWakesRequest) (*AckWakesResponse, error)
+	// NackWakes gives deliveries back to the group, to be delivered again after `retry_after_ms`,
+	// or redrives dead letters. Per-id results as in AckWakes. NOT_FOUND when the group does not
+	// exist.
+	NackWakes(context.Context, *NackWakesRequest) (*NackWakesResponse, error)
+	// GetConsumerGroup describes a group: per source the acknowledged position and the pending,
+	// in-flight and dead-lettered counts; the connected members with their in-flight counts; and
+	// the dead letters. NOT_FOUND when the group does not exist.
+	GetConsumerGroup(context.Context, *GetConsumerGroupRequest) (*GetConsumerGroupResponse, error)
+	// DeleteConsumerGroup deletes a group with all its state (positions, deliveries, dead letters);
+	// its open streams end with NOT_FOUND. NOT_FOUND when the group does not exist.
+	DeleteConsumerGroup(context.Context, *DeleteConsumerGroupRequest) (*DeleteConsumerGroupResponse, error)
 	mustEmbedUnimplementedPgSyncServiceServer()
 }
 
@@ -201,6 +313,21 @@ func (UnimplementedPgSyncServiceServer) WatchWakes(*WatchWakesRequest, grpc.Serv
 }
 func (UnimplementedPgSyncServiceServer) GetCursor(context.Context, *GetCursorRequest) (*GetCursorResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCursor not implemented")
+}
+func (UnimplementedPgSyncServiceServer) ConsumeWakes(*ConsumeWakesRequest, grpc.ServerStreamingServer[ConsumeWakesResponse]) error {
+	return status.Error(codes.Unimplemented, "method ConsumeWakes not implemented")
+}
+func (UnimplementedPgSyncServiceServer) AckWakes(context.Context, *AckWakesRequest) (*AckWakesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AckWakes not implemented")
+}
+func (UnimplementedPgSyncServiceServer) NackWakes(context.Context, *NackWakesRequest) (*NackWakesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method NackWakes not implemented")
+}
+func (UnimplementedPgSyncServiceServer) GetConsumerGroup(context.Context, *GetConsumerGroupRequest) (*GetConsumerGroupResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetConsumerGroup not implemented")
+}
+func (UnimplementedPgSyncServiceServer) DeleteConsumerGroup(context.Context, *DeleteConsumerGroupRequest) (*DeleteConsumerGroupResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteConsumerGroup not implemented")
 }
 func (UnimplementedPgSyncServiceServer) mustEmbedUnimplementedPgSyncServiceServer() {}
 func (UnimplementedPgSyncServiceServer) testEmbeddedByValue()                       {}
@@ -324,6 +451,89 @@ func _PgSyncService_GetCursor_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PgSyncService_ConsumeWakes_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ConsumeWakesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(PgSyncServiceServer).ConsumeWakes(m, &grpc.GenericServerStream[ConsumeWakesRequest, ConsumeWakesResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type PgSyncService_ConsumeWakesServer = grpc.ServerStreamingServer[ConsumeWakesResponse]
+
+func _PgSyncService_AckWakes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AckWakesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PgSyncServiceServer).AckWakes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PgSyncService_AckWakes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PgSyncServiceServer).AckWakes(ctx, req.(*AckWakesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PgSyncService_NackWakes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NackWakesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PgSyncServiceServer).NackWakes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PgSyncService_NackWakes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PgSyncServiceServer).NackWakes(ctx, req.(*NackWakesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PgSyncService_GetConsumerGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetConsumerGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PgSyncServiceServer).GetConsumerGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PgSyncService_GetConsumerGroup_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PgSyncServiceServer).GetConsumerGroup(ctx, req.(*GetConsumerGroupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PgSyncService_DeleteConsumerGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteConsumerGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PgSyncServiceServer).DeleteConsumerGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PgSyncService_DeleteConsumerGroup_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PgSyncServiceServer).DeleteConsumerGroup(ctx, req.(*DeleteConsumerGroupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PgSyncService_ServiceDesc is the grpc.ServiceDesc for PgSyncService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -351,11 +561,32 @@ var PgSyncService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "GetCursor",
 			Handler:    _PgSyncService_GetCursor_Handler,
 		},
+		{
+			MethodName: "AckWakes",
+			Handler:    _PgSyncService_AckWakes_Handler,
+		},
+		{
+			MethodName: "NackWakes",
+			Handler:    _PgSyncService_NackWakes_Handler,
+		},
+		{
+			MethodName: "GetConsumerGroup",
+			Handler:    _PgSyncService_GetConsumerGroup_Handler,
+		},
+		{
+			MethodName: "DeleteConsumerGroup",
+			Handler:    _PgSyncService_DeleteConsumerGroup_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "WatchWakes",
 			Handler:       _PgSyncService_WatchWakes_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ConsumeWakes",
+			Handler:       _PgSyncService_ConsumeWakes_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -62,6 +62,8 @@ export interface Config {
   readonly watchStallTimeoutMs: number;
   /** Most open WatchWakes streams per tenant (`PGSYNC_MAX_STREAMS_PER_TENANT`, default 1_000). */
   readonly maxStreamsPerTenant: number;
+  /** Rows per snapshot page, read in one Electric subset request (`PGSYNC_SNAPSHOT_PAGE_ROWS`, default 5_000). */
+  readonly snapshotPageRows: number;
 }
 
 /** Log levels accepted by `PGSYNC_LOG_LEVEL`. */
@@ -85,6 +87,7 @@ export const DEFAULT_CONFIG = {
   watchBufferFrames: 1_000,
   watchStallTimeoutMs: 30_000,
   maxStreamsPerTenant: 1_000,
+  snapshotPageRows: 5_000,
 } as const;
 
 /** Names of the environment variables, in one place. */
@@ -112,6 +115,7 @@ export const ENV = {
   watchBufferFrames: "PGSYNC_WATCH_BUFFER_FRAMES",
   watchStallTimeoutMs: "PGSYNC_WATCH_STALL_TIMEOUT_MS",
   maxStreamsPerTenant: "PGSYNC_MAX_STREAMS_PER_TENANT",
+  snapshotPageRows: "PGSYNC_SNAPSHOT_PAGE_ROWS",
 } as const;
 
 /** Variables whose values are secrets: never echoed in errors. */
@@ -344,6 +348,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       ENV.maxStreamsPerTenant,
       env[ENV.maxStreamsPerTenant],
       DEFAULT_CONFIG.maxStreamsPerTenant,
+      1,
+      1_000_000,
+    ),
+    snapshotPageRows: parseIntVar(
+      ENV.snapshotPageRows,
+      env[ENV.snapshotPageRows],
+      DEFAULT_CONFIG.snapshotPageRows,
       1,
       1_000_000,
     ),

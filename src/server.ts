@@ -7,6 +7,7 @@ import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type pg from "pg";
 import { BridgeManager } from "./bridge/bridge-manager.js";
+import { createElectricSnapshotReader } from "./bridge/electric-snapshot.js";
 import { probeShape } from "./bridge/probe.js";
 import type { Config } from "./config.js";
 import { createBackoff } from "./domain/backoff.js";
@@ -147,6 +148,17 @@ export async function createServer(
     },
     maxStreamsPerTenant: config.maxStreamsPerTenant,
     onDispatch: (seconds) => metrics.wakeDispatchSeconds.observe(seconds),
+    // Snapshot starts and rebuilds (issue 16).
+    snapshots: {
+      reader: createElectricSnapshotReader(
+        overrides.fetchClient ? { fetchClient: overrides.fetchClient } : {},
+      ),
+      pageRows: config.snapshotPageRows,
+      onPage: (rows) => {
+        metrics.snapshotPages.inc();
+        metrics.snapshotRows.inc(rows);
+      },
+    },
   });
 
   const health = createHealthRegistry();

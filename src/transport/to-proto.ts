@@ -122,6 +122,7 @@ function changeToProto(entry: ChangeEntry, table: string): Change {
     seq: entry.seq,
     table,
     txids: entry.txids.map((t) => BigInt(t)),
+    snapshot: entry.snapshot === true,
   });
 }
 
@@ -151,6 +152,7 @@ export function watchFrameToProto(frame: WatchFrame): WatchWakesResponse {
             resumeToken: frame.token,
             firstSeq: frame.firstSeq,
             lastSeq: frame.lastSeq,
+            snapshot: frame.snapshot === true,
           }),
         },
       });
@@ -165,6 +167,7 @@ export function watchFrameToProto(frame: WatchFrame): WatchWakesResponse {
             toSeq: frame.toSeq,
             detail: frame.detail,
             resumeToken: frame.token,
+            rebuild: frame.rebuild === true,
           }),
         },
       });

@@ -31,7 +31,7 @@ describe("shape server where clauses from a hostile tenant", () => {
     const attack = await rawGet(fx.shapeUrl, {
       table: "tenant_a",
       offset: "-1",
-      where: "pg_sleep(3) IS NOT NULL",
+      where: "pg_sleep(5) IS NOT NULL",
     });
     expect(attack.status).toBe(400);
     expect(attack.body).toEqual(invalid("At location 0: unknown or unsupported function pg_sleep/1"));
@@ -45,7 +45,7 @@ describe("shape server where clauses from a hostile tenant", () => {
       live: "true",
     });
     expect(JSON.stringify(live.body)).toContain("on time");
-    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(Date.now() - started).toBeLessThan(3_000);
   });
 
   it.each([

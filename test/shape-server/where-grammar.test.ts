@@ -75,7 +75,7 @@ describe("where-clause grammar", () => {
     const res = await rawGet(fx.shapeUrl, { table: "notes", offset: "-1", where });
     expect(res.status).toBe(400);
     expect(res.body).toEqual(refused(message));
-    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(Date.now() - started).toBeLessThan(2_000);
     expect(fx.server.shapes().filter((s) => s.where === where)).toEqual([]);
   });
 
@@ -128,7 +128,7 @@ describe("where-clause grammar", () => {
 
   it("should not let a sleeping where clause delay another shape's changes", async () => {
     const { handle, offset } = await syncToUpToDate(fx.shapeUrl, { table: "other" });
-    const sleeping = rawGet(fx.shapeUrl, { table: "other", offset: "-1", where: "pg_sleep(3) IS NOT NULL" });
+    const sleeping = rawGet(fx.shapeUrl, { table: "other", offset: "-1", where: "pg_sleep(5) IS NOT NULL" });
     const sleepy = await sleeping;
     expect(sleepy.status).toBe(400);
     const started = Date.now();
@@ -136,7 +136,7 @@ describe("where-clause grammar", () => {
     const live = await rawGet(fx.shapeUrl, { table: "other", offset, handle, live: "true" });
     expect(live.status).toBe(200);
     expect(JSON.stringify(live.body)).toContain('"now"');
-    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(Date.now() - started).toBeLessThan(3_000);
   });
 
   it("should run where clauses as the query role: a table it may not read is not served", async () => {

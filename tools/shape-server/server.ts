@@ -98,6 +98,8 @@ export interface ShapeServerStats {
   readonly ingestBatches: number;
   /** Ingest counters and cumulative durations. */
   readonly ingest: Readonly<IngestTiming>;
+  /** Where-clause evaluations of live changes: in process (parse tree) and in Postgres. */
+  readonly whereEvaluations: { readonly inProcess: number; readonly inPostgres: number };
   /** Replicated transactions waiting to be stored. */
   readonly queuedTransactions: number;
   /** `global_last_seen_lsn`. */
@@ -374,6 +376,7 @@ export async function startShapeServer(options: ShapeServerOptions): Promise<Sha
           tailBytes: shapes.reduce((n, s) => n + s.tailBytes, 0),
           ingestBatches: ingestFinal.timing.batches,
           ingest: { ...ingestFinal.timing },
+          whereEvaluations: evaluator.counts,
           queuedTransactions: ingestFinal.queuedTransactions,
           globalLsn: progress.globalLsn.toString(),
         };

@@ -218,13 +218,17 @@ function checkNode(node: PgNode, scope: WhereScope): void {
       if (f.bsval !== undefined) throw new GrammarError(loc(f), "A_Const is not supported in this context");
       return;
     case "ColumnRef":
-      return checkColumnRef(f, scope);
+      checkColumnRef(f, scope);
+      return;
     case "ParamRef":
-      return checkParamRef(f, scope);
+      checkParamRef(f, scope);
+      return;
     case "FuncCall":
-      return checkFunction(f, scope);
+      checkFunction(f, scope);
+      return;
     case "A_Expr":
-      return checkAExpr(f, scope);
+      checkAExpr(f, scope);
+      return;
     case "BoolExpr":
     case "CoalesceExpr":
     case "MinMaxExpr":
@@ -232,10 +236,12 @@ function checkNode(node: PgNode, scope: WhereScope): void {
       return;
     case "NullTest":
     case "BooleanTest":
-      return checkNode(f.arg as PgNode, scope);
+      checkNode(f.arg as PgNode, scope);
+      return;
     case "TypeCast":
       checkNode(f.arg as PgNode, scope);
-      return checkTypeName(f.typeName as Record<string, unknown>);
+      checkTypeName(f.typeName as Record<string, unknown>);
+      return;
     case "A_ArrayExpr":
       for (const element of nodes(f.elements)) checkNode(element, scope);
       return;

@@ -1,5 +1,6 @@
 import type { ChangeEntry } from "./log-entry.js";
 import {
+  compareKeys,
   completeSplice,
   extendSplice,
   type KeyColumn,
@@ -87,6 +88,26 @@ export function snapshotWakeId(
   return `${record.sourceRef}-${record.incarnation}-snapshot-${seq}.${id}-${first}-${last}`;
 }
 
+/**
+ * Checks that a paged snapshot page came in strictly increasing key order after `after`: the
+ * splice's key ranges depend on it, so a shape endpoint that orders otherwise (e.g. by the text
+ * form of an integer key) fails loudly here instead of skipping rows.
+ */
+export function checkPageOrder(page: SnapshotPage, after: KeyValues | undefined, sourceRef: string): void {
+  const columns = page.keyColumns;
+  if (!columns) return;
+  let previous = after;
+  for (const row of page.rows) {
+    const key = keyOf(columns, row.value);
+    if (!key || (previous && compareKeys(columns, previous, key) >= 0)) {
+      throw new Error(
+        `snapshot page of ${sourceRef} is not in primary key order after the previous key: the shape endpoint does not order subset snapshots by the key`,
+      );
+    }
+    previous = key;
+  }
+}
+
 function toEntry(row: SnapshotRow, seq: bigint): ChangeEntry {
   const { key, value } = row;
   return {
@@ -120,6 +141,7 @@ export async function runSnapshot(run: SnapshotRun): Promise<void> {
     const request = { after, limit: settings.pageRows, keyColumns: state.keyColumns };
     const page = await settings.reader.readPage(record, request, run.signal);
     settings.onPage?.(page.rows.length);
+    checkPageOrder(page, after, record.sourceRef);
     if (!run.isOpen()) return;
     const lastPage = !page.keyColumns || page.rows.length < settings.pageRows;
     for (let i = 0; i < page.rows.length; i += maxChangesPerWake) {

@@ -1,6 +1,10 @@
 import { describe, expect, it } from "vitest";
 import type { TokenPosition } from "../../src/domain/resume-token.js";
-import type { SnapshotPageRequest, SnapshotReader } from "../../src/domain/snapshot-feed.js";
+import {
+  checkPageOrder,
+  type SnapshotPageRequest,
+  type SnapshotReader,
+} from "../../src/domain/snapshot-feed.js";
 import { extendSplice, type KeyColumn, newSplice } from "../../src/domain/snapshot-splice.js";
 import type { SnapshotXids } from "../../src/domain/snapshot-xids.js";
 import type { Operation } from "../../src/domain/source-options.js";
@@ -153,5 +157,25 @@ describe("snapshot delivery in a source tail", () => {
     expect(shape()).toEqual(["c:1", "gap+rebuild", "s:1", "c:4"]);
     // The gap's token already asks for the rebuild: resuming from it delivers the snapshot.
     expect(emitted[1]?.token).toMatchObject({ seq: 2n, splice: { complete: false, rows: 0 } });
+  });
+});
+
+describe("checkPageOrder", () => {
+  const page = (ids: number[]) => ({
+    rows: ids.map((id) => ({ key: String(id), value: { id } })),
+    xids: S("1", "1"),
+    keyColumns: ID,
+  });
+
+  it("should accept a page in increasing key order after the last key", () => {
+    expect(() => checkPageOrder(page([3, 4, 10]), ["2"], A)).not.toThrow();
+  });
+
+  it.each([
+    ["text order of integers", [1, 10, 2], undefined],
+    ["a row not after the last key", [2, 3], ["2"]],
+    ["a repeated key", [5, 5], undefined],
+  ])("should refuse %s", (_what, ids, after) => {
+    expect(() => checkPageOrder(page(ids), after, A)).toThrow(/not in primary key order/);
   });
 });

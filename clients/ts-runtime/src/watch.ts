@@ -33,8 +33,13 @@ export interface WatchWakesOptions {
   readonly maxChangesPerWake?: number;
   /** Heartbeat interval in ms (server default 15 s). */
   readonly heartbeatIntervalMs?: number;
-  /** Where to start: `"now"` (default), `"earliest"`, or a resume token. */
-  readonly start?: "now" | "earliest" | { readonly resumeToken: string };
+  /**
+   * Where to start: `"now"` (default), `"earliest"`, `"snapshot"` (the current rows as snapshot
+   * changes, then every change after them), or a resume token.
+   */
+  readonly start?: "now" | "earliest" | "snapshot" | { readonly resumeToken: string };
+  /** After each gap, deliver a fresh snapshot of the source (the Gap has `rebuild` set). Default false. */
+  readonly rebuildAfterGap?: boolean;
   /** Stops the iteration. */
   readonly signal?: AbortSignal;
   /** First reconnect delay cap in ms (full jitter). Default 200. */
@@ -111,7 +116,12 @@ export async function* watchWakes(
       ? { case: "resumeToken" as const, value: token }
       : {
           case: "startPosition" as const,
-          value: options.start === "earliest" ? StartPosition.EARLIEST : StartPosition.NOW,
+          value:
+            options.start === "earliest"
+              ? StartPosition.EARLIEST
+              : options.start === "snapshot"
+                ? StartPosition.SNAPSHOT
+                : StartPosition.NOW,
         };
     try {
       const stream = client.watchWakes(
@@ -122,6 +132,7 @@ export async function* watchWakes(
           maxWaitMs: options.maxWaitMs ?? 0,
           maxChangesPerWake: options.maxChangesPerWake ?? 0,
           heartbeatIntervalMs: options.heartbeatIntervalMs ?? 0,
+          rebuildAfterGap: options.rebuildAfterGap ?? false,
           start,
         },
         { signal: options.signal },

@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type pg from "pg";
 import { BridgeManager } from "./bridge/bridge-manager.js";
+import { createElectricSnapshotReader } from "./bridge/electric-snapshot.js";
 import { probeShape } from "./bridge/probe.js";
 import type { Config } from "./config.js";
 import { createBackoff } from "./domain/backoff.js";
@@ -72,6 +73,7 @@ export function buildDomain(
   const sources = new PgSourceStore(pool);
   const cursors = new PgCursorStore(pool);
   const fetchClient = overrides.fetchClient;
+  const isUrlAllowed = createUrlAllowList(config.allowedOrigins);
   const bridges = new BridgeManager({
     sources,
     cursors,
@@ -81,7 +83,7 @@ export function buildDomain(
     metrics,
     idleTtlMs: config.idleTtlMs,
     gcIntervalMs: config.gcIntervalMs,
-    isUrlAllowed: createUrlAllowList(config.allowedOrigins),
+    isUrlAllowed,
     ...(fetchClient ? { fetchClient } : {}),
   });
   const registry = new SourceRegistry({
@@ -117,6 +119,14 @@ export function buildDomain(
     },
     maxStreamsPerTenant: config.maxStreamsPerTenant,
     onDispatch: (seconds) => metrics.wakeDispatchSeconds.observe(seconds),
+    snapshots: {
+      reader: createElectricSnapshotReader({ isUrlAllowed, ...(fetchClient ? { fetchClient } : {}) }),
+      pageRows: config.snapshotPageRows,
+      onPage: (rows) => {
+        metrics.snapshotPages.inc();
+        metrics.snapshotRows.inc(rows);
+      },
+    },
   });
   const groups = buildConsumerGroups(config, pool, { registry, notifier, bridges }, logger);
   return { metrics, sources, registry, watch, notifier, bridges, groups };

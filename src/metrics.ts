@@ -26,6 +26,10 @@ export interface Metrics {
   readonly wakesSent: Counter;
   /** Open WatchWakes streams. */
   readonly openStreams: Gauge;
+  /** Snapshot pages read from Electric (snapshot starts and rebuilds). */
+  readonly snapshotPages: Counter;
+  /** Snapshot rows read from Electric: the progress of snapshots. */
+  readonly snapshotRows: Counter;
 }
 
 /** Creates the metrics; `withDefaults` adds process metrics (memory, CPU, event loop). */
@@ -93,6 +97,16 @@ export function createMetrics({ withDefaults = true }: { withDefaults?: boolean 
     openStreams: new Gauge({
       name: "pgsync_watch_streams",
       help: "Open WatchWakes streams",
+      registers: [registry],
+    }),
+    snapshotPages: new Counter({
+      name: "pgsync_snapshot_pages_total",
+      help: "Snapshot pages read from Electric",
+      registers: [registry],
+    }),
+    snapshotRows: new Counter({
+      name: "pgsync_snapshot_rows_total",
+      help: "Snapshot rows read from Electric",
       registers: [registry],
     }),
   };

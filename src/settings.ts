@@ -223,6 +223,16 @@ export const SETTINGS = {
     secret: false,
     description: "a stream whose buffer stays full this long ends with `RESOURCE_EXHAUSTED` + resume token",
   },
+  snapshotPageRows: {
+    kind: "int",
+    env: "PGSYNC_SNAPSHOT_PAGE_ROWS",
+    default: 5_000,
+    min: 1,
+    max: 1_000_000,
+    secret: false,
+    description: "rows per snapshot page, read in one Electric subset request",
+  },
+
   maxStreamsPerTenant: {
     kind: "int",
     env: "PGSYNC_MAX_STREAMS_PER_TENANT",

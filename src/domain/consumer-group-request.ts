@@ -34,7 +34,8 @@ export interface ValidConsume {
   readonly sourceRefs: readonly string[];
   readonly requested: Partial<GroupSettings>;
   readonly maxInFlight: number;
-  readonly startPosition: StartPosition;
+  /** Snapshot starts are refused for groups (for now). */
+  readonly startPosition: Exclude<StartPosition, "snapshot">;
   readonly heartbeatIntervalMs: number;
   readonly memberName: string;
 }
@@ -80,6 +81,12 @@ export function validateConsumeRequest(req: ConsumeRequest): ValidConsume {
   if (req.ackTimeoutMs > 0) requested.ackTimeoutMs = req.ackTimeoutMs;
   if (req.maxDeliveries > 0) requested.maxDeliveries = req.maxDeliveries;
   if (req.ordering) requested.ordering = req.ordering;
+  if (req.startPosition === "snapshot") {
+    throw new InvalidRequestError(
+      "start_position",
+      "START_POSITION_SNAPSHOT is not supported by consumer groups yet; use WatchWakes for a snapshot start",
+    );
+  }
   return {
     group: req.group,
     sourceRefs: [...new Set(req.sourceRefs)],

@@ -1,6 +1,7 @@
 import { InvalidRequestError, QuotaExceededError, SourceNotFoundError } from "./errors.js";
 import type { ChangeLogReader, LogNotifier } from "./ports.js";
 import { decodeResumeToken } from "./resume-token.js";
+import type { SnapshotSettings } from "./snapshot-feed.js";
 import type { SourceRecord } from "./source.js";
 import { isOperation, type Operation } from "./source-options.js";
 import type { SourceRegistry } from "./source-registry.js";
@@ -28,6 +29,8 @@ export interface WatchRequest {
   readonly maxChangesPerWake: number;
   readonly heartbeatIntervalMs: number;
   readonly start: { readonly token: string } | { readonly position: StartPosition };
+  /** After each gap, deliver a fresh snapshot (default false). */
+  readonly rebuildAfterGap?: boolean;
 }
 
 /** Dependencies of {@link WatchService}. */
@@ -43,6 +46,8 @@ export interface WatchServiceDeps {
   /** Most open streams per tenant. */
   readonly maxStreamsPerTenant: number;
   readonly onDispatch?: (seconds: number) => void;
+  /** How snapshots are read; without it, snapshot starts and rebuilds are refused. */
+  readonly snapshots?: SnapshotSettings;
 }
 
 function checkRange(field: string, value: number, max: number): void {
@@ -85,6 +90,7 @@ export function validateWatchRequest(req: WatchRequest): WatchOptions {
     maxWaitMs: req.maxWaitMs,
     maxChangesPerWake: req.maxChangesPerWake || WATCH_LIMITS.defaultMaxChangesPerWake,
     heartbeatIntervalMs: req.heartbeatIntervalMs || WATCH_LIMITS.defaultHeartbeatMs,
+    rebuildAfterGap: req.rebuildAfterGap ?? false,
     start: req.start,
   };
 }
@@ -116,6 +122,12 @@ export class WatchService {
 
   async open(tenant: string, req: WatchRequest): Promise<OpenWatch> {
     const options = validateWatchRequest(req);
+    const wantsSnapshot =
+      options.rebuildAfterGap || ("position" in options.start && options.start.position === "snapshot");
+    if (wantsSnapshot && !this.#deps.snapshots) {
+      const field = options.rebuildAfterGap ? "rebuild_after_gap" : "start_position";
+      throw new InvalidRequestError(field, "snapshots are not available on this server");
+    }
     const refs = [...new Set(req.sourceRefs)];
     const sources: SourceRecord[] = [];
     for (const ref of refs) sources.push(await this.#deps.registry.get(tenant, ref));
@@ -143,6 +155,7 @@ export class WatchService {
       options,
       limits: this.#deps.limits,
       ...(this.#deps.onDispatch ? { onDispatch: this.#deps.onDispatch } : {}),
+      ...(this.#deps.snapshots ? { snapshots: this.#deps.snapshots } : {}),
     });
     let closed = false;
     return {

@@ -90,7 +90,12 @@ export function consumeRequestFromProto(req: ConsumeWakesRequest): ConsumeReques
     maxInFlight: req.maxInFlight,
     ackTimeoutMs: req.ackTimeoutMs,
     maxDeliveries: req.maxDeliveries,
-    startPosition: req.startPosition === StartPosition.EARLIEST ? "earliest" : "now",
+    startPosition:
+      req.startPosition === StartPosition.EARLIEST
+        ? "earliest"
+        : req.startPosition === StartPosition.SNAPSHOT
+          ? "snapshot"
+          : "now",
     ordering: ORDERING_FROM_PROTO[req.ordering],
     heartbeatIntervalMs: req.heartbeatIntervalMs,
     memberName: req.memberName,

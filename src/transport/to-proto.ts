@@ -122,6 +122,7 @@ function changeToProto(entry: ChangeEntry, table: string): Change {
     seq: entry.seq,
     table,
     txids: entry.txids.map((t) => BigInt(t)),
+    snapshot: entry.snapshot === true,
   });
 }
 
@@ -152,6 +153,7 @@ function frameEvent(frame: WatchFrame): WatchWakesResponse["event"] {
           resumeToken: frame.token,
           firstSeq: frame.firstSeq,
           lastSeq: frame.lastSeq,
+          snapshot: frame.snapshot === true,
         }),
       };
     case "gap":
@@ -164,6 +166,7 @@ function frameEvent(frame: WatchFrame): WatchWakesResponse["event"] {
           toSeq: frame.toSeq,
           detail: frame.detail,
           resumeToken: frame.token,
+          rebuild: frame.rebuild === true,
         }),
       };
     case "heartbeat":

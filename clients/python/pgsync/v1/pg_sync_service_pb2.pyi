@@ -67,7 +67,7 @@ class DeleteSourceResponse(_message.Message):
     def __init__(self, source_ref: _Optional[str] = ...) -> None: ...
 
 class WatchWakesRequest(_message.Message):
-    __slots__ = ("source_refs", "ops", "debounce_ms", "max_wait_ms", "max_changes_per_wake", "resume_token", "start_position", "heartbeat_interval_ms")
+    __slots__ = ("source_refs", "ops", "debounce_ms", "max_wait_ms", "max_changes_per_wake", "resume_token", "start_position", "heartbeat_interval_ms", "rebuild_after_gap")
     SOURCE_REFS_FIELD_NUMBER: _ClassVar[int]
     OPS_FIELD_NUMBER: _ClassVar[int]
     DEBOUNCE_MS_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +76,7 @@ class WatchWakesRequest(_message.Message):
     RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
     START_POSITION_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    REBUILD_AFTER_GAP_FIELD_NUMBER: _ClassVar[int]
     source_refs: _containers.RepeatedScalarFieldContainer[str]
     ops: _containers.RepeatedScalarFieldContainer[_wake_pb2.Operation]
     debounce_ms: int
@@ -84,7 +85,8 @@ class WatchWakesRequest(_message.Message):
     resume_token: str
     start_position: _wake_pb2.StartPosition
     heartbeat_interval_ms: int
-    def __init__(self, source_refs: _Optional[_Iterable[str]] = ..., ops: _Optional[_Iterable[_Union[_wake_pb2.Operation, str]]] = ..., debounce_ms: _Optional[int] = ..., max_wait_ms: _Optional[int] = ..., max_changes_per_wake: _Optional[int] = ..., resume_token: _Optional[str] = ..., start_position: _Optional[_Union[_wake_pb2.StartPosition, str]] = ..., heartbeat_interval_ms: _Optional[int] = ...) -> None: ...
+    rebuild_after_gap: bool
+    def __init__(self, source_refs: _Optional[_Iterable[str]] = ..., ops: _Optional[_Iterable[_Union[_wake_pb2.Operation, str]]] = ..., debounce_ms: _Optional[int] = ..., max_wait_ms: _Optional[int] = ..., max_changes_per_wake: _Optional[int] = ..., resume_token: _Optional[str] = ..., start_position: _Optional[_Union[_wake_pb2.StartPosition, str]] = ..., heartbeat_interval_ms: _Optional[int] = ..., rebuild_after_gap: _Optional[bool] = ...) -> None: ...
 
 class WatchWakesResponse(_message.Message):
     __slots__ = ("ready", "wake", "gap", "heartbeat", "status")

@@ -448,8 +448,11 @@ type WatchWakesRequest struct {
 	Start isWatchWakesRequest_Start `protobuf_oneof:"start"`
 	// Interval between heartbeats on an idle stream; 0 means the server default.
 	HeartbeatIntervalMs uint32 `protobuf:"varint,8,opt,name=heartbeat_interval_ms,json=heartbeatIntervalMs,proto3" json:"heartbeat_interval_ms,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// After each Gap (must-refetch, retention, source reset), deliver a fresh snapshot of the
+	// source (rows marked `snapshot`, the Gap marked `rebuild`), spliced with the log that follows.
+	RebuildAfterGap bool `protobuf:"varint,9,opt,name=rebuild_after_gap,json=rebuildAfterGap,proto3" json:"rebuild_after_gap,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *WatchWakesRequest) Reset() {
@@ -547,6 +550,13 @@ func (x *WatchWakesRequest) GetHeartbeatIntervalMs() uint32 {
 		return x.HeartbeatIntervalMs
 	}
 	return 0
+}
+
+func (x *WatchWakesRequest) GetRebuildAfterGap() bool {
+	if x != nil {
+		return x.RebuildAfterGap
+	}
+	return false
 }
 
 type isWatchWakesRequest_Start interface {
@@ -826,7 +836,7 @@ const file_pgsync_v1_pg_sync_service_proto_rawDesc = "" +
 	"source_ref\x18\x01 \x01(\tR\tsourceRef\"5\n" +
 	"\x14DeleteSourceResponse\x12\x1d\n" +
 	"\n" +
-	"source_ref\x18\x01 \x01(\tR\tsourceRef\"\xf3\x02\n" +
+	"source_ref\x18\x01 \x01(\tR\tsourceRef\"\x9f\x03\n" +
 	"\x11WatchWakesRequest\x12\x1f\n" +
 	"\vsource_refs\x18\x01 \x03(\tR\n" +
 	"sourceRefs\x12&\n" +
@@ -837,7 +847,8 @@ const file_pgsync_v1_pg_sync_service_proto_rawDesc = "" +
 	"\x14max_changes_per_wake\x18\x05 \x01(\rR\x11maxChangesPerWake\x12#\n" +
 	"\fresume_token\x18\x06 \x01(\tH\x00R\vresumeToken\x12A\n" +
 	"\x0estart_position\x18\a \x01(\x0e2\x18.pgsync.v1.StartPositionH\x00R\rstartPosition\x122\n" +
-	"\x15heartbeat_interval_ms\x18\b \x01(\rR\x13heartbeatIntervalMsB\a\n" +
+	"\x15heartbeat_interval_ms\x18\b \x01(\rR\x13heartbeatIntervalMs\x12*\n" +
+	"\x11rebuild_after_gap\x18\t \x01(\bR\x0frebuildAfterGapB\a\n" +
 	"\x05start\"\xfb\x01\n" +
 	"\x12WatchWakesResponse\x12(\n" +
 	"\x05ready\x18\x01 \x01(\v2\x10.pgsync.v1.ReadyH\x00R\x05ready\x12%\n" +

@@ -90,6 +90,9 @@ const (
 	StartPosition_START_POSITION_NOW StartPosition = 1
 	// The oldest change still retained in the log.
 	StartPosition_START_POSITION_EARLIEST StartPosition = 2
+	// The rows the source's shape holds now, as snapshot changes (`Change.snapshot`), then every
+	// change logged after them, spliced by transaction so none is lost or repeated.
+	StartPosition_START_POSITION_SNAPSHOT StartPosition = 3
 )
 
 // Enum value maps for StartPosition.
@@ -98,11 +101,13 @@ var (
 		0: "START_POSITION_UNSPECIFIED",
 		1: "START_POSITION_NOW",
 		2: "START_POSITION_EARLIEST",
+		3: "START_POSITION_SNAPSHOT",
 	}
 	StartPosition_value = map[string]int32{
 		"START_POSITION_UNSPECIFIED": 0,
 		"START_POSITION_NOW":         1,
 		"START_POSITION_EARLIEST":    2,
+		"START_POSITION_SNAPSHOT":    3,
 	}
 )
 
@@ -211,7 +216,11 @@ type Change struct {
 	// The table, as registered.
 	Table string `protobuf:"bytes,7,opt,name=table,proto3" json:"table,omitempty"`
 	// Postgres transaction ids of the change, when Electric sent them.
-	Txids         []int64 `protobuf:"varint,8,rep,packed,name=txids,proto3" json:"txids,omitempty"`
+	Txids []int64 `protobuf:"varint,8,rep,packed,name=txids,proto3" json:"txids,omitempty"`
+	// True for a row of a snapshot (START_POSITION_SNAPSHOT, or a rebuild after a gap): the row as
+	// it was when the snapshot was taken, with operation OPERATION_INSERT, no offset and no txids;
+	// `seq` is the log position the snapshot is spliced at. False for a logged change.
+	Snapshot      bool `protobuf:"varint,9,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -302,6 +311,13 @@ func (x *Change) GetTxids() []int64 {
 	return nil
 }
 
+func (x *Change) GetSnapshot() bool {
+	if x != nil {
+		return x.Snapshot
+	}
+	return false
+}
+
 // Wake tells a watcher that matching rows changed.
 type Wake struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -316,7 +332,10 @@ type Wake struct {
 	// Sequence number of the first log entry this wake covers.
 	FirstSeq int64 `protobuf:"varint,5,opt,name=first_seq,json=firstSeq,proto3" json:"first_seq,omitempty"`
 	// Sequence number of the last log entry this wake covers.
-	LastSeq       int64 `protobuf:"varint,6,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	LastSeq int64 `protobuf:"varint,6,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	// True when the wake carries snapshot rows (every change has `snapshot` set); `first_seq` and
+	// `last_seq` are then both the log position the snapshot is spliced at.
+	Snapshot      bool `protobuf:"varint,7,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -391,6 +410,13 @@ func (x *Wake) GetLastSeq() int64 {
 		return x.LastSeq
 	}
 	return 0
+}
+
+func (x *Wake) GetSnapshot() bool {
+	if x != nil {
+		return x.Snapshot
+	}
+	return false
 }
 
 // SourcePosition is how far a stream has delivered one source's log.
@@ -517,7 +543,10 @@ type Gap struct {
 	// Human-readable detail (e.g. last good Electric offset and the new handle).
 	Detail string `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
 	// Token to resume after this gap.
-	ResumeToken   string `protobuf:"bytes,6,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	ResumeToken string `protobuf:"bytes,6,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	// True when a snapshot of the source follows (the stream asked for `rebuild_after_gap`): the
+	// watcher should replace what it holds for the source with the snapshot rows that follow.
+	Rebuild       bool `protobuf:"varint,7,opt,name=rebuild,proto3" json:"rebuild,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -592,6 +621,13 @@ func (x *Gap) GetResumeToken() string {
 		return x.ResumeToken
 	}
 	return ""
+}
+
+func (x *Gap) GetRebuild() bool {
+	if x != nil {
+		return x.Rebuild
+	}
+	return false
 }
 
 // Heartbeat keeps idle streams alive and carries the current resume token.
@@ -736,7 +772,7 @@ var File_pgsync_v1_wake_proto protoreflect.FileDescriptor
 
 const file_pgsync_v1_wake_proto_rawDesc = "" +
 	"\n" +
-	"\x14pgsync/v1/wake.proto\x12\tpgsync.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16pgsync/v1/source.proto\"\x89\x02\n" +
+	"\x14pgsync/v1/wake.proto\x12\tpgsync.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16pgsync/v1/source.proto\"\xa5\x02\n" +
 	"\x06Change\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x122\n" +
 	"\toperation\x18\x02 \x01(\x0e2\x14.pgsync.v1.OperationR\toperation\x12-\n" +
@@ -745,7 +781,8 @@ const file_pgsync_v1_wake_proto_rawDesc = "" +
 	"\x06offset\x18\x05 \x01(\tR\x06offset\x12\x10\n" +
 	"\x03seq\x18\x06 \x01(\x03R\x03seq\x12\x14\n" +
 	"\x05table\x18\a \x01(\tR\x05table\x12\x14\n" +
-	"\x05txids\x18\b \x03(\x03R\x05txids\"\xc6\x01\n" +
+	"\x05txids\x18\b \x03(\x03R\x05txids\x12\x1a\n" +
+	"\bsnapshot\x18\t \x01(\bR\bsnapshot\"\xe2\x01\n" +
 	"\x04Wake\x12\x17\n" +
 	"\awake_id\x18\x01 \x01(\tR\x06wakeId\x12\x1d\n" +
 	"\n" +
@@ -753,14 +790,15 @@ const file_pgsync_v1_wake_proto_rawDesc = "" +
 	"\achanges\x18\x03 \x03(\v2\x11.pgsync.v1.ChangeR\achanges\x12!\n" +
 	"\fresume_token\x18\x04 \x01(\tR\vresumeToken\x12\x1b\n" +
 	"\tfirst_seq\x18\x05 \x01(\x03R\bfirstSeq\x12\x19\n" +
-	"\blast_seq\x18\x06 \x01(\x03R\alastSeq\"A\n" +
+	"\blast_seq\x18\x06 \x01(\x03R\alastSeq\x12\x1a\n" +
+	"\bsnapshot\x18\a \x01(\bR\bsnapshot\"A\n" +
 	"\x0eSourcePosition\x12\x1d\n" +
 	"\n" +
 	"source_ref\x18\x01 \x01(\tR\tsourceRef\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\"c\n" +
 	"\x05Ready\x127\n" +
 	"\tpositions\x18\x01 \x03(\v2\x19.pgsync.v1.SourcePositionR\tpositions\x12!\n" +
-	"\fresume_token\x18\x02 \x01(\tR\vresumeToken\"\xbf\x01\n" +
+	"\fresume_token\x18\x02 \x01(\tR\vresumeToken\"\xd9\x01\n" +
 	"\x03Gap\x12\x1d\n" +
 	"\n" +
 	"source_ref\x18\x01 \x01(\tR\tsourceRef\x12,\n" +
@@ -768,7 +806,8 @@ const file_pgsync_v1_wake_proto_rawDesc = "" +
 	"\bfrom_seq\x18\x03 \x01(\x03R\afromSeq\x12\x15\n" +
 	"\x06to_seq\x18\x04 \x01(\x03R\x05toSeq\x12\x16\n" +
 	"\x06detail\x18\x05 \x01(\tR\x06detail\x12!\n" +
-	"\fresume_token\x18\x06 \x01(\tR\vresumeToken\"^\n" +
+	"\fresume_token\x18\x06 \x01(\tR\vresumeToken\x12\x18\n" +
+	"\arebuild\x18\a \x01(\bR\arebuild\"^\n" +
 	"\tHeartbeat\x12!\n" +
 	"\fresume_token\x18\x01 \x01(\tR\vresumeToken\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xb0\x01\n" +
@@ -783,11 +822,12 @@ const file_pgsync_v1_wake_proto_rawDesc = "" +
 	"\x15OPERATION_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10OPERATION_INSERT\x10\x01\x12\x14\n" +
 	"\x10OPERATION_UPDATE\x10\x02\x12\x14\n" +
-	"\x10OPERATION_DELETE\x10\x03*d\n" +
+	"\x10OPERATION_DELETE\x10\x03*\x81\x01\n" +
 	"\rStartPosition\x12\x1e\n" +
 	"\x1aSTART_POSITION_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12START_POSITION_NOW\x10\x01\x12\x1b\n" +
-	"\x17START_POSITION_EARLIEST\x10\x02*{\n" +
+	"\x17START_POSITION_EARLIEST\x10\x02\x12\x1b\n" +
+	"\x17START_POSITION_SNAPSHOT\x10\x03*{\n" +
 	"\tGapReason\x12\x1a\n" +
 	"\x16GAP_REASON_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17GAP_REASON_MUST_REFETCH\x10\x01\x12\x18\n" +

@@ -15,6 +15,7 @@ import { WatchService } from "./domain/watch-service.js";
 import type { Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { loadPolicyFile } from "./policy-file.js";
+import { registerSourceMetrics } from "./source-metrics.js";
 import { migrate } from "./storage/migrate.js";
 import { PgChangeLog } from "./storage/pg-change-log.js";
 import { PgCursorStore } from "./storage/pg-cursor-store.js";
@@ -24,6 +25,7 @@ import { PgSourceStore } from "./storage/pg-source-store.js";
 import { createPool } from "./storage/pool.js";
 import { createAuthenticator } from "./transport/auth.js";
 import { createHealthRegistry, type HealthRegistry, ServingStatus } from "./transport/health.js";
+import { createProbeRoutes } from "./transport/http-probes.js";
 import { createOnePortServer, createTextRoute, type OnePortServer } from "./transport/listener.js";
 import { PgSyncServiceImpl } from "./transport/pg-sync-service.js";
 import { createRpcHandler, PUBLIC_SERVICES } from "./transport/rpc-handler.js";
@@ -159,6 +161,7 @@ function buildDomain(config: Config, pool: pg.Pool, logger: Logger, overrides: S
     maxStreamsPerTenant: config.maxStreamsPerTenant,
     onDispatch: (seconds) => metrics.wakeDispatchSeconds.observe(seconds),
   });
+  registerSourceMetrics(metrics, { bridges, watch, pool });
   return { metrics, sources, registry, watch, notifier, bridges };
 }
 
@@ -178,6 +181,7 @@ async function buildTransport(config: Config, domain: Domain, logger: Logger): P
     shutdownSignal: shutdown.signal,
     maxRequestBytes: config.maxRequestBytes,
     maxHealthWatches: config.maxHealthWatches,
+    metrics: domain.metrics,
   });
   const listener = createOnePortServer(handler, {
     limits: {
@@ -186,7 +190,10 @@ async function buildTransport(config: Config, domain: Domain, logger: Logger): P
       idleTimeoutMs: config.idleConnectionTimeoutMs,
       maxConnections: config.maxConnections,
     },
-    httpRoutes: { "/metrics": createTextRoute(domain.metrics.registry) },
+    httpRoutes: {
+      "/metrics": createTextRoute(domain.metrics.registry),
+      ...createProbeRoutes(() => health.get(HEALTH_SERVICES.overall) === ServingStatus.SERVING),
+    },
   });
   return { health, listener, shutdown };
 }

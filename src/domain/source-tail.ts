@@ -48,6 +48,8 @@ export class SourceTail {
   #live = false;
   #closed = false;
   #notifiedAt: number | undefined;
+  /** Newest log seq this tail knows of (read, or announced by a notification). */
+  #knownHead = 0n;
 
   constructor(deps: SourceTailDeps) {
     this.#deps = deps;
@@ -65,6 +67,13 @@ export class SourceTail {
       incarnation: this.#deps.record.incarnation,
       seq: this.#position,
     };
+  }
+
+  /** Log entries known to exist that this stream has not handed on or skipped yet (metrics). */
+  get backlog(): bigint {
+    let head = this.#knownHead;
+    if (this.#readPosition > head) head = this.#readPosition;
+    return head > this.#position ? head - this.#position : 0n;
   }
 
   /** Whether the log may hold entries not read yet. */
@@ -90,6 +99,7 @@ export class SourceTail {
    */
   notify(headSeq?: bigint): boolean {
     if (headSeq !== undefined) {
+      if (headSeq > this.#knownHead) this.#knownHead = headSeq;
       if (headSeq <= this.#readPosition) return false;
       this.#notifiedAt ??= performance.now();
     }

@@ -16,6 +16,7 @@ import type { Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { loadPolicyFile } from "./policy-file.js";
 import { registerSourceMetrics } from "./source-metrics.js";
+import { startStep } from "./startup.js";
 import { migrate } from "./storage/migrate.js";
 import { PgChangeLog } from "./storage/pg-change-log.js";
 import { PgCursorStore } from "./storage/pg-cursor-store.js";
@@ -133,7 +134,9 @@ function buildDomain(config: Config, pool: pg.Pool, logger: Logger, overrides: S
     bridges,
     defaultShapeUrl: config.electricUrl,
     allowedOrigins: config.allowedOrigins,
-    policy: config.policyFile ? loadPolicyFile(config.policyFile) : undefined,
+    policy: config.policyFile
+      ? startStep("policy file", () => loadPolicyFile(config.policyFile as string))
+      : undefined,
     quotas: {
       maxSourcesPerTenant: config.maxSourcesPerTenant,
       registrations: new TenantRateLimiter({ limit: config.maxRegistrationsPerMinute }),
@@ -169,7 +172,7 @@ function buildDomain(config: Config, pool: pg.Pool, logger: Logger, overrides: S
 async function buildTransport(config: Config, domain: Domain, logger: Logger): Promise<Transport> {
   const health = createHealthRegistry();
   const shutdown = new AbortController();
-  const descriptorSet = await readFile(DESCRIPTORS_PATH);
+  const descriptorSet = await startStep("reflection descriptor set", () => readFile(DESCRIPTORS_PATH));
   const impl = new PgSyncServiceImpl(domain);
   // Credentials before bodies, request size limits, the health watch limit: see rpc-handler.ts.
   const handler = createRpcHandler({
@@ -252,7 +255,7 @@ export async function createServer(
   logger: Logger,
   overrides: ServerOverrides = {},
 ): Promise<PgSyncServer> {
-  const pool = await openStateDatabase(config, logger);
+  const pool = await startStep("state database", () => openStateDatabase(config, logger));
   const domain = buildDomain(config, pool, logger, overrides);
   const { health, listener, shutdown } = await buildTransport(config, domain, logger);
   const { notifier, bridges } = domain;
@@ -263,11 +266,12 @@ export async function createServer(
     pool,
     health,
     async listen() {
-      await notifier.start();
-      await bridges.start();
+      await startStep("state database notifications", () => notifier.start());
+      await startStep("state database", () => bridges.start());
       const interval = overrides.healthCheckIntervalMs ?? HEALTH_CHECK_INTERVAL_MS;
       stopJobs = await startBackgroundJobs(config, pool, bridges, health, logger, interval);
-      const address = await listener.listen(config.listen.host, config.listen.port);
+      const { listen: at } = config;
+      const address = await startStep("listener", () => listener.listen(at.host, at.port));
       const host = address.host.includes(":") ? `[${address.host}]` : address.host;
       logger.info({ host: address.host, port: address.port }, "pg-sync listening");
       return { ...address, url: `http://${host}:${address.port}` };

@@ -6,11 +6,13 @@ import {
   type StreamResponse,
   type UnaryResponse,
 } from "@connectrpc/connect";
+import { context, isSpanContextValid, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { Logger } from "../logger.js";
 import { LOG_FIELDS } from "../logger.js";
 import type { Metrics } from "../metrics.js";
+import { extractRequestContext, tracer } from "../tracing.js";
 import { type Authenticator, createAuthInterceptor } from "./auth.js";
-import { principalKey, requestIdKey } from "./context.js";
+import { principalKey, requestIdKey, traceContextKey } from "./context.js";
 import { errorReason, statusCodeName, toConnectError } from "./errors.js";
 
 /** The next handler in an interceptor chain. */
@@ -56,6 +58,41 @@ async function settleOutcome(
 export function createErrorInterceptor(): Interceptor {
   return (next) => (req) =>
     settleOutcome(next, req, (err) => (err === undefined ? undefined : toConnectError(err)));
+}
+
+/**
+ * One server span per call, `<service>/<method>`, child of the caller's `traceparent` when it
+ * sent one; ends when the call does (a stream: when its last message is read) with the gRPC code.
+ * The span's context is active for the inner interceptors and stored under
+ * {@link traceContextKey} for handlers. A no-op span while tracing is off.
+ */
+export function createTracingInterceptor(): Interceptor {
+  return (next) => (req) => {
+    const parent = extractRequestContext(req.header);
+    const span = tracer.startSpan(
+      `${req.service.typeName}/${req.method.name}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          "rpc.system": "grpc",
+          "rpc.service": req.service.typeName,
+          "rpc.method": req.method.name,
+        },
+      },
+      parent,
+    );
+    const ctx = trace.setSpan(parent, span);
+    req.contextValues.set(traceContextKey, ctx);
+    return context.with(ctx, () =>
+      settleOutcome(next, req, (err) => {
+        const code = err === undefined ? undefined : ConnectError.from(err).code;
+        span.setAttribute("rpc.grpc.status_code", code ?? 0);
+        if (code !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: statusCodeName(code) });
+        span.end();
+        return err;
+      }),
+    );
+  };
 }
 
 /** Header carrying the request id, accepted from the caller when well-formed, echoed back. */
@@ -105,6 +142,8 @@ export type RpcMetrics = Pick<Metrics, "rpcHandled" | "rpcSeconds">;
 export function createLoggingInterceptor(logger: Logger, metrics?: RpcMetrics): Interceptor {
   return (next) => async (req) => {
     const started = performance.now();
+    const spanContext = trace.getSpan(context.active())?.spanContext();
+    const traceId = spanContext && isSpanContextValid(spanContext) ? spanContext.traceId : undefined;
     const log = (err: unknown) => {
       const seconds = (performance.now() - started) / 1000;
       const error = err === undefined ? undefined : ConnectError.from(err);
@@ -121,6 +160,7 @@ export function createLoggingInterceptor(logger: Logger, metrics?: RpcMetrics): 
       };
       const tenant = req.contextValues.get(principalKey)?.tenant;
       if (tenant) fields[LOG_FIELDS.tenant] = tenant;
+      if (traceId) fields[LOG_FIELDS.traceId] = traceId;
       if (error === undefined) {
         logger.debug(fields, "rpc");
         return;
@@ -156,11 +196,12 @@ export interface InterceptorChainOptions {
 }
 
 /**
- * The server's interceptors, outermost first: request id, logging, authentication, then error
- * mapping (innermost, so every outer interceptor sees ConnectErrors).
+ * The server's interceptors, outermost first: tracing, request id, logging, authentication, then
+ * error mapping (innermost, so every outer interceptor sees ConnectErrors).
  */
 export function createInterceptorChain(options: InterceptorChainOptions): Interceptor[] {
   return [
+    createTracingInterceptor(),
     createRequestIdInterceptor(),
     createLoggingInterceptor(options.logger, options.metrics),
     createAuthInterceptor(options.authenticator, { exemptServices: options.exemptServices }),

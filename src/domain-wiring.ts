@@ -19,6 +19,8 @@ import { WatchService } from "./domain/watch-service.js";
 import type { Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { loadPolicyFile } from "./policy-file.js";
+import { registerSourceMetrics } from "./source-metrics.js";
+import { startStep } from "./startup.js";
 import { migrate } from "./storage/migrate.js";
 import { PgChangeLog } from "./storage/pg-change-log.js";
 import { PgConsumerGroupStore } from "./storage/pg-consumer-group-store.js";
@@ -92,7 +94,9 @@ export function buildDomain(
     bridges,
     defaultShapeUrl: config.electricUrl,
     allowedOrigins: config.allowedOrigins,
-    policy: config.policyFile ? loadPolicyFile(config.policyFile) : undefined,
+    policy: config.policyFile
+      ? startStep("policy file", () => loadPolicyFile(config.policyFile as string))
+      : undefined,
     quotas: {
       maxSourcesPerTenant: config.maxSourcesPerTenant,
       registrations: new TenantRateLimiter({ limit: config.maxRegistrationsPerMinute }),
@@ -128,6 +132,7 @@ export function buildDomain(
       },
     },
   });
+  registerSourceMetrics(metrics, { bridges, watch, pool });
   const groups = buildConsumerGroups(config, pool, { registry, notifier, bridges }, logger);
   return { metrics, sources, registry, watch, notifier, bridges, groups };
 }

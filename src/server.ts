@@ -9,11 +9,13 @@ import type { WatchService } from "./domain/watch-service.js";
 import { buildDomain, type Domain, type DomainOverrides, openStateDatabase } from "./domain-wiring.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
+import { startStep } from "./startup.js";
 import type { PgNotifier } from "./storage/pg-notifier.js";
 import { pruneChangeLog } from "./storage/pg-retention.js";
 import { createAuthenticator } from "./transport/auth.js";
 import { ConsumerGroupHandlers } from "./transport/consumer-group-handlers.js";
 import { createHealthRegistry, type HealthRegistry, ServingStatus } from "./transport/health.js";
+import { createProbeRoutes } from "./transport/http-probes.js";
 import { createOnePortServer, createTextRoute, type OnePortServer } from "./transport/listener.js";
 import { PgSyncServiceImpl } from "./transport/pg-sync-service.js";
 import { createRpcHandler, PUBLIC_SERVICES } from "./transport/rpc-handler.js";
@@ -71,7 +73,7 @@ interface Transport {
 async function buildTransport(config: Config, domain: Domain, logger: Logger): Promise<Transport> {
   const health = createHealthRegistry();
   const shutdown = new AbortController();
-  const descriptorSet = await readFile(DESCRIPTORS_PATH);
+  const descriptorSet = await startStep("reflection descriptor set", () => readFile(DESCRIPTORS_PATH));
   const impl = new PgSyncServiceImpl({ ...domain, groups: new ConsumerGroupHandlers(domain.groups) });
   // Credentials before bodies, request size limits, the health watch limit: see rpc-handler.ts.
   const handler = createRpcHandler({
@@ -83,6 +85,7 @@ async function buildTransport(config: Config, domain: Domain, logger: Logger): P
     shutdownSignal: shutdown.signal,
     maxRequestBytes: config.maxRequestBytes,
     maxHealthWatches: config.maxHealthWatches,
+    metrics: domain.metrics,
   });
   const listener = createOnePortServer(handler, {
     limits: {
@@ -91,7 +94,10 @@ async function buildTransport(config: Config, domain: Domain, logger: Logger): P
       idleTimeoutMs: config.idleConnectionTimeoutMs,
       maxConnections: config.maxConnections,
     },
-    httpRoutes: { "/metrics": createTextRoute(domain.metrics.registry) },
+    httpRoutes: {
+      "/metrics": createTextRoute(domain.metrics.registry),
+      ...createProbeRoutes(() => health.get(HEALTH_SERVICES.overall) === ServingStatus.SERVING),
+    },
   });
   return { health, listener, shutdown };
 }
@@ -150,7 +156,7 @@ export async function createServer(
   logger: Logger,
   overrides: ServerOverrides = {},
 ): Promise<PgSyncServer> {
-  const pool = await openStateDatabase(config, logger);
+  const pool = await startStep("state database", () => openStateDatabase(config, logger));
   const domain = buildDomain(config, pool, logger, overrides);
   const { health, listener, shutdown } = await buildTransport(config, domain, logger);
   const { notifier, bridges } = domain;
@@ -161,11 +167,12 @@ export async function createServer(
     pool,
     health,
     async listen() {
-      await notifier.start();
-      await bridges.start();
+      await startStep("state database notifications", () => notifier.start());
+      await startStep("state database", () => bridges.start());
       const interval = overrides.healthCheckIntervalMs ?? HEALTH_CHECK_INTERVAL_MS;
       stopJobs = await startBackgroundJobs(config, pool, bridges, health, logger, interval);
-      const address = await listener.listen(config.listen.host, config.listen.port);
+      const { listen: at } = config;
+      const address = await startStep("listener", () => listener.listen(at.host, at.port));
       const host = address.host.includes(":") ? `[${address.host}]` : address.host;
       logger.info({ host: address.host, port: address.port }, "pg-sync listening");
       return { ...address, url: `http://${host}:${address.port}` };

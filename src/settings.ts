@@ -377,6 +377,13 @@ export const SETTINGS = {
     secret: false,
     description: "largest ListSources response; pages are cut to fit",
   },
+  otlpEndpoint: {
+    kind: "text",
+    env: "PGSYNC_OTLP_ENDPOINT",
+    secret: false,
+    description:
+      "OTLP/HTTP collector for traces (`http://host:4318`); off unless this or `OTEL_EXPORTER_OTLP_ENDPOINT`",
+  },
 } as const satisfies Record<string, Setting>;
 
 type Settings = typeof SETTINGS;
@@ -422,3 +429,20 @@ export const DEFAULT_CONFIG = Object.freeze(
 export const SECRET_VARS: ReadonlySet<string> = new Set(
   SETTING_NAMES.filter((name) => SETTINGS[name].secret).map((name) => SETTINGS[name].env),
 );
+
+/**
+ * `PGSYNC_*` variables that are not server settings: read by pg-sync's scripts, tests, demo and
+ * client examples, so the server does not warn about them.
+ */
+export const TOOLING_VARS: ReadonlySet<string> = new Set([
+  "PGSYNC_ROOT",
+  "PGSYNC_URL",
+  "PGSYNC_TOKEN",
+  "PGSYNC_PORT",
+  "PGSYNC_REQUIRE_LIVE",
+  "PGSYNC_REQUIRE_GENERATOR",
+  "PGSYNC_STACK_LOG",
+]);
+
+/** Prefixes of tooling variables (`PGSYNC_TEST_PG_URL`, `PGSYNC_DEMO_DIR`, …). */
+export const TOOLING_PREFIXES: readonly string[] = ["PGSYNC_TEST_", "PGSYNC_DEMO_"];

@@ -96,7 +96,11 @@ export class NoShapeUrlError extends DomainError {
   }
 }
 
-/** The shape endpoint cannot serve the shape; `detail` says why in terms a user can act on. */
+/**
+ * The shape endpoint cannot serve the shape; `detail` says why in terms a user can act on, as what
+ * the endpoint did ("is unreachable", "rejected the shape (400): …"): the message names the
+ * endpoint once and never its URL (the server's default endpoint is internal).
+ */
 export class ShapeProbeFailedError extends DomainError {
   override name = "ShapeProbeFailedError";
   readonly reason = "SHAPE_PROBE_FAILED";
@@ -104,7 +108,10 @@ export class ShapeProbeFailedError extends DomainError {
     readonly detail: string,
     readonly status?: number,
   ) {
-    super(`shape endpoint probe failed: ${detail}`, status === undefined ? {} : { status: String(status) });
+    super(
+      `registration probe failed: the shape endpoint ${detail}`,
+      status === undefined ? {} : { status: String(status) },
+    );
   }
 }
 

@@ -60,6 +60,8 @@ export class SourceTail {
   #splice: SpliceState | undefined;
   /** Seq of the change that retires the splice: it is dropped once the position passes it. */
   #retireAt: bigint | undefined;
+  /** Newest log seq this tail knows of (read, or announced by a notification). */
+  #knownHead = 0n;
 
   constructor(deps: SourceTailDeps) {
     this.#deps = deps;
@@ -78,6 +80,13 @@ export class SourceTail {
       seq: this.#position,
       ...(this.#splice ? { splice: this.#splice } : {}),
     };
+  }
+
+  /** Log entries known to exist that this stream has not handed on or skipped yet (metrics). */
+  get backlog(): bigint {
+    let head = this.#knownHead;
+    if (this.#readPosition > head) head = this.#readPosition;
+    return head > this.#position ? head - this.#position : 0n;
   }
 
   /** Whether the log may hold entries not read yet. */
@@ -106,6 +115,7 @@ export class SourceTail {
    */
   notify(headSeq?: bigint): boolean {
     if (headSeq !== undefined) {
+      if (headSeq > this.#knownHead) this.#knownHead = headSeq;
       if (headSeq <= this.#readPosition) return false;
       this.#notifiedAt ??= performance.now();
     }

@@ -3,6 +3,7 @@ import type { ChangeLogReader, LogNotifier } from "./ports.js";
 import { decodeResumeToken } from "./resume-token.js";
 import type { SnapshotSettings } from "./snapshot-feed.js";
 import type { SourceRecord } from "./source.js";
+import { sourceKey } from "./source-key.js";
 import { isOperation, type Operation } from "./source-options.js";
 import type { SourceRegistry } from "./source-registry.js";
 import type { StartPosition, WatchOptions } from "./watch-frames.js";
@@ -110,6 +111,7 @@ export interface OpenWatch {
 export class WatchService {
   readonly #deps: WatchServiceDeps;
   readonly #open = new Map<string, number>();
+  readonly #sessions = new Map<WatchSession, string>();
 
   constructor(deps: WatchServiceDeps) {
     this.#deps = deps;
@@ -120,6 +122,23 @@ export class WatchService {
     return this.#open.get(tenant) ?? 0;
   }
 
+  /**
+   * Per (tenant, source) watched in this process, the largest backlog of any open stream: log
+   * entries known to exist (read or announced) that the stream has not delivered. Cheap: no I/O.
+   */
+  backlogs(): { readonly tenant: string; readonly sourceRef: string; readonly entries: bigint }[] {
+    const largest = new Map<string, { tenant: string; sourceRef: string; entries: bigint }>();
+    for (const [session, tenant] of this.#sessions) {
+      for (const { sourceRef, entries } of session.backlogs()) {
+        const key = sourceKey(tenant, sourceRef);
+        const seen = largest.get(key);
+        if (!seen || entries > seen.entries) largest.set(key, { tenant, sourceRef, entries });
+      }
+    }
+    return [...largest.values()];
+  }
+
+  /** Validates the request, checks access and quota, and opens the session (see the class). */
   async open(tenant: string, req: WatchRequest): Promise<OpenWatch> {
     const options = validateWatchRequest(req);
     const wantsSnapshot =
@@ -158,11 +177,13 @@ export class WatchService {
       ...(this.#deps.snapshots ? { snapshots: this.#deps.snapshots } : {}),
     });
     let closed = false;
+    this.#sessions.set(session, tenant);
     return {
       session,
       close: () => {
         if (closed) return;
         closed = true;
+        this.#sessions.delete(session);
         for (const release of releases) release();
         const n = (this.#open.get(tenant) ?? 1) - 1;
         if (n <= 0) this.#open.delete(tenant);

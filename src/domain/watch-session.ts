@@ -131,6 +131,11 @@ export class WatchSession {
     }
   }
 
+  /** Per watched source, the log entries known to exist that this stream has not delivered yet. */
+  backlogs(): { readonly sourceRef: string; readonly entries: bigint }[] {
+    return [...this.#tails.values()].map((t) => ({ sourceRef: t.record.sourceRef, entries: t.backlog }));
+  }
+
   /** Resume token of the last frame handed on. */
   get resumeToken(): string {
     return this.#handedToken;

@@ -24,8 +24,9 @@ import type { Caller } from "../domain/policy.js";
 import type { SourceRegistry } from "../domain/source-registry.js";
 import { WATCH_LIMITS, type WatchService } from "../domain/watch-service.js";
 import type { Metrics } from "../metrics.js";
+import { startWakeSpan } from "../tracing.js";
 import type { ConsumerGroupHandlers } from "./consumer-group-handlers.js";
-import { principalKey } from "./context.js";
+import { principalKey, traceContextKey } from "./context.js";
 import { sourceOptionsFromProto, watchRequestFromProto } from "./from-proto.js";
 import { cursorToProto, sourceToProto, watchFrameToProto } from "./to-proto.js";
 
@@ -109,11 +110,30 @@ export class PgSyncServiceImpl implements ServiceImpl<typeof PgSyncService> {
     }
     const watch = await this.#deps.watch.open(caller.tenant, watchRequestFromProto(req));
     const { metrics } = this.#deps;
+    const traceParent = ctx.values.get(traceContextKey);
     metrics.openStreams.inc();
     try {
       for await (const frame of watch.session.frames(ctx.signal)) {
-        if (frame.type === "wake") metrics.wakesSent.inc();
-        yield watchFrameToProto(frame);
+        if (frame.type !== "wake") {
+          yield watchFrameToProto(frame);
+          continue;
+        }
+        metrics.wakesSent.inc();
+        const { wakeId, sourceRef, firstSeq, lastSeq } = frame;
+        const wake = {
+          tenant: caller.tenant,
+          sourceRef,
+          wakeId,
+          firstSeq,
+          lastSeq,
+          changes: frame.changes.length,
+        };
+        const span = startWakeSpan(traceParent, wake);
+        try {
+          yield watchFrameToProto(frame);
+        } finally {
+          span.end();
+        }
       }
       const reason: unknown = ctx.signal.reason;
       if (ctx.signal.aborted && reason instanceof ConnectError) throw reason;

@@ -24,14 +24,14 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
-from pgsync.v1 import source_pb2 as pgsync_dot_v1_dot_source__pb2
+from pg_sync_client.v1 import source_pb2 as pgsync_dot_v1_dot_source__pb2
 
 
 DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14pgsync/v1/wake.proto\x12\tpgsync.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16pgsync/v1/source.proto\"\xcd\x01\n\x06\x43hange\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\toperation\x18\x02 \x01(\x0e\x32\x14.pgsync.v1.Operation\x12&\n\x05value\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12*\n\told_value\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06offset\x18\x05 \x01(\t\x12\x0b\n\x03seq\x18\x06 \x01(\x03\x12\r\n\x05table\x18\x07 \x01(\t\x12\r\n\x05txids\x18\x08 \x03(\x03\"\x8a\x01\n\x04Wake\x12\x0f\n\x07wake_id\x18\x01 \x01(\t\x12\x12\n\nsource_ref\x18\x02 \x01(\t\x12\"\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x11.pgsync.v1.Change\x12\x14\n\x0cresume_token\x18\x04 \x01(\t\x12\x11\n\tfirst_seq\x18\x05 \x01(\x03\x12\x10\n\x08last_seq\x18\x06 \x01(\x03\"1\n\x0eSourcePosition\x12\x12\n\nsource_ref\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\"K\n\x05Ready\x12,\n\tpositions\x18\x01 \x03(\x0b\x32\x19.pgsync.v1.SourcePosition\x12\x14\n\x0cresume_token\x18\x02 \x01(\t\"\x87\x01\n\x03Gap\x12\x12\n\nsource_ref\x18\x01 \x01(\t\x12$\n\x06reason\x18\x02 \x01(\x0e\x32\x14.pgsync.v1.GapReason\x12\x10\n\x08\x66rom_seq\x18\x03 \x01(\x03\x12\x0e\n\x06to_seq\x18\x04 \x01(\x03\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\x12\x14\n\x0cresume_token\x18\x06 \x01(\t\"K\n\tHeartbeat\x12\x14\n\x0cresume_token\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x80\x01\n\x0cSourceStatus\x12\x12\n\nsource_ref\x18\x01 \x01(\t\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.pgsync.v1.SourceState\x12\x0f\n\x07\x64\x65leted\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x14\n\x0cresume_token\x18\x05 \x01(\t*h\n\tOperation\x12\x19\n\x15OPERATION_UNSPECIFIED\x10\x00\x12\x14\n\x10OPERATION_INSERT\x10\x01\x12\x14\n\x10OPERATION_UPDATE\x10\x02\x12\x14\n\x10OPERATION_DELETE\x10\x03*d\n\rStartPosition\x12\x1e\n\x1aSTART_POSITION_UNSPECIFIED\x10\x00\x12\x16\n\x12START_POSITION_NOW\x10\x01\x12\x1b\n\x17START_POSITION_EARLIEST\x10\x02*{\n\tGapReason\x12\x1a\n\x16GAP_REASON_UNSPECIFIED\x10\x00\x12\x1b\n\x17GAP_REASON_MUST_REFETCH\x10\x01\x12\x18\n\x14GAP_REASON_RETENTION\x10\x02\x12\x1b\n\x17GAP_REASON_SOURCE_RESET\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pgsync.v1.wake_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pg_sync_client.v1.wake_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_OPERATION']._serialized_start=945

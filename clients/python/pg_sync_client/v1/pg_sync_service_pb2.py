@@ -22,16 +22,16 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from pgsync.v1 import cursor_pb2 as pgsync_dot_v1_dot_cursor__pb2
-from pgsync.v1 import source_pb2 as pgsync_dot_v1_dot_source__pb2
-from pgsync.v1 import wake_pb2 as pgsync_dot_v1_dot_wake__pb2
+from pg_sync_client.v1 import cursor_pb2 as pgsync_dot_v1_dot_cursor__pb2
+from pg_sync_client.v1 import source_pb2 as pgsync_dot_v1_dot_source__pb2
+from pg_sync_client.v1 import wake_pb2 as pgsync_dot_v1_dot_wake__pb2
 
 
 DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpgsync/v1/pg_sync_service.proto\x12\tpgsync.v1\x1a\x16pgsync/v1/cursor.proto\x1a\x16pgsync/v1/source.proto\x1a\x14pgsync/v1/wake.proto\"B\n\x15RegisterSourceRequest\x12)\n\x07options\x18\x01 \x01(\x0b\x32\x18.pgsync.v1.SourceOptions\"`\n\x16RegisterSourceResponse\x12\x12\n\nsource_ref\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12!\n\x06source\x18\x03 \x01(\x0b\x32\x11.pgsync.v1.Source\"&\n\x10GetSourceRequest\x12\x12\n\nsource_ref\x18\x01 \x01(\t\"6\n\x11GetSourceResponse\x12!\n\x06source\x18\x01 \x01(\x0b\x32\x11.pgsync.v1.Source\";\n\x12ListSourcesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"R\n\x13ListSourcesResponse\x12\"\n\x07sources\x18\x01 \x03(\x0b\x32\x11.pgsync.v1.Source\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x13\x44\x65leteSourceRequest\x12\x12\n\nsource_ref\x18\x01 \x01(\t\"*\n\x14\x44\x65leteSourceResponse\x12\x12\n\nsource_ref\x18\x01 \x01(\t\"\x87\x02\n\x11WatchWakesRequest\x12\x13\n\x0bsource_refs\x18\x01 \x03(\t\x12!\n\x03ops\x18\x02 \x03(\x0e\x32\x14.pgsync.v1.Operation\x12\x13\n\x0b\x64\x65\x62ounce_ms\x18\x03 \x01(\r\x12\x13\n\x0bmax_wait_ms\x18\x04 \x01(\r\x12\x1c\n\x14max_changes_per_wake\x18\x05 \x01(\r\x12\x16\n\x0cresume_token\x18\x06 \x01(\tH\x00\x12\x32\n\x0estart_position\x18\x07 \x01(\x0e\x32\x18.pgsync.v1.StartPositionH\x00\x12\x1d\n\x15heartbeat_interval_ms\x18\x08 \x01(\rB\x07\n\x05start\"\xd6\x01\n\x12WatchWakesResponse\x12!\n\x05ready\x18\x01 \x01(\x0b\x32\x10.pgsync.v1.ReadyH\x00\x12\x1f\n\x04wake\x18\x02 \x01(\x0b\x32\x0f.pgsync.v1.WakeH\x00\x12\x1d\n\x03gap\x18\x03 \x01(\x0b\x32\x0e.pgsync.v1.GapH\x00\x12)\n\theartbeat\x18\x04 \x01(\x0b\x32\x14.pgsync.v1.HeartbeatH\x00\x12)\n\x06status\x18\x05 \x01(\x0b\x32\x17.pgsync.v1.SourceStatusH\x00\x42\x07\n\x05\x65vent\"&\n\x10GetCursorRequest\x12\x12\n\nsource_ref\x18\x01 \x01(\t\"6\n\x11GetCursorResponse\x12!\n\x06\x63ursor\x18\x01 \x01(\x0b\x32\x11.pgsync.v1.Cursor2\xfd\x03\n\rPgSyncService\x12Z\n\x0eRegisterSource\x12 .pgsync.v1.RegisterSourceRequest\x1a!.pgsync.v1.RegisterSourceResponse\"\x03\x90\x02\x02\x12K\n\tGetSource\x12\x1b.pgsync.v1.GetSourceRequest\x1a\x1c.pgsync.v1.GetSourceResponse\"\x03\x90\x02\x01\x12Q\n\x0bListSources\x12\x1d.pgsync.v1.ListSourcesRequest\x1a\x1e.pgsync.v1.ListSourcesResponse\"\x03\x90\x02\x01\x12T\n\x0c\x44\x65leteSource\x12\x1e.pgsync.v1.DeleteSourceRequest\x1a\x1f.pgsync.v1.DeleteSourceResponse\"\x03\x90\x02\x02\x12M\n\nWatchWakes\x12\x1c.pgsync.v1.WatchWakesRequest\x1a\x1d.pgsync.v1.WatchWakesResponse\"\x00\x30\x01\x12K\n\tGetCursor\x12\x1b.pgsync.v1.GetCursorRequest\x1a\x1c.pgsync.v1.GetCursorResponse\"\x03\x90\x02\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pgsync.v1.pg_sync_service_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pg_sync_client.v1.pg_sync_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PGSYNCSERVICE'].methods_by_name['RegisterSource']._loaded_options = None

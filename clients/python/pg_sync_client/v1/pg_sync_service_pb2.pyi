@@ -1,6 +1,6 @@
-from pgsync.v1 import cursor_pb2 as _cursor_pb2
-from pgsync.v1 import source_pb2 as _source_pb2
-from pgsync.v1 import wake_pb2 as _wake_pb2
+from pg_sync_client.v1 import cursor_pb2 as _cursor_pb2
+from pg_sync_client.v1 import source_pb2 as _source_pb2
+from pg_sync_client.v1 import wake_pb2 as _wake_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, Union
 
 import grpc
 
-from pgsync.errors import InvalidArgumentError, PgSyncError, error_from_rpc
-from pgsync.v1 import pg_sync_service_pb2 as pb, wake_pb2
+from pg_sync_client.errors import InvalidArgumentError, PgSyncError, error_from_rpc
+from pg_sync_client.v1 import pg_sync_service_pb2 as pb, wake_pb2
 
 if TYPE_CHECKING:
-    from pgsync.client import PgSyncClient
+    from pg_sync_client.client import PgSyncClient
 
 __all__ = ["Backoff", "Event", "WakeStream", "should_reconnect", "watch_request"]
 
@@ -93,7 +93,7 @@ def watch_request(
 ) -> pb.WatchWakesRequest:
     """Checks the arguments of :meth:`PgSyncClient.watch_wakes` and builds the request.
 
-    A bad argument raises :class:`pgsync.InvalidArgumentError` naming it (``ops[0]``, ``debounce_ms``).
+    A bad argument raises :class:`pg_sync_client.InvalidArgumentError` naming it (``ops[0]``, ``debounce_ms``).
     """
     refs = [source_refs] if isinstance(source_refs, str) else list(source_refs)
     if not refs:
@@ -150,7 +150,7 @@ class WakeStream:
     frame), resuming from the last token (else the ``pgsync-resume-token`` trailer). A wake whose
     id was already yielded, or whose seq range was already covered, is dropped, so no wake id is
     yielded twice; a source's memory is forgotten on a SOURCE_RESET gap or its deletion, since
-    seqs then restart. Other errors raise :class:`pgsync.PgSyncError`; so does exhausting
+    seqs then restart. Other errors raise :class:`pg_sync_client.PgSyncError`; so does exhausting
     ``max_attempts`` consecutive failed attempts. A stream the server ends normally ends the
     iteration.
     """

@@ -7,11 +7,11 @@ from urllib.parse import urlsplit
 
 import grpc
 
-from pgsync.errors import error_from_rpc
-from pgsync.source_ref import canonical_options
-from pgsync.v1 import cursor_pb2, pg_sync_service_pb2 as pb, pg_sync_service_pb2_grpc as pb_grpc
-from pgsync.v1 import source_pb2
-from pgsync.watch import Backoff, Event, WakeStream, watch_request
+from pg_sync_client.errors import error_from_rpc
+from pg_sync_client.source_ref import canonical_options
+from pg_sync_client.v1 import cursor_pb2, pg_sync_service_pb2 as pb, pg_sync_service_pb2_grpc as pb_grpc
+from pg_sync_client.v1 import source_pb2
+from pg_sync_client.watch import Backoff, Event, WakeStream, watch_request
 
 __all__ = ["Backoff", "Event", "PgSyncClient", "WakeStream", "options_to_proto"]
 
@@ -19,7 +19,7 @@ _REPLICAS = {"default": source_pb2.REPLICA_DEFAULT, "full": source_pb2.REPLICA_F
 
 
 def options_to_proto(options: Mapping[str, Any]) -> source_pb2.SourceOptions:
-    """Upstream ``pgSync()`` options (a dict, see :mod:`pgsync.source_ref`) to proto SourceOptions."""
+    """Upstream ``pgSync()`` options (a dict, see :mod:`pg_sync_client.source_ref`) to proto SourceOptions."""
     canonical_options(options)  # validates field names and types
     msg = source_pb2.SourceOptions(table=options["table"])
     if options.get("url") is not None:
@@ -60,7 +60,7 @@ class PgSyncClient:
 
     ``url`` is ``http://host:port`` (plaintext h2c), ``https://host:port`` or ``host:port``;
     ``token`` is sent as ``authorization: Bearer <token>`` on every call. Failed calls raise
-    :class:`pgsync.PgSyncError`. Use as a context manager or call :meth:`close`.
+    :class:`pg_sync_client.PgSyncError`. Use as a context manager or call :meth:`close`.
     """
 
     def __init__(
@@ -148,7 +148,7 @@ class PgSyncClient:
         ``ops``: ``"insert"``/``"update"``/``"delete"`` (or Operation values); empty means all.
         ``start``: ``"now"`` or ``"earliest"`` (or StartPosition values); ``resume_token``
         overrides it. See :class:`WakeStream` for reconnection and deduplication. Arguments are
-        checked before any call: a bad one raises :class:`pgsync.InvalidArgumentError` naming it.
+        checked before any call: a bad one raises :class:`pg_sync_client.InvalidArgumentError` naming it.
         """
         request = watch_request(
             source_refs,

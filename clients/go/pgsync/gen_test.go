@@ -32,7 +32,7 @@ func TestGeneratedCodeIsCurrent(t *testing.T) {
 	root := repoRoot()
 	for _, plugin := range []string{"protoc-gen-go", "protoc-gen-go-grpc"} {
 		if _, err := os.Stat(filepath.Join(root, ".tools/go/bin", plugin)); err != nil {
-			generatorMissing(t, "%s is not installed in .tools/go/bin (clients/go/generate.sh --install-only)", plugin)
+			generatorMissing(t, "%s is not installed in .tools/go/bin (clients/go/pgsync/generate.sh --install-only)", plugin)
 		}
 	}
 	buf, err := exec.LookPath("buf")
@@ -40,13 +40,13 @@ func TestGeneratedCodeIsCurrent(t *testing.T) {
 		generatorMissing(t, "buf is not on PATH (source scripts/bootstrap.sh)")
 	}
 	out := t.TempDir()
-	cmd := exec.Command(buf, "generate", "--template", "clients/go/buf.gen.yaml", "-o", out)
+	cmd := exec.Command(buf, "generate", "--template", "clients/go/pgsync/buf.gen.yaml", "-o", out)
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("buf generate: %v\n%s", err, b)
 	}
-	fresh := filepath.Join(out, "clients/go/gen")
-	committed := filepath.Join(root, "clients/go/gen")
+	fresh := filepath.Join(out, "clients/go/pgsync/gen")
+	committed := filepath.Join(root, "clients/go/pgsync/gen")
 	seen := map[string]bool{}
 	err = filepath.WalkDir(fresh, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -57,7 +57,7 @@ func TestGeneratedCodeIsCurrent(t *testing.T) {
 		want, _ := os.ReadFile(path)
 		got, readErr := os.ReadFile(filepath.Join(committed, rel))
 		if readErr != nil || !bytes.Equal(got, want) {
-			t.Errorf("clients/go/gen/%s is out of date: run clients/go/generate.sh and commit the result", rel)
+			t.Errorf("clients/go/pgsync/gen/%s is out of date: run clients/go/pgsync/generate.sh and commit the result", rel)
 		}
 		return nil
 	})
@@ -68,7 +68,7 @@ func TestGeneratedCodeIsCurrent(t *testing.T) {
 		if err == nil && !d.IsDir() {
 			rel, _ := filepath.Rel(committed, path)
 			if !seen[rel] {
-				t.Errorf("clients/go/gen/%s is not generated from proto/ any more: delete it", rel)
+				t.Errorf("clients/go/pgsync/gen/%s is not generated from proto/ any more: delete it", rel)
 			}
 		}
 		return err

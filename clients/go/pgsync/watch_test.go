@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	pgsyncv1 "github.com/pg-sync/pg-sync/clients/go/gen/pgsync/v1"
+	pgsyncv1 "github.com/pg-sync/pg-sync/clients/go/pgsync/gen/pgsync/v1"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"

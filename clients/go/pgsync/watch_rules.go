@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	pgsyncv1 "github.com/pg-sync/pg-sync/clients/go/gen/pgsync/v1"
+	pgsyncv1 "github.com/pg-sync/pg-sync/clients/go/pgsync/gen/pgsync/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )

@@ -239,8 +239,8 @@ const file_pgsync_v1_cursor_proto_rawDesc = "" +
 	"\aLogMode\x12\x18\n" +
 	"\x14LOG_MODE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rLOG_MODE_FULL\x10\x01\x12\x19\n" +
-	"\x15LOG_MODE_CHANGES_ONLY\x10\x02B\x9f\x01\n" +
-	"\rcom.pgsync.v1B\vCursorProtoP\x01Z<github.com/pg-sync/pg-sync/clients/go/gen/pgsync/v1;pgsyncv1\xa2\x02\x03PXX\xaa\x02\tPgsync.V1\xca\x02\tPgsync\\V1\xe2\x02\x15Pgsync\\V1\\GPBMetadata\xea\x02\n" +
+	"\x15LOG_MODE_CHANGES_ONLY\x10\x02B\xa6\x01\n" +
+	"\rcom.pgsync.v1B\vCursorProtoP\x01ZCgithub.com/pg-sync/pg-sync/clients/go/pgsync/gen/pgsync/v1;pgsyncv1\xa2\x02\x03PXX\xaa\x02\tPgsync.V1\xca\x02\tPgsync\\V1\xe2\x02\x15Pgsync\\V1\\GPBMetadata\xea\x02\n" +
 	"Pgsync::V1b\x06proto3"
 
 var (

@@ -18,8 +18,8 @@ import (
 	"strings"
 	"syscall"
 
-	pgsync "github.com/pg-sync/pg-sync/clients/go"
-	pgsyncv1 "github.com/pg-sync/pg-sync/clients/go/gen/pgsync/v1"
+	"github.com/pg-sync/pg-sync/clients/go/pgsync"
+	pgsyncv1 "github.com/pg-sync/pg-sync/clients/go/pgsync/gen/pgsync/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 

@@ -792,8 +792,8 @@ const file_pgsync_v1_wake_proto_rawDesc = "" +
 	"\x16GAP_REASON_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17GAP_REASON_MUST_REFETCH\x10\x01\x12\x18\n" +
 	"\x14GAP_REASON_RETENTION\x10\x02\x12\x1b\n" +
-	"\x17GAP_REASON_SOURCE_RESET\x10\x03B\x9d\x01\n" +
-	"\rcom.pgsync.v1B\tWakeProtoP\x01Z<github.com/pg-sync/pg-sync/clients/go/gen/pgsync/v1;pgsyncv1\xa2\x02\x03PXX\xaa\x02\tPgsync.V1\xca\x02\tPgsync\\V1\xe2\x02\x15Pgsync\\V1\\GPBMetadata\xea\x02\n" +
+	"\x17GAP_REASON_SOURCE_RESET\x10\x03B\xa4\x01\n" +
+	"\rcom.pgsync.v1B\tWakeProtoP\x01ZCgithub.com/pg-sync/pg-sync/clients/go/pgsync/gen/pgsync/v1;pgsyncv1\xa2\x02\x03PXX\xaa\x02\tPgsync.V1\xca\x02\tPgsync\\V1\xe2\x02\x15Pgsync\\V1\\GPBMetadata\xea\x02\n" +
 	"Pgsync::V1b\x06proto3"
 
 var (

@@ -4,7 +4,7 @@
 # (`--install-only`: just install them; scripts/test-go.sh does, for its drift test).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
+root="$(cd "$here/../../.." && pwd)"
 . "$root/scripts/bootstrap.sh"
 export GOPATH="$root/.tools/go" GOMODCACHE="$root/.tools/go/pkg/mod" GOCACHE="$root/.tools/go/cache" GOBIN="$root/.tools/go/bin"
 go="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
@@ -12,4 +12,4 @@ go="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
 "$go" install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 [ "${1:-}" = "--install-only" ] && exit 0
 cd "$root"
-buf generate --template clients/go/buf.gen.yaml
+buf generate --template clients/go/pgsync/buf.gen.yaml

@@ -1,4 +1,4 @@
-module github.com/pg-sync/pg-sync/clients/go
+module github.com/pg-sync/pg-sync/clients/go/pgsync
 
 go 1.26.0
 

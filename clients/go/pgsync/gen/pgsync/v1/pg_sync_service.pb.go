@@ -858,8 +858,8 @@ const file_pgsync_v1_pg_sync_service_proto_rawDesc = "" +
 	"\fDeleteSource\x12\x1e.pgsync.v1.DeleteSourceRequest\x1a\x1f.pgsync.v1.DeleteSourceResponse\"\x03\x90\x02\x02\x12M\n" +
 	"\n" +
 	"WatchWakes\x12\x1c.pgsync.v1.WatchWakesRequest\x1a\x1d.pgsync.v1.WatchWakesResponse\"\x000\x01\x12K\n" +
-	"\tGetCursor\x12\x1b.pgsync.v1.GetCursorRequest\x1a\x1c.pgsync.v1.GetCursorResponse\"\x03\x90\x02\x01B\xa6\x01\n" +
-	"\rcom.pgsync.v1B\x12PgSyncServiceProtoP\x01Z<github.com/pg-sync/pg-sync/clients/go/gen/pgsync/v1;pgsyncv1\xa2\x02\x03PXX\xaa\x02\tPgsync.V1\xca\x02\tPgsync\\V1\xe2\x02\x15Pgsync\\V1\\GPBMetadata\xea\x02\n" +
+	"\tGetCursor\x12\x1b.pgsync.v1.GetCursorRequest\x1a\x1c.pgsync.v1.GetCursorResponse\"\x03\x90\x02\x01B\xad\x01\n" +
+	"\rcom.pgsync.v1B\x12PgSyncServiceProtoP\x01ZCgithub.com/pg-sync/pg-sync/clients/go/pgsync/gen/pgsync/v1;pgsyncv1\xa2\x02\x03PXX\xaa\x02\tPgsync.V1\xca\x02\tPgsync\\V1\xe2\x02\x15Pgsync\\V1\\GPBMetadata\xea\x02\n" +
 	"Pgsync::V1b\x06proto3"
 
 var (

@@ -62,7 +62,7 @@ func optionsFromJSON(t *testing.T, raw json.RawMessage) SourceOptions {
 func loadVectors(t *testing.T) vectorFile {
 	t.Helper()
 	_, here, _, _ := runtime.Caller(0)
-	path := filepath.Join(filepath.Dir(here), "..", "..", "test", "vectors", "source-ref.json")
+	path := filepath.Join(filepath.Dir(here), "..", "..", "..", "test", "vectors", "source-ref.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

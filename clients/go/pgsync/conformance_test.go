@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	pgsyncv1 "github.com/pg-sync/pg-sync/clients/go/gen/pgsync/v1"
+	pgsyncv1 "github.com/pg-sync/pg-sync/clients/go/pgsync/gen/pgsync/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"

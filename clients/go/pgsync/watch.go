@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	pgsyncv1 "github.com/pg-sync/pg-sync/clients/go/gen/pgsync/v1"
+	pgsyncv1 "github.com/pg-sync/pg-sync/clients/go/pgsync/gen/pgsync/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"

@@ -557,8 +557,8 @@ const file_pgsync_v1_source_proto_rawDesc = "" +
 	"\x18SOURCE_STATE_BACKING_OFF\x10\x03\x12\x17\n" +
 	"\x13SOURCE_STATE_FAILED\x10\x04\x12\x15\n" +
 	"\x11SOURCE_STATE_IDLE\x10\x05\x12\x18\n" +
-	"\x14SOURCE_STATE_STOPPED\x10\x06B\x9f\x01\n" +
-	"\rcom.pgsync.v1B\vSourceProtoP\x01Z<github.com/pg-sync/pg-sync/clients/go/gen/pgsync/v1;pgsyncv1\xa2\x02\x03PXX\xaa\x02\tPgsync.V1\xca\x02\tPgsync\\V1\xe2\x02\x15Pgsync\\V1\\GPBMetadata\xea\x02\n" +
+	"\x14SOURCE_STATE_STOPPED\x10\x06B\xa6\x01\n" +
+	"\rcom.pgsync.v1B\vSourceProtoP\x01ZCgithub.com/pg-sync/pg-sync/clients/go/pgsync/gen/pgsync/v1;pgsyncv1\xa2\x02\x03PXX\xaa\x02\tPgsync.V1\xca\x02\tPgsync\\V1\xe2\x02\x15Pgsync\\V1\\GPBMetadata\xea\x02\n" +
 	"Pgsync::V1b\x06proto3"
 
 var (

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -152,14 +151,10 @@ func TestConformanceWatchVectors(t *testing.T) {
 				}
 				return status.Error(codeOf(t, conn.End.Code), conn.End.Message)
 			})
-			req := &pgsyncv1.WatchWakesRequest{SourceRefs: c.Request.SourceRefs}
-			switch {
-			case c.Request.ResumeToken != "":
-				req.Start = &pgsyncv1.WatchWakesRequest_ResumeToken{ResumeToken: c.Request.ResumeToken}
-			case c.Request.Start == "earliest":
-				req.Start = &pgsyncv1.WatchWakesRequest_StartPosition{StartPosition: pgsyncv1.StartPosition_START_POSITION_EARLIEST}
-			}
-			s := client.WatchWakes(context.Background(), req, WithBackoff(fastBackoff), WithMaxAttempts(c.Request.MaxAttempts))
+			s := client.WatchWakes(context.Background(), WatchOptions{
+				SourceRefs: c.Request.SourceRefs, Start: c.Request.Start, ResumeToken: c.Request.ResumeToken,
+				Backoff: fastBackoff, MaxAttempts: c.Request.MaxAttempts,
+			})
 			defer s.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -210,54 +205,70 @@ func codeName(c codes.Code) string {
 	return b.String()
 }
 
-// requestOf maps a vector's arguments onto a request; ok is false when Go's types cannot even
-// express them (a negative or fractional number in a uint32 field).
-func requestOf(t *testing.T, refA string, args map[string]any) (req *pgsyncv1.WatchWakesRequest, ok bool) {
+// optionsOf maps a vector's arguments (snake_case wire names) onto WatchOptions.
+func optionsOf(t *testing.T, refA string, args map[string]any) WatchOptions {
 	t.Helper()
-	req = &pgsyncv1.WatchWakesRequest{SourceRefs: []string{refA}}
+	opts := WatchOptions{SourceRefs: []string{refA}, Backoff: fastBackoff}
+	millis := func(v any) time.Duration { return time.Duration(v.(float64) * float64(time.Millisecond)) }
 	for k, v := range args {
 		switch k {
 		case "source_refs":
-			req.SourceRefs = []string{}
+			opts.SourceRefs = []string{}
 			for _, r := range v.([]any) {
-				req.SourceRefs = append(req.SourceRefs, r.(string))
+				opts.SourceRefs = append(opts.SourceRefs, r.(string))
 			}
 		case "ops":
 			for _, name := range v.([]any) {
-				op, err := ParseOperation(name.(string))
-				if err != nil {
-					op = pgsyncv1.Operation(99) // a misspelled operation, in Go's typed request
-				}
-				req.Ops = append(req.Ops, op)
+				opts.Ops = append(opts.Ops, name.(string))
 			}
 		case "start":
-			req.Start = &pgsyncv1.WatchWakesRequest_StartPosition{StartPosition: pgsyncv1.StartPosition(99)}
+			opts.Start = v.(string)
+		case "debounce_ms":
+			opts.Debounce = millis(v)
+		case "max_wait_ms":
+			opts.MaxWait = millis(v)
+		case "heartbeat_interval_ms":
+			opts.HeartbeatInterval = millis(v)
+		case "max_changes_per_wake":
+			opts.MaxChangesPerWake = int64(v.(float64))
 		default:
-			if n, isNum := v.(float64); !isNum || n < 0 || n != math.Trunc(n) || n > math.MaxUint32 {
-				return nil, false
-			}
 			t.Fatalf("unexpected argument %s", k)
 		}
 	}
-	return req, true
+	return opts
+}
+
+// goFieldName is a vector's argument in Go's casing: "source_refs[1]" -> "SourceRefs[1]",
+// "debounce_ms" -> "Debounce" (WatchOptions holds durations, not milliseconds).
+func goFieldName(argument string) string {
+	var b strings.Builder
+	upper := true
+	for _, r := range strings.TrimSuffix(strings.Replace(argument, "_ms[", "[", 1), "_ms") {
+		switch {
+		case r == '_':
+			upper = true
+		case upper:
+			b.WriteString(strings.ToUpper(string(r)))
+			upper = false
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 func TestConformanceInvalidArguments(t *testing.T) {
 	vectors := loadConformance(t)
 	for _, c := range vectors.InvalidArguments {
 		t.Run(c.Name, func(t *testing.T) {
-			req, ok := requestOf(t, vectors.SourceRefs["A"], c.Args)
-			if !ok {
-				t.Skipf("%v cannot be expressed in Go's typed request (uint32 field)", c.Args)
-			}
 			fake, client := startFake(t, func(int, *pgsyncv1.WatchWakesRequest, grpc.ServerStreamingServer[pgsyncv1.WatchWakesResponse]) error {
 				return status.Error(codes.DataLoss, "no call expected")
 			})
-			s := client.WatchWakes(context.Background(), req, WithBackoff(fastBackoff))
+			s := client.WatchWakes(context.Background(), optionsOf(t, vectors.SourceRefs["A"], c.Args))
 			defer s.Close()
 			_, err := s.Next(context.Background())
-			if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), c.Argument) {
-				t.Fatalf("err %v, want INVALID_ARGUMENT naming %s", err, c.Argument)
+			if field := goFieldName(c.Argument); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), field) {
+				t.Fatalf("err %v, want INVALID_ARGUMENT naming %s", err, field)
 			}
 			fake.mu.Lock()
 			defer fake.mu.Unlock()

@@ -256,7 +256,7 @@ func readyWatch(t *testing.T) (s *stackInfo, table, ref string, w *WakeStream) {
 	c := newClient(t, s.PgsyncURL, s.TokenA)
 	table = newTable(t, s)
 	ref = registerLive(t, c, table)
-	w = c.WatchWakes(context.Background(), &pgsyncv1.WatchWakesRequest{SourceRefs: []string{ref}}, WithBackoff(fastBackoff))
+	w = c.WatchWakes(context.Background(), WatchOptions{SourceRefs: []string{ref}, Backoff: fastBackoff})
 	t.Cleanup(w.Close)
 	nextOf(t, w, EventReady, 30*time.Second)
 	return s, table, ref, w
@@ -369,7 +369,7 @@ func TestLiveOtherTenantGetsNotFound(t *testing.T) {
 	if err := b.DeleteSource(ctx, ref); status.Code(err) != codes.NotFound {
 		t.Fatalf("DeleteSource as B: %v", err)
 	}
-	w := b.WatchWakes(ctx, &pgsyncv1.WatchWakesRequest{SourceRefs: []string{ref}}, WithBackoff(fastBackoff))
+	w := b.WatchWakes(ctx, WatchOptions{SourceRefs: []string{ref}, Backoff: fastBackoff})
 	defer w.Close()
 	if _, err := w.Next(ctx); status.Code(err) != codes.NotFound {
 		t.Fatalf("WatchWakes as B: %v", err)
@@ -387,7 +387,7 @@ func TestLiveMissingTokenIsUnauthenticated(t *testing.T) {
 		if _, err := c.ListSources(ctx, 0, ""); status.Code(err) != codes.Unauthenticated {
 			t.Fatalf("token %q: ListSources %v", token, err)
 		}
-		w := c.WatchWakes(ctx, &pgsyncv1.WatchWakesRequest{SourceRefs: []string{fakeRef}}, WithBackoff(fastBackoff))
+		w := c.WatchWakes(ctx, WatchOptions{SourceRefs: []string{fakeRef}, Backoff: fastBackoff})
 		if _, err := w.Next(ctx); status.Code(err) != codes.Unauthenticated {
 			t.Fatalf("token %q: WatchWakes %v", token, err)
 		}

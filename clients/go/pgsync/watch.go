@@ -42,18 +42,6 @@ type Event struct {
 	Heartbeat *pgsyncv1.Heartbeat
 }
 
-// WatchOption configures WatchWakes.
-type WatchOption func(*WakeStream)
-
-// WithBackoff sets the reconnect backoff.
-func WithBackoff(b Backoff) WatchOption { return func(s *WakeStream) { s.backoff = b } }
-
-// WithMaxAttempts makes Next fail after n consecutive failed attempts (0: retry forever).
-func WithMaxAttempts(n int) WatchOption { return func(s *WakeStream) { s.maxAttempts = n } }
-
-// WithHeartbeats makes Next return Heartbeat events too (they always update the resume token).
-func WithHeartbeats() WatchOption { return func(s *WakeStream) { s.heartbeats = true } }
-
 type recvResult struct {
 	msg     *pgsyncv1.WatchWakesResponse
 	err     error
@@ -67,12 +55,12 @@ type connection struct {
 }
 
 // WakeStream is a WatchWakes stream that survives reconnects. Next returns Ready (again after
-// every reconnect), Wake, Gap and SourceStatus events (Heartbeats with WithHeartbeats). When the
+// every reconnect), Wake, Gap and SourceStatus events (Heartbeats with WatchOptions.Heartbeats). When the
 // stream ends with an error ShouldReconnect accepts (UNAVAILABLE; RESOURCE_EXHAUSTED with a
 // resume token; INTERNAL/UNKNOWN after this connection delivered a frame) it reconnects with
 // backoff from the last resume token (or the pgsync-resume-token trailer when no frame carried
-// one). A request that fails validateWatchRequest makes Next return INVALID_ARGUMENT naming the
-// field, before any call. A wake whose id was already
+// one). Options that WatchOptions rejects make Next return INVALID_ARGUMENT naming the field,
+// before any call. A wake whose id was already
 // returned, or whose seq range is already covered, is skipped, so no wake id is returned twice
 // (the memory of a source is cleared on a SOURCE_RESET gap or its deletion, as seqs restart).
 // Next returns io.EOF when the server ends the stream normally. Not safe for concurrent Next.
@@ -94,18 +82,17 @@ type WakeStream struct {
 	invalid    error // a request rejected locally, returned by Next
 }
 
-// WatchWakes opens a resumable watch; req says which sources, ops, debounce and start position
-// (a resume token in req.Start is used for the first connection). The stream lives until ctx
-// is done or Close is called.
-func (c *Client) WatchWakes(ctx context.Context, req *pgsyncv1.WatchWakesRequest, opts ...WatchOption) *WakeStream {
+// WatchWakes opens a resumable watch of opts.SourceRefs (see WatchOptions for the operations,
+// debounce, start position and reconnect settings). Nothing is sent until the first Next, which
+// returns an INVALID_ARGUMENT status naming the field when the options are bad. The stream lives
+// until ctx is done or Close is called.
+func (c *Client) WatchWakes(ctx context.Context, opts WatchOptions) *WakeStream {
 	sctx, cancel := context.WithCancel(ctx)
+	req, invalid := opts.request()
 	s := &WakeStream{
-		client: c, ctx: sctx, cancel: cancel, req: proto.Clone(req).(*pgsyncv1.WatchWakesRequest),
-		backoff: DefaultBackoff, token: req.GetResumeToken(),
-		seen: newSeenWakes(), invalid: validateWatchRequest(req),
-	}
-	for _, o := range opts {
-		o(s)
+		client: c, ctx: sctx, cancel: cancel, req: req,
+		backoff: opts.backoff(), maxAttempts: opts.MaxAttempts, heartbeats: opts.Heartbeats,
+		token: opts.ResumeToken, seen: newSeenWakes(), invalid: invalid,
 	}
 	return s
 }

@@ -76,33 +76,6 @@ func invalidArgument(format string, args ...any) error {
 	return status.Errorf(codes.InvalidArgument, "pgsync: WatchWakes: "+format, args...)
 }
 
-// validateWatchRequest checks a request before any call; the error names the field.
-func validateWatchRequest(req *pgsyncv1.WatchWakesRequest) error {
-	if len(req.GetSourceRefs()) == 0 {
-		return invalidArgument("source_refs must name at least one source")
-	}
-	for i, ref := range req.GetSourceRefs() {
-		if ref == "" {
-			return invalidArgument("source_refs[%d] must not be empty", i)
-		}
-	}
-	for i, op := range req.GetOps() {
-		switch op {
-		case pgsyncv1.Operation_OPERATION_INSERT, pgsyncv1.Operation_OPERATION_UPDATE, pgsyncv1.Operation_OPERATION_DELETE:
-		default:
-			return invalidArgument("ops[%d] must be insert, update or delete, got %d", i, op)
-		}
-	}
-	if s, ok := req.GetStart().(*pgsyncv1.WatchWakesRequest_StartPosition); ok {
-		switch s.StartPosition {
-		case pgsyncv1.StartPosition_START_POSITION_UNSPECIFIED, pgsyncv1.StartPosition_START_POSITION_NOW, pgsyncv1.StartPosition_START_POSITION_EARLIEST:
-		default:
-			return invalidArgument("start must be now, earliest or a resume token, got start position %d", s.StartPosition)
-		}
-	}
-	return nil
-}
-
 const seenIDsPerSource = 10_000
 
 // seenWakes remembers, per source, the wake ids and the highest seq returned, to skip

@@ -110,9 +110,9 @@ func TestWatchResumesWithoutDuplicates(t *testing.T) {
 		}
 		return nil
 	})
-	s := client.WatchWakes(context.Background(), &pgsyncv1.WatchWakesRequest{
-		SourceRefs: []string{fakeRef}, DebounceMs: 5, Ops: []pgsyncv1.Operation{pgsyncv1.Operation_OPERATION_INSERT},
-	}, WithBackoff(fastBackoff))
+	s := client.WatchWakes(context.Background(), WatchOptions{
+		SourceRefs: []string{fakeRef}, Debounce: 5 * time.Millisecond, Ops: []string{OpInsert}, Backoff: fastBackoff,
+	})
 	got, err := drain(t, s)
 	if !errors.Is(err, io.EOF) {
 		t.Fatalf("end: %v", err)
@@ -140,7 +140,7 @@ func TestWatchUsesTrailerTokenWhenNoFrameCarriedOne(t *testing.T) {
 		}
 		return stream.Send(readyFrame("r1"))
 	})
-	got, err := drain(t, client.WatchWakes(context.Background(), &pgsyncv1.WatchWakesRequest{SourceRefs: []string{fakeRef}}, WithBackoff(fastBackoff)))
+	got, err := drain(t, client.WatchWakes(context.Background(), WatchOptions{SourceRefs: []string{fakeRef}, Backoff: fastBackoff}))
 	if !errors.Is(err, io.EOF) || fmt.Sprint(got) != "[ready]" {
 		t.Fatalf("got %v %v", got, err)
 	}
@@ -157,7 +157,7 @@ func TestWatchSourceResetClearsDedup(t *testing.T) {
 		_ = stream.Send(&pgsyncv1.WatchWakesResponse{Event: &pgsyncv1.WatchWakesResponse_Heartbeat{Heartbeat: &pgsyncv1.Heartbeat{ResumeToken: "h"}}})
 		return stream.Send(wakeFrame(1, 1, "b"))
 	})
-	s := client.WatchWakes(context.Background(), &pgsyncv1.WatchWakesRequest{SourceRefs: []string{fakeRef}})
+	s := client.WatchWakes(context.Background(), WatchOptions{SourceRefs: []string{fakeRef}})
 	got, err := drain(t, s)
 	if !errors.Is(err, io.EOF) || fmt.Sprint(got) != fmt.Sprint([]string{"wake:" + fakeRef + "-1-1", "gap", "wake:" + fakeRef + "-1-1"}) {
 		t.Fatalf("got %v %v", got, err)
@@ -171,11 +171,11 @@ func TestWatchNonRetryableAndMaxAttempts(t *testing.T) {
 		}
 		return status.Error(codes.Unavailable, "down")
 	})
-	_, err := drain(t, client.WatchWakes(context.Background(), &pgsyncv1.WatchWakesRequest{SourceRefs: []string{fakeRef}, DebounceMs: 1}))
+	_, err := drain(t, client.WatchWakes(context.Background(), WatchOptions{SourceRefs: []string{fakeRef}, Debounce: time.Millisecond}))
 	if status.Code(err) != codes.NotFound {
 		t.Fatalf("err %v", err)
 	}
-	s := client.WatchWakes(context.Background(), &pgsyncv1.WatchWakesRequest{SourceRefs: []string{fakeRef}}, WithBackoff(fastBackoff), WithMaxAttempts(3))
+	s := client.WatchWakes(context.Background(), WatchOptions{SourceRefs: []string{fakeRef}, Backoff: fastBackoff, MaxAttempts: 3})
 	_, err = drain(t, s)
 	if status.Code(err) != codes.Unavailable || len(fake.reqs) != 4 || s.Reconnects() != 2 {
 		t.Fatalf("err %v requests %d reconnects %d", err, len(fake.reqs), s.Reconnects())
@@ -194,7 +194,7 @@ func TestWatchNextDeadlineKeepsFrameAndCloseEnds(t *testing.T) {
 		<-stream.Context().Done()
 		return nil
 	})
-	s := client.WatchWakes(context.Background(), &pgsyncv1.WatchWakesRequest{SourceRefs: []string{fakeRef}})
+	s := client.WatchWakes(context.Background(), WatchOptions{SourceRefs: []string{fakeRef}})
 	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := s.Next(short); !errors.Is(err, context.DeadlineExceeded) {
@@ -239,11 +239,11 @@ func TestWatchInternalIsResumedOnlyMidStream(t *testing.T) {
 		}
 		return stream.Send(wakeFrame(1, 1, "t1"))
 	})
-	got, err := drain(t, client.WatchWakes(context.Background(), &pgsyncv1.WatchWakesRequest{SourceRefs: []string{fakeRef}}, WithBackoff(fastBackoff)))
+	got, err := drain(t, client.WatchWakes(context.Background(), WatchOptions{SourceRefs: []string{fakeRef}, Backoff: fastBackoff}))
 	if !errors.Is(err, io.EOF) || fmt.Sprint(got) != fmt.Sprint([]string{"ready", "wake:" + fakeRef + "-1-1"}) {
 		t.Fatalf("got %v %v", got, err)
 	}
-	_, err = drain(t, client.WatchWakes(context.Background(), &pgsyncv1.WatchWakesRequest{SourceRefs: []string{fakeRef}, DebounceMs: 1}, WithBackoff(fastBackoff)))
+	_, err = drain(t, client.WatchWakes(context.Background(), WatchOptions{SourceRefs: []string{fakeRef}, Debounce: time.Millisecond, Backoff: fastBackoff}))
 	if status.Code(err) != codes.Internal {
 		t.Fatalf("internal at open: %v", err)
 	}

@@ -17,20 +17,21 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/pg-sync/pg-sync/clients/go/pgsync"
 	pgsyncv1 "github.com/pg-sync/pg-sync/clients/go/pgsync/gen/pgsync/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
-// WakeLine renders a wake as one JSON line.
+// wakeLine renders a wake as one JSON line, with plain row values (an int4 id prints as 4).
 func wakeLine(w *pgsyncv1.Wake) string {
 	type change struct {
-		Op       string          `json:"op"`
-		Key      string          `json:"key"`
-		Seq      int64           `json:"seq"`
-		Value    json.RawMessage `json:"value,omitempty"`
-		OldValue json.RawMessage `json:"old_value,omitempty"`
+		Op       string         `json:"op"`
+		Key      string         `json:"key"`
+		Seq      int64          `json:"seq"`
+		Value    map[string]any `json:"value,omitempty"`
+		OldValue map[string]any `json:"old_value,omitempty"`
 	}
 	out := struct {
 		WakeID    string   `json:"wake_id"`
@@ -40,17 +41,10 @@ func wakeLine(w *pgsyncv1.Wake) string {
 		Changes   []change `json:"changes"`
 	}{WakeID: w.GetWakeId(), SourceRef: w.GetSourceRef(), FirstSeq: w.GetFirstSeq(), LastSeq: w.GetLastSeq(), Changes: []change{}}
 	for _, c := range w.GetChanges() {
-		ch := change{
-			Op:  strings.ToLower(strings.TrimPrefix(c.GetOperation().String(), "OPERATION_")),
-			Key: c.GetKey(), Seq: c.GetSeq(),
-		}
-		if c.GetValue() != nil {
-			ch.Value, _ = protojson.Marshal(c.GetValue())
-		}
-		if c.GetOldValue() != nil {
-			ch.OldValue, _ = protojson.Marshal(c.GetOldValue())
-		}
-		out.Changes = append(out.Changes, ch)
+		out.Changes = append(out.Changes, change{
+			Op: pgsync.OperationName(c.GetOperation()), Key: c.GetKey(), Seq: c.GetSeq(),
+			Value: pgsync.Row(c), OldValue: pgsync.OldRow(c),
+		})
 	}
 	b, _ := json.Marshal(out)
 	return string(b)
@@ -71,25 +65,16 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	req := &pgsyncv1.WatchWakesRequest{SourceRefs: flag.Args(), DebounceMs: uint32(*debounce)}
+	opts := pgsync.WatchOptions{
+		SourceRefs:  flag.Args(),
+		Debounce:    time.Duration(*debounce) * time.Millisecond,
+		Start:       *start,
+		ResumeToken: *resume,
+	}
 	for _, op := range strings.Split(*ops, ",") {
 		if op = strings.TrimSpace(op); op != "" {
-			v, err := pgsync.ParseOperation(op)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "-ops: %v\n", err)
-				os.Exit(2)
-			}
-			req.Ops = append(req.Ops, v)
+			opts.Ops = append(opts.Ops, op)
 		}
-	}
-	switch {
-	case *resume != "":
-		req.Start = &pgsyncv1.WatchWakesRequest_ResumeToken{ResumeToken: *resume}
-	case *start == "earliest":
-		req.Start = &pgsyncv1.WatchWakesRequest_StartPosition{StartPosition: pgsyncv1.StartPosition_START_POSITION_EARLIEST}
-	case *start != "now":
-		fmt.Fprintf(os.Stderr, "unknown start %q\n", *start)
-		os.Exit(2)
 	}
 	client, err := pgsync.New(url, os.Getenv("PGSYNC_TOKEN"))
 	if err != nil {
@@ -99,7 +84,7 @@ func main() {
 	defer client.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	stream := client.WatchWakes(ctx, req)
+	stream := client.WatchWakes(ctx, opts)
 	for {
 		ev, err := stream.Next(ctx)
 		if err != nil {

@@ -13,7 +13,7 @@ from pg_sync_client.v1 import cursor_pb2, pg_sync_service_pb2 as pb, pg_sync_ser
 from pg_sync_client.v1 import source_pb2
 from pg_sync_client.watch import Backoff, Event, WakeStream, watch_request
 
-__all__ = ["Backoff", "Event", "PgSyncClient", "WakeStream", "options_to_proto"]
+__all__ = ["Backoff", "Event", "KEEPALIVE_OPTIONS", "PgSyncClient", "WakeStream", "options_to_proto", "target_of"]
 
 _REPLICAS = {"default": source_pb2.REPLICA_DEFAULT, "full": source_pb2.REPLICA_FULL}
 
@@ -43,7 +43,11 @@ def options_to_proto(options: Mapping[str, Any]) -> source_pb2.SourceOptions:
     return msg
 
 
-def _target(url: str) -> tuple[str, bool]:
+#: Channel options of both clients: keepalive pings so a dead connection is noticed on idle streams.
+KEEPALIVE_OPTIONS = [("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_timeout_ms", 10_000)]
+
+
+def target_of(url: str) -> tuple[str, bool]:
     """(host:port, tls) from ``http://host:port``, ``https://host:port`` or a bare ``host:port``."""
     if "://" not in url:
         return url, False
@@ -53,6 +57,7 @@ def _target(url: str) -> tuple[str, bool]:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     return f"{host}:{port}", parts.scheme == "https"
+
 
 
 class PgSyncClient:
@@ -75,12 +80,11 @@ class PgSyncClient:
         self.timeout = timeout
         self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
         if channel is None:
-            target, tls = _target(url)
-            opts = [("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_timeout_ms", 10_000)]
+            target, tls = target_of(url)
             channel = (
-                grpc.secure_channel(target, grpc.ssl_channel_credentials(), options=opts)
+                grpc.secure_channel(target, grpc.ssl_channel_credentials(), options=KEEPALIVE_OPTIONS)
                 if tls
-                else grpc.insecure_channel(target, options=opts)
+                else grpc.insecure_channel(target, options=KEEPALIVE_OPTIONS)
             )
         self._channel = channel
         self._stub = pb_grpc.PgSyncServiceStub(channel)

@@ -139,6 +139,61 @@ class _Seen:
         return True
 
 
+class _ResumeState:
+    """What the sync and asyncio streams share: the resume token, the wake ids already yielded,
+    which frames reach the caller, and whether (and after how long) a failed attempt is retried."""
+
+    def __init__(self, request: pb.WatchWakesRequest, heartbeats: bool, backoff: Backoff, max_attempts: int | None) -> None:
+        if max_attempts is not None and (isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1):
+            raise InvalidArgumentError(f"watch_wakes: max_attempts must be a positive integer, got {max_attempts!r}")
+        self.request = request
+        self.token = request.resume_token
+        self.heartbeats = heartbeats
+        self.backoff = backoff
+        self.max_attempts = max_attempts
+        self.seen = _Seen()
+        self.failures = 0
+        self.reconnects = 0
+        self.last_error: PgSyncError | None = None
+
+    def next_request(self) -> pb.WatchWakesRequest:
+        req = pb.WatchWakesRequest()
+        req.CopyFrom(self.request)
+        if self.token:
+            req.resume_token = self.token
+        return req
+
+    def event(self, resp: pb.WatchWakesResponse) -> Event | None:
+        """The frame to yield (None for a dropped wake or an unwanted heartbeat); moves the token."""
+        self.failures = 0
+        kind = resp.WhichOneof("event")
+        if kind is None:
+            return None
+        frame = getattr(resp, kind)
+        self.token = frame.resume_token or self.token
+        if kind == "wake":
+            return frame if self.seen.is_new(frame) else None
+        if kind == "gap" and frame.reason == wake_pb2.GAP_REASON_SOURCE_RESET:
+            self.seen.forget(frame.source_ref)
+        elif kind == "status" and frame.deleted:
+            self.seen.forget(frame.source_ref)
+        elif kind == "heartbeat" and not self.heartbeats:
+            return None
+        return frame
+
+    def retry_delay(self, err: PgSyncError, got_frame: bool) -> float | None:
+        """After a failed attempt: None to raise ``err``, else the seconds to wait before the next."""
+        self.failures += 1
+        if not should_reconnect(err, got_frame):
+            return None
+        self.token = self.token or err.resume_token
+        self.last_error = err
+        if self.max_attempts is not None and self.failures >= self.max_attempts:
+            return None
+        self.reconnects += 1
+        return self.backoff.delay(self.failures)
+
+
 class WakeStream:
     """An iterator over a WatchWakes stream that survives reconnects.
 
@@ -163,27 +218,26 @@ class WakeStream:
         backoff: Backoff,
         max_attempts: int | None,
     ) -> None:
-        if max_attempts is not None and (isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1):
-            raise InvalidArgumentError(f"watch_wakes: max_attempts must be a positive integer, got {max_attempts!r}")
+        self._state = _ResumeState(request, heartbeats, backoff, max_attempts)
         self._client = client
-        self._request = request
-        self._token = request.resume_token
-        self._heartbeats = heartbeats
-        self._backoff = backoff
-        self._max_attempts = max_attempts
         self._closed = threading.Event()
         self._call: Any = None
-        self._seen = _Seen()
         self._gen = self._run()
-        #: Number of reconnects so far.
-        self.reconnects = 0
-        #: The last error that caused a reconnect.
-        self.last_error: PgSyncError | None = None
 
     @property
     def resume_token(self) -> str:
         """Token of the last frame received: a new stream started with it loses nothing."""
-        return self._token
+        return self._state.token
+
+    @property
+    def reconnects(self) -> int:
+        """Number of reconnects so far."""
+        return self._state.reconnects
+
+    @property
+    def last_error(self) -> PgSyncError | None:
+        """The last error that caused a reconnect."""
+        return self._state.last_error
 
     def __iter__(self) -> "WakeStream":
         return self
@@ -204,55 +258,17 @@ class WakeStream:
         if call is not None:
             call.cancel()
 
-    def _next_request(self) -> pb.WatchWakesRequest:
-        req = pb.WatchWakesRequest()
-        req.CopyFrom(self._request)
-        if self._token:
-            req.resume_token = self._token
-        return req
-
-    def _event(self, resp: pb.WatchWakesResponse) -> Event | None:
-        """The frame to yield (None for a dropped wake or an unwanted heartbeat); moves the token."""
-        kind = resp.WhichOneof("event")
-        if kind is None:
-            return None
-        frame = getattr(resp, kind)
-        self._token = frame.resume_token or self._token
-        if kind == "wake":
-            return frame if self._seen.is_new(frame) else None
-        if kind == "gap" and frame.reason == wake_pb2.GAP_REASON_SOURCE_RESET:
-            self._seen.forget(frame.source_ref)
-        elif kind == "status" and frame.deleted:
-            self._seen.forget(frame.source_ref)
-        elif kind == "heartbeat" and not self._heartbeats:
-            return None
-        return frame
-
-    def _retry(self, err: PgSyncError, got_frame: bool, failures: int) -> bool:
-        """After a failed attempt: False to raise ``err``, True once the backoff wait passed."""
-        if not should_reconnect(err, got_frame):
-            return False
-        self._token = self._token or err.resume_token
-        self.last_error = err
-        if self._max_attempts is not None and failures >= self._max_attempts:
-            return False
-        self.reconnects += 1
-        self._closed.wait(self._backoff.delay(failures))
-        return True
-
     def _run(self) -> Iterator[Event]:
-        failures = 0
         while not self._closed.is_set():
-            call = self._client._stub.WatchWakes(self._next_request(), metadata=self._client._metadata)
+            call = self._client._stub.WatchWakes(self._state.next_request(), metadata=self._client._metadata)
             self._call = call
             if self._closed.is_set():
                 call.cancel()
             got_frame = False
             try:
                 for resp in call:
-                    failures = 0
                     got_frame = True
-                    event = self._event(resp)
+                    event = self._state.event(resp)
                     if event is not None:
                         yield event
                 return
@@ -260,9 +276,10 @@ class WakeStream:
                 if self._closed.is_set():
                     return
                 err = error_from_rpc(rpc_err)
-                failures += 1
-                if not self._retry(err, got_frame, failures):
+                delay = self._state.retry_delay(err, got_frame)
+                if delay is None:
                     raise err from None
+                self._closed.wait(delay)
             finally:
                 self._call = None
                 call.cancel()

@@ -229,7 +229,7 @@ def test_wake_line_is_one_json_line() -> None:
 
 
 def test_url_forms() -> None:
-    from pg_sync_client.client import _target
+    from pg_sync_client.client import target_of as _target
 
     assert _target("http://127.0.0.1:5000") == ("127.0.0.1:5000", False)
     assert _target("https://example.com") == ("example.com:443", True)

@@ -7,7 +7,7 @@
 #   - Python: the wheel built from clients/python, its contents, `pip install` into a fresh venv,
 #     test/packages/python/example.py;
 #   - Go: `go run` of test/packages/go/main.go in a fresh module that `replace`s the client module;
-#   - the go directive, and the LICENSE copies equal to the root one.
+#   - the go directive, the LICENSE copies equal to the root one, and one version everywhere.
 # Offline after the first run: npm installs --prefer-offline from npm's cache, pip installs
 # --no-index from a wheelhouse in clients/python/.wheelhouse (filled once, refreshed when
 # pyproject.toml or constraints-test.txt change), Go uses the module cache in .tools/go.
@@ -162,6 +162,28 @@ licenses() {
   done
 }
 check "every package's LICENSE is the root LICENSE" licenses
+
+# One version everywhere (docs/releasing.md).
+versions() {
+  node - "$ROOT" <<'JS'
+const { readFileSync } = require("node:fs");
+const root = process.argv[2];
+const pkg = (p) => JSON.parse(readFileSync(`${root}/${p}`, "utf8"));
+const py = /^version = "([^"]+)"/m.exec(readFileSync(`${root}/clients/python/pyproject.toml`, "utf8"))?.[1];
+const agents = pkg("clients/ts-agents/package.json");
+const found = {
+  "package.json": pkg("package.json").version,
+  "clients/ts-runtime/package.json": pkg("clients/ts-runtime/package.json").version,
+  "clients/ts-agents/package.json": agents.version,
+  "clients/python/pyproject.toml": py,
+};
+const want = found["package.json"];
+const bad = Object.entries(found).filter(([, v]) => v !== want);
+if (agents.dependencies["@pg-sync/runtime"] !== `^${want}`) bad.push(["@pg-sync/agents' @pg-sync/runtime range", agents.dependencies["@pg-sync/runtime"]]);
+if (bad.length) { console.log(`want ${want}:`, JSON.stringify(bad)); process.exit(1); }
+JS
+}
+check "one version in every package" versions
 
 summary
 [ "$failed" -eq 0 ]

@@ -135,8 +135,12 @@ function request(o: ConsumeOptions) {
 function delivery(
   raw: RawClient,
   group: string,
-  head: { deliveryId: string; attempt: number; ackDeadline?: Parameters<typeof timestampDate>[0] },
-  payload: { wake?: Wake; gap?: Gap },
+  head: {
+    deliveryId: string;
+    attempt: number;
+    ackDeadline?: Parameters<typeof timestampDate>[0] | undefined;
+  },
+  payload: { wake?: Wake | undefined; gap?: Gap | undefined },
 ): GroupDelivery {
   const ids = [head.deliveryId];
   return {
@@ -181,7 +185,10 @@ export async function* consume(
   let attempt = 0;
   while (!options.signal?.aborted) {
     try {
-      for await (const frame of raw.consumeWakes(request(options), { signal: options.signal })) {
+      for await (const frame of raw.consumeWakes(
+        request(options),
+        options.signal ? { signal: options.signal } : {},
+      )) {
         attempt = 0;
         const e = frame.event;
         if (e.case === "ready") onSettings?.(e.value.settings, e.value.memberId);

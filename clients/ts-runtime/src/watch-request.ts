@@ -19,22 +19,22 @@ export interface WatchRequestOptions {
   /** Sources to watch. */
   readonly sourceRefs: readonly string[];
   /** Operations that wake; default all. */
-  readonly ops?: readonly OperationName[];
+  readonly ops?: readonly OperationName[] | undefined;
   /** Trailing debounce in ms; 0 (default) = one wake per change. */
-  readonly debounceMs?: number;
+  readonly debounceMs?: number | undefined;
   /** Longest a change may be held by debounce, in ms; 0 (default) = no bound. */
-  readonly maxWaitMs?: number;
+  readonly maxWaitMs?: number | undefined;
   /** Largest wake; 0 (default) = the server's default. */
-  readonly maxChangesPerWake?: number;
+  readonly maxChangesPerWake?: number | undefined;
   /** Heartbeat interval in ms; 0 (default) = the server's default (15 s). */
-  readonly heartbeatIntervalMs?: number;
+  readonly heartbeatIntervalMs?: number | undefined;
   /**
    * Where to start: `"now"` (default), `"earliest"`, `"snapshot"` (the current rows as snapshot
    * changes, then every change after them), or a resume token.
    */
-  readonly start?: "now" | "earliest" | "snapshot" | { readonly resumeToken: string };
+  readonly start?: "now" | "earliest" | "snapshot" | { readonly resumeToken: string } | undefined;
   /** After each gap, deliver a fresh snapshot of the source (the Gap has `rebuild` set). Default false. */
-  readonly rebuildAfterGap?: boolean;
+  readonly rebuildAfterGap?: boolean | undefined;
 }
 
 /** The request without its start, which changes on every reconnect. */

@@ -15,6 +15,7 @@ import { formatProfile, newestProfile, summariseProfile } from "./lib/profile.js
 import { type BenchResult, printTable, writeResults } from "./lib/report.js";
 import { Cleanup, startCluster } from "./lib/stack.js";
 import type { Context } from "./scenarios/context.js";
+import { groupsParams, runGroups } from "./scenarios/groups.js";
 import { manyParams, runManySources } from "./scenarios/many-sources.js";
 import { runShapeServer, shapeParams } from "./scenarios/shape-server.js";
 import { runSnapshot, snapshotParams } from "./scenarios/snapshot.js";
@@ -22,7 +23,7 @@ import { runStall, stallParams } from "./scenarios/stall.js";
 import { runSync, syncParams } from "./scenarios/sync.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const GROUPS = ["sync", "many", "shape", "stall", "snapshot"] as const;
+const GROUPS = ["sync", "many", "shape", "stall", "snapshot", "groups"] as const;
 type Group = (typeof GROUPS)[number];
 
 const program = new Command()
@@ -98,6 +99,7 @@ async function main(): Promise<void> {
     await run("shape", (ctx) => runShapeServer(ctx, shapeParams(opts.quick)));
     await run("stall", (ctx) => runStall(ctx, stallParams(opts.quick)));
     await run("snapshot", (ctx) => runSnapshot(ctx, snapshotParams(opts.quick)));
+    await run("groups", (ctx) => runGroups(ctx, groupsParams(opts.quick)));
   } finally {
     await cleanup.run();
   }

@@ -2,7 +2,9 @@
  * The pg-sync tour: an embedded Postgres (data under .data/, or PGSYNC_DEMO_DIR), the bundled
  * shape server and pg-sync start; a `todos` table is created; a source is registered with the
  * TypeScript runtime client; a watcher prints each wake as the demo inserts, updates and deletes
- * rows; then it prints commands to try against the still-running server. Ctrl-C stops everything.
+ * rows; two workers then share one consumer group on a `jobs` table (each job to one worker,
+ * acknowledged when done, a failed one retried); then it prints commands to try against the
+ * still-running server. Ctrl-C stops everything.
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -10,6 +12,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { createPgSyncClient, Operation, type WakeEvent } from "@pg-sync/runtime";
 import pg from "pg";
+import { DEMO_GROUP, runWorkersDemo } from "./lib/demo-workers.js";
 import { type Child, ROOT, startPgSyncProcess, startShapeServerProcess } from "./lib/processes.js";
 
 const DATA_DIR = process.env.PGSYNC_DEMO_DIR ?? join(ROOT, ".data");
@@ -137,6 +140,11 @@ async function main(): Promise<void> {
   await pause();
   await sql.query("DELETE FROM todos WHERE id = $1", [rows[1]?.id]);
   await pause();
+
+  step(
+    `ConsumeWakes: two workers share the group "${DEMO_GROUP}" (each job to one worker, acknowledged when done)`,
+  );
+  await runWorkersDemo(client, sql, say);
   await sql.end();
 
   step("try it yourself while this runs (Ctrl-C stops everything)");
@@ -152,6 +160,11 @@ async function main(): Promise<void> {
   );
   say("  # write a row and watch the wake arrive above");
   say(`  psql '${dbUrl}' -c "INSERT INTO todos (title) VALUES ('from psql')"`);
+  say("  # or a job: one of the two workers above takes it");
+  say(`  psql '${dbUrl}' -c "INSERT INTO jobs (title) VALUES ('from psql')"`);
+  say(
+    `  .tools/go/bin/grpcurl -plaintext ${auth} -d '{"group":"${DEMO_GROUP}"}' ${host} pgsync.v1.PgSyncService/GetConsumerGroup`,
+  );
   say(
     "  # Python (once: python3 -m venv clients/python/.venv && clients/python/.venv/bin/pip install -e clients/python)",
   );

@@ -41,8 +41,8 @@ class PositionLostError extends Error {
  * retention gap). Every batch of wakes is stored with the new position in one transaction,
  * guarded by the old position (compare-and-set): if another replica materialised first, this one
  * re-reads the position and continues from there, so no wake is stored twice. Reading stops while
- * the source has `windowSize` unfinished deliveries: pending work is bounded by the log, not by
- * memory. One runs per (group, source) per process while a member consumes the source.
+ * the source has `windowSize` unfinished deliveries, and resumes once a batch's worth (a quarter of the
+ * window, at most MAX_BATCH) is acknowledged: pending work is bounded by the log, not by memory. One runs per (group, source) per process while a member consumes the source.
  */
 export class GroupMaterializer {
   readonly #deps: MaterializerDeps;
@@ -216,7 +216,10 @@ export class GroupMaterializer {
     const { group, source, store, pollIntervalMs } = this.#deps;
     while (!this.#closed) {
       this.#unfinished = await store.countUnfinished(group.tenant, group.group, source.sourceRef);
-      if (this.#unfinished < this.#deps.windowSize) return;
+      // Resume once a batch's worth is free, not at the first acknowledgement: one append
+      // transaction per batch instead of one per ack when the backlog exceeds the window.
+      const refill = Math.max(1, Math.min(MAX_BATCH, Math.floor(this.#deps.windowSize / 4)));
+      if (this.#unfinished <= this.#deps.windowSize - refill) return;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, pollIntervalMs);
         this.#wakeRoom = () => {

@@ -103,12 +103,22 @@ export interface GroupMemberDeps {
 /** Log entries read per query when building a wake. */
 const READ_LIMIT = 1_000;
 
+/**
+ * A member holding deliveries claims again once this fraction of its `maxInFlight` is free, so
+ * it refills several per claim transaction rather than one per acknowledgement...
+ */
+const REFILL_FRACTION = 0.5;
+
+/** ...or once it has waited this long with fewer free slots (work never waits much longer). */
+const REFILL_DELAY_MS = 20;
+
 /** How often a busy member refreshes its liveness row. */
 const TOUCH_INTERVAL_MS = 10_000;
 
 /**
  * One ConsumeWakes stream: a member of a group. It claims deliveries from the store while it
- * holds fewer than `maxInFlight` (the store applies the ordering rules), turns each into a frame
+ * holds fewer than `maxInFlight` (the store applies the ordering rules; a member that holds some
+ * refills once half its slots are free, or after `REFILL_DELAY_MS`), turns each into a frame
  * by reading its range from the log (a range pruned since becomes a retention gap), and waits
  * for a signal, a retry time or an ack deadline when there is nothing to claim. When the stream
  * ends, the member's in-flight deliveries go back to the group at once.
@@ -129,15 +139,19 @@ export class GroupMember {
       yield { type: "ready", memberId, settings: group.settings };
       let lastFrameAt = Date.now();
       let lastTouchAt = Date.now();
+      let deferredSince: number | undefined;
       while (!signal.aborted) {
         const generation = signals.generation(key);
+        const refilling = deferredSince === undefined || Date.now() - deferredSince < REFILL_DELAY_MS;
         const outcome = await store.claim({
           tenant: group.tenant,
           group: group.group,
           memberId,
           sourceRefs: [...this.#deps.sources.keys()],
           maxInFlight: this.#deps.maxInFlight,
+          minRoom: refilling ? Math.ceil(this.#deps.maxInFlight * REFILL_FRACTION) : 1,
         });
+        deferredSince = outcome.deferred ? (deferredSince ?? Date.now()) : undefined;
         if (outcome.deadLettered > 0) signals.bump(key);
         for (const claimed of outcome.claimed) {
           yield await this.#frame(claimed);
@@ -151,6 +165,7 @@ export class GroupMember {
         const now = Date.now();
         let waitMs = Math.min(this.#deps.pollIntervalMs, lastFrameAt + heartbeatIntervalMs - now);
         if (outcome.nextAt) waitMs = Math.min(waitMs, outcome.nextAt.getTime() - now + 1);
+        if (deferredSince !== undefined) waitMs = Math.min(waitMs, deferredSince + REFILL_DELAY_MS - now);
         await signals.wait(key, generation, waitMs, signal);
         if (!signal.aborted && Date.now() - lastFrameAt >= heartbeatIntervalMs) {
           yield { type: "heartbeat", time: new Date() };

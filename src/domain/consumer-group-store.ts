@@ -75,6 +75,12 @@ export interface ClaimInput {
   readonly memberId: string;
   readonly sourceRefs: readonly string[];
   readonly maxInFlight: number;
+  /**
+   * Claim only when the member has at least this many free slots, or holds nothing; otherwise
+   * the outcome is `deferred`. Default 1. Lets a busy member refill several deliveries per
+   * claim transaction instead of one per acknowledgement.
+   */
+  readonly minRoom?: number;
 }
 
 /** Result of a claim. */
@@ -84,6 +90,8 @@ export interface ClaimOutcome {
   readonly deadLettered: number;
   /** The earliest time a retry or an ack deadline makes more work claimable; undefined if none. */
   readonly nextAt: Date | undefined;
+  /** True when nothing was claimed because the member had fewer than `minRoom` free slots. */
+  readonly deferred?: boolean;
 }
 
 /** Where a group stands on one source. */

@@ -95,6 +95,34 @@ function toNewDelivery(row: DeliveryRow): NewDelivery {
   return { kind: "wake", firstSeq, lastSeq, changeCount: row.change_count, keys: row.keys };
 }
 
+/** The member's active deliveries ($1 tenant, $2 group, $3 member): how many, earliest deadline. */
+const HELD = `SELECT count(*)::int AS held, min(ack_deadline) AS next FROM ${T.deliveries}
+  WHERE tenant = $1 AND group_name = $2 AND member_id = $3 AND state = 'in_flight' AND ack_deadline > now()`;
+
+/**
+ * Whether a claim is worth a transaction, in one statement outside it: undefined when it is, else
+ * the outcome (nothing claimed) for a member with no free slot, or with fewer than `minRoom` free
+ * while holding some (`deferred`). Throws ConsumerGroupNotFoundError for an unknown group.
+ */
+export async function precheckClaim(db: pg.Pool, input: ClaimInput): Promise<ClaimOutcome | undefined> {
+  const { rows } = await db.query<{ found: boolean; held: number; next: Date | null }>(
+    `SELECT EXISTS (SELECT 1 FROM ${T.groups} WHERE tenant = $1 AND group_name = $2) AS found, h.held, h.next
+     FROM (${HELD}) h`,
+    [input.tenant, input.group, input.memberId],
+  );
+  const row = rows[0];
+  if (!row?.found) throw new ConsumerGroupNotFoundError(input.group);
+  const room = input.maxInFlight - row.held;
+  const deferred = row.held > 0 && room > 0 && room < (input.minRoom ?? 1);
+  if (room > 0 && !deferred) return undefined;
+  return { claimed: [], deadLettered: 0, nextAt: row.next ?? undefined, deferred };
+}
+
+/** ORDERING_KEY claims read at least this many of a source's oldest waiting deliveries... */
+const KEY_SCAN_MIN_ROWS = 64;
+/** ...or this many per delivery the member has room for, so key collisions rarely starve a claim. */
+const KEY_SCAN_ROWS_PER_ROOM = 4;
+
 /** The claim's candidate rows: what the ordering rules need to decide, no more. */
 async function candidateRows(
   c: pg.PoolClient,
@@ -107,10 +135,16 @@ async function candidateRows(
   const active = `d.state = 'in_flight' AND d.ack_deadline > now()`;
   const values = [...key, refs];
   if (ordering === "key") {
-    // Row keys of every older delivery matter.
+    // The active deliveries, and per source the oldest waiting ones: a waiting delivery's fate
+    // depends only on the active ones and the waiting ones older than it, which such a prefix
+    // always holds. Deliveries past the prefix wait for a later claim (never claimed out of order).
     const { rows } = await c.query<DeliveryRow>(
-      `SELECT ${DELIVERY_COLUMNS} FROM ${T.deliveries} d WHERE ${base} AND d.state <> 'dead'`,
-      values,
+      `(SELECT ${DELIVERY_COLUMNS} FROM ${T.deliveries} d WHERE ${base} AND ${active})
+       UNION ALL (SELECT w.* FROM unnest($3::text[]) AS r(ref), LATERAL (
+         SELECT ${DELIVERY_COLUMNS} FROM ${T.deliveries} d
+         WHERE d.tenant = $1 AND d.group_name = $2 AND d.source_ref = r.ref AND d.state <> 'dead'
+           AND NOT (${active}) ORDER BY d.first_seq LIMIT $4) w)`,
+      [...values, Math.max(KEY_SCAN_MIN_ROWS, room * KEY_SCAN_ROWS_PER_ROOM)],
     );
     return { rows };
   }
@@ -152,19 +186,15 @@ async function candidateRows(
 export async function claimDeliveries(c: pg.PoolClient, input: ClaimInput): Promise<ClaimOutcome> {
   const { tenant, group, memberId } = input;
   const key = [tenant, group];
-  const g = await c.query<GroupRow & { now: Date }>(
-    `SELECT *, now() AS now FROM ${T.groups} WHERE tenant = $1 AND group_name = $2 FOR SHARE`,
-    key,
+  const g = await c.query<GroupRow & { now: Date; held: number; next: Date | null }>(
+    `SELECT g.*, now() AS now, h.held, h.next FROM ${T.groups} g, LATERAL (${HELD}) h
+     WHERE g.tenant = $1 AND g.group_name = $2 FOR SHARE OF g`,
+    [...key, memberId],
   );
   const groupRow = g.rows[0];
   if (!groupRow) throw new ConsumerGroupNotFoundError(group);
-  const held = await c.query<{ n: number; next: Date | null }>(
-    `SELECT count(*)::int AS n, min(ack_deadline) AS next FROM ${T.deliveries}
-     WHERE tenant = $1 AND group_name = $2 AND member_id = $3 AND state = 'in_flight' AND ack_deadline > now()`,
-    [...key, memberId],
-  );
-  const room = input.maxInFlight - (held.rows[0]?.n ?? 0);
-  if (room <= 0) return { claimed: [], deadLettered: 0, nextAt: held.rows[0]?.next ?? undefined };
+  const room = input.maxInFlight - groupRow.held;
+  if (room <= 0) return { claimed: [], deadLettered: 0, nextAt: groupRow.next ?? undefined };
   const locked = await c.query<{ source_ref: string; incarnation: string }>(
     `SELECT source_ref, incarnation FROM ${T.sources}
      WHERE tenant = $1 AND group_name = $2 AND source_ref = ANY($3) ORDER BY source_ref FOR UPDATE`,

@@ -11,6 +11,9 @@ import { ConsumerGroupNotFoundError } from "../domain/errors.js";
 import { wakeIdFor } from "../domain/watch-frames.js";
 import { GROUP_TABLES as T } from "./constants.js";
 
+/** A pool (one statement, one transaction) or a client inside a transaction. */
+type Queryable = Pick<pg.Pool, "query">;
+
 /** Members not seen for this long (a killed process) are not listed, and are forgotten. */
 export const MEMBER_TTL_MS = 60_000;
 
@@ -57,12 +60,13 @@ async function requireGroup(c: pg.PoolClient, tenant: string, group: string): Pr
  * the delivery is gone although the group delivered past it (already acknowledged), or unknown.
  */
 async function classifyRest(
-  c: pg.PoolClient,
+  c: Queryable,
   tenant: string,
   group: string,
   values: unknown[][],
   statuses: SettleStatus[],
 ): Promise<void> {
+  if (!statuses.includes("unknown")) return;
   const { rows } = await c.query<{ i: number; state: string | null; delivered: boolean }>(
     `SELECT r.i, d.state, (s.delivered_seq >= r.last_seq) AS delivered
      FROM ${REQ}
@@ -85,20 +89,24 @@ async function classifyRest(
  * is still acknowledged: the work was done.
  */
 export async function ackDeliveries(
-  c: pg.PoolClient,
+  db: Queryable,
   tenant: string,
   group: string,
   ids: readonly string[],
 ): Promise<SettleStatus[]> {
-  await requireGroup(c, tenant, group);
   const statuses: SettleStatus[] = ids.map(() => "unknown");
   const { values } = idArrays(ids);
-  const { rows } = await c.query<{ i: number; state: string }>(
-    `DELETE FROM ${T.deliveries} d USING ${REQ}, ${T.sources} s WHERE ${MATCH} RETURNING r.i, d.state`,
+  // One statement (its own transaction): acknowledging needs no lock (see PgConsumerGroupStore),
+  // and a group deleted meanwhile has no deliveries left to delete.
+  const { rows } = await db.query<{ found: boolean; done: [number, string][] | null }>(
+    `WITH done AS (DELETE FROM ${T.deliveries} d USING ${REQ}, ${T.sources} s WHERE ${MATCH} RETURNING r.i, d.state)
+     SELECT EXISTS (SELECT 1 FROM ${T.groups} WHERE tenant = $1 AND group_name = $2) AS found,
+       (SELECT json_agg(json_build_array(i, state)) FROM done) AS done`,
     [tenant, group, ...values],
   );
-  for (const row of rows) statuses[row.i] = row.state === "dead" ? "discarded" : "acknowledged";
-  await classifyRest(c, tenant, group, values, statuses);
+  if (!rows[0]?.found) throw new ConsumerGroupNotFoundError(group);
+  for (const [i, state] of rows[0].done ?? []) statuses[i] = state === "dead" ? "discarded" : "acknowledged";
+  await classifyRest(db, tenant, group, values, statuses);
   return statuses;
 }
 

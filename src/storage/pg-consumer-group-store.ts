@@ -8,7 +8,7 @@ import type {
 } from "../domain/consumer-group-store.js";
 import { QuotaExceededError } from "../domain/errors.js";
 import { GROUP_TABLES as T } from "./constants.js";
-import { claimDeliveries, type GroupRow, groupFromRow } from "./pg-consumer-group-claim.js";
+import { claimDeliveries, type GroupRow, groupFromRow, precheckClaim } from "./pg-consumer-group-claim.js";
 import { ackDeliveries, describeGroup, nackDeliveries } from "./pg-consumer-group-settle.js";
 
 /**
@@ -159,12 +159,13 @@ export class PgConsumerGroupStore implements ConsumerGroupStore {
     return rows[0]?.n ?? 0;
   }
 
-  claim(input: ClaimInput): Promise<ClaimOutcome> {
-    return this.#tx((c) => claimDeliveries(c, input));
+  async claim(input: ClaimInput): Promise<ClaimOutcome> {
+    // Most wake-ups find the member full (or below `minRoom`): one statement, no transaction.
+    return (await precheckClaim(this.#pool, input)) ?? this.#tx((c) => claimDeliveries(c, input));
   }
 
   ack(tenant: string, group: string, ids: readonly string[]): Promise<SettleStatus[]> {
-    return this.#tx((c) => ackDeliveries(c, tenant, group, ids));
+    return ackDeliveries(this.#pool, tenant, group, ids);
   }
 
   nack(

@@ -35,6 +35,10 @@ describe("npm run demo", () => {
       });
       expect(out).toMatch(/wake \S+: update todos/);
       expect(out).toMatch(/wake \S+: delete todos/);
+      // Two workers shared the group: the first job failed, was given back and done on attempt 2.
+      expect(out).toMatch(/worker-\d: job \d+ '[a-z ]+' \(attempt 1\) failed → released/);
+      expect(out).toMatch(/worker-\d: job \d+ '[a-z ]+' \(attempt 2\) done → acknowledged/);
+      expect(out).toMatch(/group demo-workers: .*0 in flight, 0 dead letters; members worker-\d, worker-\d/);
       child.kill("SIGINT");
       expect(await exited).toBe(0);
       expect(out).toContain("stopped.");

@@ -7,6 +7,15 @@
 
 from pg_sync_client.aio import AsyncPgSyncClient, AsyncWakeStream
 from pg_sync_client.client import PgSyncClient, options_to_proto
+from pg_sync_client.consume import (
+    ConsumerGroupStream,
+    Delivery,
+    ack_wakes,
+    consume_wakes,
+    delete_consumer_group,
+    get_consumer_group,
+    nack_wakes,
+)
 from pg_sync_client.errors import InvalidArgumentError, PgSyncError
 from pg_sync_client.rows import old_row, operation_name, plain, row
 from pg_sync_client.watch import Backoff, Event, WakeStream
@@ -17,15 +26,22 @@ __all__ = [
     "AsyncPgSyncClient",
     "AsyncWakeStream",
     "Backoff",
+    "ConsumerGroupStream",
+    "Delivery",
     "Event",
     "InvalidArgumentError",
     "PgSyncClient",
     "PgSyncError",
     "WakeStream",
+    "ack_wakes",
     "canonical_json",
+    "consume_wakes",
     "cursor_pb2",
+    "delete_consumer_group",
     "fnv1a64",
+    "get_consumer_group",
     "is_source_ref",
+    "nack_wakes",
     "old_row",
     "operation_name",
     "options_to_proto",

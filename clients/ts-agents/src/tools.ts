@@ -1,5 +1,11 @@
-import type { PgSyncClient, WakeEvent } from "@pg-sync/runtime";
+import type { PgSyncClient } from "@pg-sync/runtime";
 import { z } from "zod";
+import {
+  type ConsumerGroupToolOptions,
+  consumeAcknowledged,
+  groupNameFor,
+  type WakeHandler,
+} from "./acknowledged-wakes.js";
 import { type ObserveArgs, observeArgsSchema, type UnobserveArgs, unobserveArgsSchema } from "./schemas.js";
 
 /** The result every tool returns: text for the model, structured details for the program. */
@@ -28,16 +34,29 @@ export interface Observation {
     readonly ops?: readonly ("insert" | "update" | "delete")[] | undefined;
     readonly debounceMs?: number | undefined;
   };
+  /** The consumer group the observation consumes through (with `consumerGroup` set). */
+  readonly group?: string | undefined;
 }
 
 /** Options of {@link createPgSyncTools}. */
 export interface PgSyncToolsOptions {
   /** The runtime client (from @pg-sync/runtime). */
   readonly client: PgSyncClient;
-  /** Called for every event of an observation's WatchWakes stream (wakes, gaps, ready, status). */
-  readonly onWake: (event: WakeEvent, observation: Observation) => void | Promise<void>;
+  /**
+   * Called for every event of an observation's WatchWakes stream (wakes, gaps, ready, status).
+   * With `consumerGroup`, called for each delivery (a wake or a gap, with the `delivery` itself)
+   * and the returned promise is the agent's run: the wake is acknowledged when it resolves and
+   * given back when it rejects.
+   */
+  readonly onWake: WakeHandler<Observation>;
   /** Called when an observation's stream fails for good. */
   readonly onError?: ((error: unknown, observation: Observation) => void) | undefined;
+  /**
+   * Consume through a consumer group instead of a WatchWakes broadcast: each wake goes to one agent
+   * process sharing the group and is acknowledged only when its run (`onWake`) ends. Default: unset
+   * (broadcast, nothing to acknowledge).
+   */
+  readonly consumerGroup?: ConsumerGroupToolOptions | undefined;
 }
 
 function text(details: unknown, isError = false): ToolResult {
@@ -76,6 +95,18 @@ export function createPgSyncTools(options: PgSyncToolsOptions): {
     active.set(observation.sourceRef, { observation, aborter });
     void (async () => {
       try {
+        if (options.consumerGroup) {
+          const { client, consumerGroup, onWake } = options;
+          await consumeAcknowledged(
+            client,
+            observation,
+            observation.wake,
+            consumerGroup,
+            onWake,
+            aborter.signal,
+          );
+          return;
+        }
         for await (const event of options.client.watchWakes({
           sourceRefs: [observation.sourceRef],
           ...(observation.wake.ops ? { ops: observation.wake.ops } : {}),
@@ -116,8 +147,13 @@ export function createPgSyncTools(options: PgSyncToolsOptions): {
           ...(a.wake?.debounceMs !== undefined ? { debounceMs: a.wake.debounceMs } : {}),
         };
         active.get(sourceRef)?.aborter.abort();
-        start({ sourceRef, table: a.table, wake: wakeOptions });
-        return text({ sourceRef, wake: { on: "change" as const, ...wakeOptions } });
+        const group = options.consumerGroup ? groupNameFor(options.consumerGroup, sourceRef) : undefined;
+        start({ sourceRef, table: a.table, wake: wakeOptions, ...(group ? { group } : {}) });
+        return text({
+          sourceRef,
+          wake: { on: "change" as const, ...wakeOptions },
+          ...(group ? { group, acknowledged: "when the run ends" } : {}),
+        });
       } catch (err) {
         return text({ error: (err as Error).message }, true);
       }

@@ -1,9 +1,9 @@
-import { createPgSyncClient, type WakeEvent } from "@pg-sync/runtime";
+import { createPgSyncClient, type GroupDelivery, type WakeEvent } from "@pg-sync/runtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TOKENS } from "../../../scripts/lib/processes.js";
 import { type Stack, startStack } from "../../../test/support/stack-fixture.js";
 import { waitFor } from "../../../test/support/wait.js";
-import { createPgSyncTools, observeArgsSchema } from "../src/index.js";
+import { createPgSyncTools, groupNameFor, observeArgsSchema } from "../src/index.js";
 
 let stack: Stack;
 
@@ -122,6 +122,69 @@ describe("observe_pg_sync / unobserve_pg_sync", () => {
     expect(res.isError).toBe(true);
     expect(JSON.stringify(res.details)).toContain("table");
     expect(t.observations()).toHaveLength(0);
+    t.close();
+  });
+});
+
+describe("consumerGroup option: a wake is acknowledged when the agent's run ends", () => {
+  it("should hold the wake while the run goes on, give it back when the run throws, and acknowledge it when the run resolves", async () => {
+    await stack.sql.query("CREATE TABLE tasks (id int PRIMARY KEY, title text)");
+    const client = createPgSyncClient({ baseUrl: stack.url, token: TOKENS.a });
+    const runs: { attempt: number; id: unknown; ended?: "threw" | "resolved" }[] = [];
+    let finish: () => void = () => {};
+    const secondRunMayEnd = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const t = createPgSyncTools({
+      client,
+      consumerGroup: { group: "agents", retryAfterMs: 50, memberName: "agent-1" },
+      async onWake(event: WakeEvent, _observation, delivery?: GroupDelivery) {
+        const run = {
+          attempt: delivery?.attempt ?? 0,
+          id: event.type === "wake" ? event.wake.changes[0]?.value?.id : undefined,
+        } as (typeof runs)[number];
+        runs.push(run);
+        if (runs.length === 1) {
+          run.ended = "threw";
+          throw new Error("the agent crashed");
+        }
+        await secondRunMayEnd;
+        run.ended = "resolved";
+      },
+    });
+    const res = await t.observe.execute({ table: "tasks" });
+    const details = res.details as { sourceRef: string; group: string; acknowledged: string };
+    expect(details.group).toBe(groupNameFor({ group: "agents" }, details.sourceRef));
+    expect(details.acknowledged).toBe("when the run ends");
+    expect(t.observations()[0]?.group).toBe(details.group);
+    const source = async () => {
+      const { group } = await client.raw.getConsumerGroup({ group: details.group });
+      return { members: group?.members ?? [], source: group?.sources[0] };
+    };
+    await waitFor(async () => (await source()).members.length === 1, { what: "the agent joined its group" });
+    await stack.sql.query("INSERT INTO tasks VALUES (7, 'triage')");
+
+    // The first run threw: the wake came back (attempt 2) and is held while the second run goes on.
+    await waitFor(() => runs.length === 2, { what: "a second run of the same wake" });
+    expect(runs.map((r) => [r.attempt, r.id, r.ended])).toEqual([
+      [1, 7, "threw"],
+      [2, 7, undefined],
+    ]);
+    const during = await source();
+    expect(during.source?.inFlightCount).toBe(1);
+    expect(during.members[0]?.memberName).toBe("agent-1");
+
+    finish();
+    const after = await waitFor(
+      async () => {
+        const s = (await source()).source;
+        return s && s.inFlightCount === 0 && s.pendingCount === 0 ? s : undefined;
+      },
+      { what: "the wake acknowledged after the run ended" },
+    );
+    expect(after.acknowledgedSeq).toBe(after.deliveredSeq);
+    expect(after.deadLetterCount).toBe(0);
+    expect(runs[1]?.ended).toBe("resolved");
     t.close();
   });
 });

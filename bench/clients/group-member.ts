@@ -1,0 +1,187 @@
+/**
+ * Consumer-group client (a separate process) for P11, on one source whose log already holds the
+ * backlog.
+ *
+ * - `--mode group`: `--members` ConsumeWakes streams of group `--group` (start earliest,
+ *   `max_changes_per_wake` 1, debounce 0, ordering `--ordering`, `--max-in-flight` each), one
+ *   HTTP/2 connection per member. Every member handles its deliveries one after another and
+ *   acknowledges each with its own AckWakes call (awaited) before taking the next; with
+ *   `--ack-batch B > 1` it instead acknowledges once B deliveries are waiting or no further
+ *   delivery is buffered. Prints `ready <epoch ms>` when every member received ConsumeReady, and
+ *   `done <epoch ms> {stats}` once `--expect` deliveries are acknowledged.
+ * - `--mode watch`: one WatchWakes stream (start earliest, `max_changes_per_wake` 1, debounce 0);
+ *   `done` once `--expect` wakes arrived. The baseline.
+ *
+ * Stats: first frame time, ack round trips, per-member cycle times (a delivery's arrival → its
+ * ack answered → the next delivery's arrival on that member: the time a member waits for work
+ * when it handles deliveries instantly), duplicate acknowledgements, deliveries per member.
+ */
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { Command } from "commander";
+import { Ordering, SettleStatus } from "../../gen/pgsync/v1/consumer_group_pb.js";
+import { PgSyncService } from "../../gen/pgsync/v1/pg_sync_service_pb.js";
+import { StartPosition } from "../../gen/pgsync/v1/wake_pb.js";
+import { quantiles } from "../lib/metrics.js";
+
+const program = new Command()
+  .requiredOption("--url <url>", "pg-sync base URL")
+  .requiredOption("--token <token>", "bearer token")
+  .requiredOption("--ref <ref>", "source ref")
+  .option("--mode <mode>", "group or watch", "group")
+  .option("--group <name>", "group name", "p11")
+  .option("--members <n>", "members (group mode)", Number, 4)
+  .option("--max-in-flight <n>", "max_in_flight per member", Number, 16)
+  .option("--ordering <o>", "key, source or none", "key")
+  .option("--ack-batch <n>", "deliveries acknowledged per AckWakes call at most", Number, 1)
+  .requiredOption("--expect <n>", "deliveries (or wakes) to wait for", Number)
+  .parse();
+const o = program.opts<{
+  url: string;
+  token: string;
+  ref: string;
+  mode: "group" | "watch";
+  group: string;
+  members: number;
+  maxInFlight: number;
+  ordering: "key" | "source" | "none";
+  ackBatch: number;
+  expect: number;
+}>();
+
+const ORDERING = { key: Ordering.KEY, source: Ordering.SOURCE, none: Ordering.NONE } as const;
+const now = (): number => performance.timeOrigin + performance.now();
+const connect = () =>
+  createClient(
+    PgSyncService,
+    createConnectTransport({
+      baseUrl: o.url,
+      httpVersion: "2",
+      interceptors: [
+        (next) => (req) => {
+          req.header.set("authorization", `Bearer ${o.token}`);
+          return next(req);
+        },
+      ],
+    }),
+  );
+
+const abort = new AbortController();
+let firstFrameAt = 0;
+let acknowledged = 0;
+let duplicates = 0;
+const ackRttMs: number[] = [];
+const cycleMs: number[] = [];
+const perMember: number[] = [];
+const wakeIds = new Set<string>();
+
+function finish(extra: Record<string, unknown> = {}): never {
+  const stats = {
+    first_frame_at: firstFrameAt,
+    acknowledged,
+    duplicates,
+    per_member: perMember,
+    ack_rtt_ms: quantiles(ackRttMs),
+    cycle_ms: quantiles(cycleMs),
+    ...extra,
+  };
+  console.log(`done ${Date.now()} ${JSON.stringify(stats)}`);
+  abort.abort();
+  process.exit(0);
+}
+
+async function watch(): Promise<void> {
+  let wakes = 0;
+  const stream = connect().watchWakes(
+    {
+      sourceRefs: [o.ref],
+      debounceMs: 0,
+      maxChangesPerWake: 1,
+      start: { case: "startPosition", value: StartPosition.EARLIEST },
+    },
+    { signal: abort.signal, timeoutMs: 0 },
+  );
+  console.log(`ready ${Date.now()}`);
+  for await (const frame of stream) {
+    if (frame.event.case !== "wake") continue;
+    firstFrameAt ||= now();
+    if (++wakes >= o.expect) finish({ wakes });
+  }
+}
+
+let ready = 0;
+
+async function member(index: number): Promise<void> {
+  const client = connect();
+  perMember[index] = 0;
+  const pending: { id: string; wakeId: string }[] = [];
+  let flushing: Promise<void> | undefined;
+  let scheduled = false;
+  const flush = async () => {
+    const batch = pending.splice(0, pending.length);
+    if (batch.length === 0) return;
+    const sent = now();
+    const { results } = await client.ackWakes({ group: o.group, deliveryIds: batch.map((b) => b.id) });
+    ackRttMs.push(now() - sent);
+    results.forEach((r, i) => {
+      if (r.status !== SettleStatus.ACKNOWLEDGED) return;
+      const wakeId = batch[i]!.wakeId;
+      if (wakeIds.has(wakeId)) duplicates++;
+      wakeIds.add(wakeId);
+      acknowledged++;
+      perMember[index]!++;
+    });
+    if (acknowledged >= o.expect) finish();
+  };
+  // Batched mode: acknowledge when B deliveries wait, or once the frames already buffered are read.
+  const later = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      flushing = (flushing ?? Promise.resolve()).then(flush).catch(fail);
+    });
+  };
+  const stream = client.consumeWakes(
+    {
+      group: o.group,
+      sourceRefs: [o.ref],
+      debounceMs: 0,
+      maxChangesPerWake: 1,
+      maxInFlight: o.maxInFlight,
+      ordering: ORDERING[o.ordering],
+      startPosition: StartPosition.EARLIEST,
+      memberName: `m${index}`,
+    },
+    { signal: abort.signal, timeoutMs: 0 },
+  );
+  let lastAt = 0;
+  for await (const frame of stream) {
+    const e = frame.event;
+    if (e.case === "ready") {
+      if (++ready === o.members) console.log(`ready ${Date.now()}`);
+      continue;
+    }
+    if (e.case !== "delivery") continue;
+    const at = now();
+    firstFrameAt ||= at;
+    if (lastAt > 0) cycleMs.push(at - lastAt);
+    lastAt = at;
+    pending.push({ id: e.value.deliveryId, wakeId: e.value.wake?.wakeId ?? "" });
+    if (o.ackBatch <= 1) await flush();
+    else if (pending.length >= o.ackBatch) flushing = (flushing ?? Promise.resolve()).then(flush).catch(fail);
+    else later();
+  }
+}
+
+process.on("SIGTERM", () => {
+  abort.abort();
+  process.exit(0);
+});
+function fail(err: unknown): void {
+  if (abort.signal.aborted || ConnectError.from(err).code === Code.Canceled) return;
+  console.error(String(err));
+  process.exit(1);
+}
+if (o.mode === "watch") await watch().catch(fail);
+else await Promise.all(Array.from({ length: o.members }, (_, i) => member(i).catch(fail)));

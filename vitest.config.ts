@@ -1,4 +1,14 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
+
+const source = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+
+/** The workspace client packages' entry points, as TypeScript sources. */
+export const WORKSPACE_SOURCES = [
+  { find: /^@pg-sync\/runtime\/source-ref$/, replacement: source("./clients/ts-runtime/src/source-ref.ts") },
+  { find: /^@pg-sync\/runtime$/, replacement: source("./clients/ts-runtime/src/index.ts") },
+  { find: /^@pg-sync\/agents$/, replacement: source("./clients/ts-agents/src/index.ts") },
+];
 
 /**
  * All tests: unit, integration (real Postgres) and full-server tests. The global setup starts one
@@ -6,9 +16,10 @@ import { defineConfig } from "vitest/config";
  * creates its own database on it.
  */
 export default defineConfig({
-  // The workspace clients (@pg-sync/runtime, @pg-sync/agents) export their TypeScript sources
-  // under the "@pg-sync/source" condition and their built dist/ otherwise: tests run the source.
-  ssr: { resolve: { conditions: ["@pg-sync/source", "module", "node", "development|production"] } },
+  // The workspace clients (@pg-sync/runtime, @pg-sync/agents) resolve to their built dist/ in
+  // Node; tests run their TypeScript sources instead. Aliases, not a custom resolve condition:
+  // replacing vite's SSR conditions made Node load OpenTelemetry's extensionless ESM build.
+  resolve: { alias: WORKSPACE_SOURCES },
   test: {
     include: ["test/**/*.test.ts", "clients/ts-*/test/**/*.test.ts"],
     globalSetup: ["test/support/global-setup.ts"],

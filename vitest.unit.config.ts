@@ -1,10 +1,12 @@
 import { defineConfig } from "vitest/config";
+import { WORKSPACE_SOURCES } from "./vitest.config.js";
 
 /** Unit tests only: no I/O, no global setup. */
 export default defineConfig({
-  // The workspace clients (@pg-sync/runtime, @pg-sync/agents) export their TypeScript sources
-  // under the "@pg-sync/source" condition and their built dist/ otherwise: tests run the source.
-  ssr: { resolve: { conditions: ["@pg-sync/source", "module", "node", "development|production"] } },
+  // The workspace clients (@pg-sync/runtime, @pg-sync/agents) resolve to their built dist/ in
+  // Node; tests run their TypeScript sources instead. Aliases, not a custom resolve condition:
+  // replacing vite's SSR conditions made Node load OpenTelemetry's extensionless ESM build.
+  resolve: { alias: WORKSPACE_SOURCES },
   test: {
     include: ["test/unit/**/*.test.ts"],
   },

@@ -62,6 +62,10 @@ export interface Config {
   readonly watchStallTimeoutMs: number;
   /** Most open WatchWakes streams per tenant (`PGSYNC_MAX_STREAMS_PER_TENANT`, default 1_000). */
   readonly maxStreamsPerTenant: number;
+  /** This replica's id (`PGSYNC_REPLICA_ID`); undefined: host name, process id and a random suffix. */
+  readonly replicaId: string | undefined;
+  /** Lease TTL by the database clock, renewed every third of it (`PGSYNC_LEASE_TTL_MS`, default 10_000). */
+  readonly leaseTtlMs: number;
 }
 
 /** Log levels accepted by `PGSYNC_LOG_LEVEL`. */
@@ -85,6 +89,7 @@ export const DEFAULT_CONFIG = {
   watchBufferFrames: 1_000,
   watchStallTimeoutMs: 30_000,
   maxStreamsPerTenant: 1_000,
+  leaseTtlMs: 10_000,
 } as const;
 
 /** Names of the environment variables, in one place. */
@@ -112,6 +117,8 @@ export const ENV = {
   watchBufferFrames: "PGSYNC_WATCH_BUFFER_FRAMES",
   watchStallTimeoutMs: "PGSYNC_WATCH_STALL_TIMEOUT_MS",
   maxStreamsPerTenant: "PGSYNC_MAX_STREAMS_PER_TENANT",
+  replicaId: "PGSYNC_REPLICA_ID",
+  leaseTtlMs: "PGSYNC_LEASE_TTL_MS",
 } as const;
 
 /** Variables whose values are secrets: never echoed in errors. */
@@ -203,6 +210,22 @@ function parseIntVar(
     throw new ConfigError(variable, message.slice(variable.length + 2), value);
   }
   return result.data;
+}
+
+/** Replica ids: what a host name or pod name may hold, at most 200 characters. */
+const REPLICA_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
+
+function parseReplicaId(value: string | undefined): string | undefined {
+  const id = value?.trim();
+  if (!id) return undefined;
+  if (!REPLICA_ID_PATTERN.test(id)) {
+    throw new ConfigError(
+      ENV.replicaId,
+      "must be 1-200 letters, digits, '.', '_', ':' or '-', starting with a letter or digit",
+      value,
+    );
+  }
+  return id;
 }
 
 function parseFlag(variable: string, value: string | undefined): boolean {
@@ -347,5 +370,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       1,
       1_000_000,
     ),
+    replicaId: parseReplicaId(env[ENV.replicaId]),
+    leaseTtlMs: parseIntVar(ENV.leaseTtlMs, env[ENV.leaseTtlMs], DEFAULT_CONFIG.leaseTtlMs, 1_000, 600_000),
   });
 }

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { ServerResponse } from "node:http";
 import { hostname } from "node:os";
@@ -7,6 +7,8 @@ import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type pg from "pg";
 import { BridgeManager } from "./bridge/bridge-manager.js";
+import { LeaseCoordinator } from "./bridge/lease-coordinator.js";
+import { createLeaseMetrics } from "./bridge/lease-metrics.js";
 import { probeShape } from "./bridge/probe.js";
 import type { Config } from "./config.js";
 import { createBackoff } from "./domain/backoff.js";
@@ -17,6 +19,8 @@ import { createMetrics, type Metrics } from "./metrics.js";
 import { migrate } from "./storage/migrate.js";
 import { PgChangeLog } from "./storage/pg-change-log.js";
 import { PgCursorStore } from "./storage/pg-cursor-store.js";
+import { PgLeaseSignal } from "./storage/pg-lease-signal.js";
+import { PgLeaseStore } from "./storage/pg-lease-store.js";
 import { PgNotifier } from "./storage/pg-notifier.js";
 import { pruneChangeLog } from "./storage/pg-retention.js";
 import { PgSourceStore } from "./storage/pg-source-store.js";
@@ -40,6 +44,8 @@ export const HEALTH_SERVICES = {
   api: "pgsync.v1.PgSyncService",
   /** NOT_SERVING when the state database is unreachable or every bridge is failing. */
   bridges: "pgsync.bridges",
+  /** replicas: NOT_SERVING when this replica cannot hold leases, or a source has had no owner past TTL + 5 s. */
+  leases: "pgsync.leases",
 } as const;
 
 /** Services listed by reflection. */
@@ -66,7 +72,7 @@ const HEALTH_CHECK_INTERVAL_MS = 5_000;
 export interface ServerOverrides {
   /** Fetch used for Electric requests. */
   readonly fetchClient?: typeof fetch;
-  /** Identity of this process (cursor owner). */
+  /** Replica id of this process (lease owner); default `PGSYNC_REPLICA_ID`, else host-pid-random. */
   readonly owner?: string;
   /** How often health re-checks the state database (default 5 s). */
   readonly healthCheckIntervalMs?: number;
@@ -82,6 +88,8 @@ export interface PgSyncServer {
   readonly watch: WatchService;
   readonly notifier: PgNotifier;
   readonly bridges: BridgeManager;
+  /** replicas: the leases this replica holds and the balance with the others. */
+  readonly leases: LeaseCoordinator;
   readonly pool: pg.Pool;
   readonly metrics: Metrics;
   readonly health: HealthRegistry;
@@ -108,7 +116,9 @@ export async function createServer(
   const metrics = createMetrics();
   const sources = new PgSourceStore(pool);
   const cursors = new PgCursorStore(pool);
-  const owner = overrides.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  // replicas (issue 13): the owner is the replica id; leases decide which bridges run here.
+  const owner =
+    overrides.owner ?? config.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
   const bridges = new BridgeManager({
     sources,
     cursors,
@@ -118,12 +128,27 @@ export async function createServer(
     metrics,
     idleTtlMs: config.idleTtlMs,
     gcIntervalMs: config.gcIntervalMs,
+    onFenced: (tenant, sourceRef) => leases.onFenced(tenant, sourceRef),
     ...(overrides.fetchClient ? { fetchClient: overrides.fetchClient } : {}),
+  });
+  const leaseStore = new PgLeaseStore(pool);
+  const leases: LeaseCoordinator = new LeaseCoordinator({
+    store: leaseStore,
+    cursors,
+    manager: bridges,
+    identity: { replicaId: owner, incarnation: randomUUID() },
+    ttlMs: config.leaseTtlMs,
+    logger: logger.child({ component: "leases", replica_id: owner }),
+    metrics: createLeaseMetrics(metrics.registry),
+    onServing: () => void checkHealth(),
+    signal: new PgLeaseSignal(config.databaseUrl, logger.child({ component: "leases" }), () => {
+      void leases.requestTick();
+    }),
   });
   const registry = new SourceRegistry({
     store: sources,
     cursors,
-    bridges,
+    bridges: leases,
     defaultShapeUrl: config.electricUrl,
     allowedOrigins: config.allowedOrigins,
     probe: (shapeUrl, options) =>
@@ -138,7 +163,7 @@ export async function createServer(
     registry,
     reader: new PgChangeLog(pool),
     notifier,
-    retain: (record) => bridges.retain(record),
+    retain: (record) => leases.retain(record),
     touchWatched: (tenant, refs) => sources.touchWatched(tenant, refs),
     limits: {
       maxBufferedFrames: config.watchBufferFrames,
@@ -203,10 +228,14 @@ export async function createServer(
     const counts = bridges.counts();
     const total = [...counts.values()].reduce((a, b) => a + b, 0);
     const failing = counts.get("FAILED") ?? 0;
-    const bridgesOk = dbOk && (total === 0 || failing < total);
+    // replicas: a replica that cannot renew its leases has stopped its bridges: not ready.
+    const ready = dbOk && leases.serving;
+    const bridgesOk = ready && (total === 0 || failing < total);
     health.set(HEALTH_SERVICES.bridges, bridgesOk ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
-    health.set(HEALTH_SERVICES.api, dbOk ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
-    health.set(HEALTH_SERVICES.overall, dbOk ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+    const leasesOk = ready && leases.orphaned === 0;
+    health.set(HEALTH_SERVICES.leases, leasesOk ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+    health.set(HEALTH_SERVICES.api, ready ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+    health.set(HEALTH_SERVICES.overall, ready ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
   };
   const retention = async () => {
     const deleted = await pruneChangeLog(pool, {
@@ -223,12 +252,16 @@ export async function createServer(
     watch,
     notifier,
     bridges,
+    leases,
     pool,
     metrics,
     health,
     async listen() {
+      // replicas (issue 13): bind first, claim after: a process that cannot listen takes nothing.
+      const address = await listener.listen(config.listen.host, config.listen.port);
       await notifier.start();
-      await bridges.start();
+      await bridges.start(false);
+      await leases.start();
       await checkHealth();
       healthTimer = setInterval(
         () => void checkHealth(),
@@ -241,7 +274,6 @@ export async function createServer(
         );
       }, config.gcIntervalMs);
       retentionTimer.unref();
-      const address = await listener.listen(config.listen.host, config.listen.port);
       const host = address.host.includes(":") ? `[${address.host}]` : address.host;
       logger.info({ host: address.host, port: address.port }, "pg-sync listening");
       return { ...address, url: `http://${host}:${address.port}` };
@@ -254,8 +286,8 @@ export async function createServer(
         // Let health watchers see NOT_SERVING before their streams end.
         await new Promise((r) => setTimeout(r, HEALTH_FLUSH_MS));
         shutdown.abort(new ConnectError("server shutting down", Code.Unavailable));
-        await listener.close(config.shutdownGraceMs);
-        await bridges.stop();
+        // replicas: bridges finish their in-flight batch and leases are released while streams drain.
+        await Promise.all([listener.close(config.shutdownGraceMs), leases.stop()]);
         await notifier.stop();
         await pool.end();
         logger.info("pg-sync stopped");

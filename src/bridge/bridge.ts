@@ -26,6 +26,8 @@ export interface BridgeDeps {
   readonly onStatus: (bridge: Bridge, previous: BridgeStatus) => void;
   /** Fetch used for Electric requests; injected by tests. Default global fetch. */
   readonly fetchClient?: typeof fetch;
+  /** replicas (issue 13): called when a commit was refused for a stale term; the loop then ends. */
+  readonly onFenced?: (bridge: Bridge) => void;
 }
 
 /** The committed Electric cursor the bridge resumes from. */
@@ -173,6 +175,7 @@ export class Bridge {
         if (verdict.kind === "fenced") {
           // The new owner reports the state now: write nothing more.
           this.#log.warn({ reason: verdict.message }, "another owner took the source over; bridge ends");
+          this.#deps.onFenced?.(this); // replicas (issue 13): make the loss visible at once
           return;
         }
         if (verdict.kind === "permanent") {

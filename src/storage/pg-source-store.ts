@@ -3,7 +3,8 @@ import type { SourceRecord, SourceState, SourceStore, UpsertSource } from "../do
 import type { CanonicalSourceOptions } from "../domain/source-ref.js";
 import { SOURCES_CHANNEL, TABLES } from "./constants.js";
 
-interface SourceRow {
+/** A `pgsync.sources` row as selected with {@link SOURCE_COLUMNS}. */
+export interface SourceRow {
   tenant: string;
   source_ref: string;
   incarnation: string;
@@ -17,10 +18,12 @@ interface SourceRow {
   updated_at: Date;
 }
 
-const COLUMNS =
+/** The columns {@link toSourceRecord} reads. */
+export const SOURCE_COLUMNS =
   "tenant, source_ref, incarnation, options, shape_url, state, last_error, created_at, registered_at, watched_at, updated_at";
 
-function toRecord(row: SourceRow): SourceRecord {
+/** Maps a sources row to the domain record. */
+export function toSourceRecord(row: SourceRow): SourceRecord {
   return {
     tenant: row.tenant,
     sourceRef: row.source_ref,
@@ -54,7 +57,7 @@ export class PgSourceStore implements SourceStore {
          INSERT INTO ${TABLES.sources} (tenant, source_ref, options, shape_url)
          VALUES ($1, $2, $3, $4)
          ON CONFLICT (tenant, source_ref) DO UPDATE SET registered_at = now()
-         RETURNING ${COLUMNS}, (xmax = 0) AS inserted
+         RETURNING ${SOURCE_COLUMNS}, (xmax = 0) AS inserted
        ), c AS (
          INSERT INTO ${TABLES.cursors} (tenant, source_ref, shape_handle, shape_offset, log_mode)
          SELECT tenant, source_ref, $5, $6, coalesce($7, 'changes_only') FROM s
@@ -75,25 +78,25 @@ export class PgSourceStore implements SourceStore {
       ],
     );
     const row = rows[0] as SourceRow & { inserted: boolean };
-    return { record: toRecord(row), created: row.inserted };
+    return { record: toSourceRecord(row), created: row.inserted };
   }
 
   async get(tenant: string, sourceRef: string): Promise<SourceRecord | undefined> {
     const { rows } = await this.#pool.query<SourceRow>(
-      `SELECT ${COLUMNS} FROM ${TABLES.sources} WHERE tenant = $1 AND source_ref = $2`,
+      `SELECT ${SOURCE_COLUMNS} FROM ${TABLES.sources} WHERE tenant = $1 AND source_ref = $2`,
       [tenant, sourceRef],
     );
-    return rows[0] ? toRecord(rows[0]) : undefined;
+    return rows[0] ? toSourceRecord(rows[0]) : undefined;
   }
 
   async list(tenant: string, options: { afterRef?: string; limit: number }): Promise<SourceRecord[]> {
     const { rows } = await this.#pool.query<SourceRow>(
-      `SELECT ${COLUMNS} FROM ${TABLES.sources}
+      `SELECT ${SOURCE_COLUMNS} FROM ${TABLES.sources}
        WHERE tenant = $1 AND ($2::text IS NULL OR source_ref > $2)
        ORDER BY source_ref LIMIT $3`,
       [tenant, options.afterRef ?? null, options.limit],
     );
-    return rows.map(toRecord);
+    return rows.map(toSourceRecord);
   }
 
   async delete(tenant: string, sourceRef: string): Promise<boolean> {
@@ -110,10 +113,10 @@ export class PgSourceStore implements SourceStore {
 
   async listResumable(): Promise<SourceRecord[]> {
     const { rows } = await this.#pool.query<SourceRow>(
-      `SELECT ${COLUMNS} FROM ${TABLES.sources}
+      `SELECT ${SOURCE_COLUMNS} FROM ${TABLES.sources}
        WHERE state IN ('STARTING', 'LIVE', 'BACKING_OFF', 'STOPPED') ORDER BY tenant, source_ref`,
     );
-    return rows.map(toRecord);
+    return rows.map(toSourceRecord);
   }
 
   async touchWatched(tenant: string, sourceRefs: readonly string[]): Promise<void> {

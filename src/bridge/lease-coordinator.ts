@@ -213,7 +213,12 @@ export class LeaseCoordinator implements BridgeControl {
     metrics.liveReplicas.set(view.replicas.length);
     metrics.orphanedSources.set(view.orphaned);
     this.#orphaned = view.orphaned;
-    const plan = planLeases({ me: identity.replicaId, replicas: view.replicas, sources: view.sources });
+    // A lease the database still gives to this replica but no bridge here runs under (its bridge
+    // was fenced or dropped) is free to this replica: re-acquiring bumps the term again.
+    const sources = view.sources.map((s) =>
+      s.liveOwner === identity.replicaId && !this.#held.has(keyOf(s)) ? { ...s, liveOwner: undefined } : s,
+    );
+    const plan = planLeases({ me: identity.replicaId, replicas: view.replicas, sources });
     await this.#handOver(plan.release, "balance");
     if (!this.#stopped) await this.#acquire(plan.acquire);
   }

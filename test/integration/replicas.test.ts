@@ -1,4 +1,5 @@
 import { describe, expect, it, onTestFinished } from "vitest";
+import { pgSyncEnv, startProcess } from "../../scripts/lib/processes.js";
 import { FencedError } from "../../src/domain/change-log.js";
 import { PgCursorStore } from "../../src/storage/pg-cursor-store.js";
 import {
@@ -204,5 +205,33 @@ describe("replicas", { timeout: 150_000 }, () => {
     await writer.stop();
     await expectExactLogs(c, writer.written);
     expect(await healthOf(cut)).toBe(HealthCheckResponse_ServingStatus.NOT_SERVING);
+  });
+
+  it("should claim nothing when a second process cannot bind its port, and show a fenced bridge as not LIVE", async () => {
+    const c = await createReplicaCluster("bind", 3);
+    onTestFinished(() => c.close());
+    const a = await c.start("ra");
+    await registerAll(c, a, 3);
+    await waitAllOwned(c, ["ra"], "3 sources LIVE");
+    const before = await c.leases();
+    const port = new URL(a.url).port;
+    const second = startProcess("src/main.ts", {
+      ...pgSyncEnv(c.db.url, c.shapeUrl, Number(port)),
+      PGSYNC_REPLICA_ID: "rsecond",
+      PGSYNC_LEASE_TTL_MS: "2000",
+    });
+    expect(await second.exit()).not.toBe(0);
+    expect(second.output()).toMatch(/EADDRINUSE|address already in use/);
+    expect(await c.leases()).toEqual(before);
+
+    // A term bumped behind the owner's back (as that second process used to do): its next commit
+    // is refused, and the bridge leaves the LIVE count at once instead of being reported LIVE.
+    const ref = c.refs[0] as string;
+    await c.sql.query("UPDATE pgsync.cursors SET generation = generation + 1 WHERE source_ref = $1", [ref]);
+    await c.sql.query("INSERT INTO t0 (n) VALUES (1)");
+    await waitFor(async () => (await metricOf(a, /^pgsync_fenced_commits_total (\d+)/m)) === 1, {
+      what: "the fenced commit counted",
+    });
+    expect(await metricOf(a, /^pgsync_bridges\{state="LIVE"\} (\d+)/m)).toBe(2);
   });
 });

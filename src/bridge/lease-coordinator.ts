@@ -34,20 +34,12 @@ export class LeaseCoordinator implements BridgeControl {
   #again = false;
   #stopped = false;
   #orphaned = 0;
+  /** Sources being deleted: a lease acquired for one meanwhile is released, never run. */
+  readonly #removed = new Set<string>();
 
   constructor(deps: LeaseCoordinatorDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? (() => performance.now());
-  }
-
-  /** This replica's id. */
-  get replicaId(): string {
-    return this.#deps.identity.replicaId;
-  }
-
-  /** Leases held now. */
-  get heldCount(): number {
-    return this.#held.size;
   }
 
   /** Sources that should run but have had no live owner for longer than the TTL plus 5 s (last tick). */
@@ -114,8 +106,12 @@ export class LeaseCoordinator implements BridgeControl {
     await this.#deps.signal?.stop();
   }
 
-  /** Runs the source here when this replica holds its lease, else asks the cluster to run it. */
-  ensure(record: SourceRecord): void {
+  /**
+   * Runs the source here when this replica holds its lease, else asks the cluster to run it and
+   * resolves after this replica's own re-plan (which acquires it when the balance gives it here).
+   */
+  async ensure(record: SourceRecord): Promise<void> {
+    this.#removed.delete(keyOf(record));
     const held = this.#held.get(keyOf(record));
     if (held) {
       this.#deps.manager.ensure(record, held.store);
@@ -125,12 +121,12 @@ export class LeaseCoordinator implements BridgeControl {
       // An ended (FAILED) bridge of a lease released earlier: it restarts wherever the lease goes.
       void this.#deps.manager.remove(record.tenant, record.sourceRef);
     }
-    this.#deps.store
-      .wake(record)
-      .then(() => this.requestTick())
-      .catch((err: unknown) => {
-        this.#deps.logger.warn({ err: { message: (err as Error).message } }, "could not wake source");
-      });
+    try {
+      await this.#deps.store.wake(record);
+      await this.requestTick();
+    } catch (err) {
+      this.#deps.logger.warn({ err: { message: (err as Error).message } }, "could not wake source");
+    }
   }
 
   /** The in-memory view of the source's bridge when this replica runs it. */
@@ -140,6 +136,8 @@ export class LeaseCoordinator implements BridgeControl {
 
   /** Stops the source's bridge here (before the source is deleted). */
   async remove(tenant: string, sourceRef: string): Promise<void> {
+    this.#removed.add(keyOf({ tenant, sourceRef }));
+    await this.#running; // a tick acquiring it right now starts no bridge after this returns
     this.#held.delete(keyOf({ tenant, sourceRef }));
     this.#deps.metrics.leasesHeld.set(this.#held.size);
     await this.#deps.manager.remove(tenant, sourceRef);
@@ -147,7 +145,7 @@ export class LeaseCoordinator implements BridgeControl {
 
   /** A watcher holds the source (no idle stop here) and asks for it to run. */
   retain(record: SourceRecord): () => void {
-    return this.#deps.manager.retain(record, (r) => this.ensure(r));
+    return this.#deps.manager.retain(record, (r) => void this.ensure(r));
   }
 
   /** Called by the manager when a bridge's commit was refused for a stale term. */
@@ -241,16 +239,22 @@ export class LeaseCoordinator implements BridgeControl {
   async #acquire(keys: readonly SourceKey[]): Promise<void> {
     const { store, identity, ttlMs, cursors, manager, metrics } = this.#deps;
     const acquired = await store.acquire(identity, ttlMs, keys);
+    const unwanted: HeldLease[] = [];
     for (const { record, cursor } of acquired) {
       const lease: HeldLease = {
         tenant: record.tenant,
         sourceRef: record.sourceRef,
         term: cursor.generation,
       };
+      if (this.#removed.has(keyOf(lease))) {
+        unwanted.push(lease);
+        continue;
+      }
       const leased = new LeasedCursorStore(cursors, store, identity, cursor, lease);
       this.#held.set(keyOf(lease), { lease, store: leased });
       manager.ensure(record, leased);
     }
+    if (unwanted.length > 0) await store.release(identity, unwanted);
     metrics.leasesAcquired.inc(acquired.length);
     metrics.leasesHeld.set(this.#held.size);
     if (acquired.length > 0) this.#deps.logger.info({ acquired: acquired.length }, "leases acquired");

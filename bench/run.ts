@@ -17,10 +17,11 @@ import { Cleanup, startCluster } from "./lib/stack.js";
 import type { Context } from "./scenarios/context.js";
 import { manyParams, runManySources } from "./scenarios/many-sources.js";
 import { runShapeServer, shapeParams } from "./scenarios/shape-server.js";
+import { runStall, stallParams } from "./scenarios/stall.js";
 import { runSync, syncParams } from "./scenarios/sync.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const GROUPS = ["sync", "many", "shape"] as const;
+const GROUPS = ["sync", "many", "shape", "stall"] as const;
 type Group = (typeof GROUPS)[number];
 
 const program = new Command()
@@ -94,6 +95,7 @@ async function main(): Promise<void> {
     await run("sync", (ctx) => runSync(ctx, { ...syncParams(opts.quick), ...parts }));
     await run("many", (ctx) => runManySources(ctx, manyParams()));
     await run("shape", (ctx) => runShapeServer(ctx, shapeParams(opts.quick)));
+    await run("stall", (ctx) => runStall(ctx, stallParams(opts.quick)));
   } finally {
     await cleanup.run();
   }

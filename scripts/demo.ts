@@ -156,7 +156,7 @@ async function main(): Promise<void> {
     "  # Python (once: python3 -m venv clients/python/.venv && clients/python/.venv/bin/pip install -e clients/python)",
   );
   say(
-    `  PGSYNC_URL=${pgsync.url} PGSYNC_TOKEN=${token} clients/python/.venv/bin/python -m pgsync.demo ${sourceRef}`,
+    `  PGSYNC_URL=${pgsync.url} PGSYNC_TOKEN=${token} clients/python/.venv/bin/python clients/python/examples/watch_wakes.py ${sourceRef}`,
   );
   say("  # Go");
   say(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Python client tests: a cached virtualenv in clients/python/.venv (rebuilt only when
-# pyproject.toml or the Python version changes), the package installed editable with its test
-# extras, then pytest (offline tests plus live tests against a stack the tests start themselves).
+# pyproject.toml, constraints-test.txt or the Python version changes), the package installed
+# editable with its test extras at the exact versions of constraints-test.txt (the library itself
+# declares ranges), then pytest (offline tests plus live tests against a stack the tests start themselves).
 # Uses PGSYNC_TEST_PG_URL when set (scripts/test.sh sets it), else starts a throwaway Postgres.
 # Last line: `python: N passed, N failed`.
 set -uo pipefail
@@ -15,13 +16,14 @@ set +e
 PYTHON="${PYTHON:-python3}"
 VENV="$PY_DIR/.venv"
 EXTRAS="test,dev" # dev: grpcio-tools, for the test that checks the generated code against /proto
-stamp_value="$( { cat "$PY_DIR/pyproject.toml"; "$PYTHON" -VV; echo "$EXTRAS"; } | sha256sum | cut -d' ' -f1)"
+CONSTRAINTS="$PY_DIR/constraints-test.txt"
+stamp_value="$( { cat "$PY_DIR/pyproject.toml" "$CONSTRAINTS"; "$PYTHON" -VV; echo "$EXTRAS"; } | sha256sum | cut -d' ' -f1)"
 stamp_file="$VENV/.pgsync-stamp"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp_value" ]; then
   echo "[test-python] creating $VENV" >&2
   rm -rf "$VENV"
   if ! "$PYTHON" -m venv "$VENV" \
-    || ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$PY_DIR[$EXTRAS]" >&2; then
+    || ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$PY_DIR[$EXTRAS]" -c "$CONSTRAINTS" >&2; then
     echo "[test-python] install failed" >&2
     rm -rf "$VENV"
     summary 0 1; exit 1

@@ -248,14 +248,22 @@ func TestLiveRegisterIsDeterministicAndIdempotent(t *testing.T) {
 	}
 }
 
-func TestLiveWakesInOrder(t *testing.T) {
-	s := liveStack(t)
+// readyWatch starts the stack, creates a table, registers it (LIVE) and watches it as tenant A,
+// returning once the stream delivered Ready; the stream is closed when the test ends.
+func readyWatch(t *testing.T) (s *stackInfo, table, ref string, w *WakeStream) {
+	t.Helper()
+	s = liveStack(t)
 	c := newClient(t, s.PgsyncURL, s.TokenA)
-	table := newTable(t, s)
-	ref := registerLive(t, c, table)
-	w := c.WatchWakes(context.Background(), &pgsyncv1.WatchWakesRequest{SourceRefs: []string{ref}}, WithBackoff(fastBackoff))
-	defer w.Close()
+	table = newTable(t, s)
+	ref = registerLive(t, c, table)
+	w = c.WatchWakes(context.Background(), &pgsyncv1.WatchWakesRequest{SourceRefs: []string{ref}}, WithBackoff(fastBackoff))
+	t.Cleanup(w.Close)
 	nextOf(t, w, EventReady, 30*time.Second)
+	return s, table, ref, w
+}
+
+func TestLiveWakesInOrder(t *testing.T) {
+	s, table, ref, w := readyWatch(t)
 	sqlExec(t, s, fmt.Sprintf("INSERT INTO %s (title, done) VALUES ('write tests', false)", table))
 	sqlExec(t, s, fmt.Sprintf("UPDATE %s SET done = true WHERE title = 'write tests'", table))
 	sqlExec(t, s, fmt.Sprintf("DELETE FROM %s WHERE title = 'write tests'", table))
@@ -286,13 +294,7 @@ func TestLiveWakesInOrder(t *testing.T) {
 }
 
 func TestLiveResumesAcrossRestart(t *testing.T) {
-	s := liveStack(t)
-	c := newClient(t, s.PgsyncURL, s.TokenA)
-	table := newTable(t, s)
-	ref := registerLive(t, c, table)
-	w := c.WatchWakes(context.Background(), &pgsyncv1.WatchWakesRequest{SourceRefs: []string{ref}}, WithBackoff(fastBackoff))
-	defer w.Close()
-	nextOf(t, w, EventReady, 30*time.Second)
+	s, table, _, w := readyWatch(t)
 	var titles []string
 	ids := map[string]bool{}
 	var seqs []int64

@@ -253,28 +253,28 @@ func jsObjectOrder(keys []string) []string {
 	return append(idx, rest...)
 }
 
-func writeJSObject(b *strings.Builder, m map[string]string, order []string) {
-	b.WriteByte('{')
-	for i, k := range order {
+// writeJSList writes open, item(0..n-1) separated by commas, then end.
+func writeJSList(b *strings.Builder, open, end byte, n int, item func(i int)) {
+	b.WriteByte(open)
+	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		writeJSString(b, k)
-		b.WriteByte(':')
-		writeJSString(b, m[k])
+		item(i)
 	}
-	b.WriteByte('}')
+	b.WriteByte(end)
+}
+
+func writeJSObject(b *strings.Builder, m map[string]string, order []string) {
+	writeJSList(b, '{', '}', len(order), func(i int) {
+		writeJSString(b, order[i])
+		b.WriteByte(':')
+		writeJSString(b, m[order[i]])
+	})
 }
 
 func writeJSArray(b *strings.Builder, vs []string) {
-	b.WriteByte('[')
-	for i, v := range vs {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		writeJSString(b, v)
-	}
-	b.WriteByte(']')
+	writeJSList(b, '[', ']', len(vs), func(i int) { writeJSString(b, vs[i]) })
 }
 
 // writeJSString writes JSON.stringify(s): only `"`, `\` and control characters are escaped

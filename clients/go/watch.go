@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	pgsyncv1 "github.com/pg-sync/pg-sync/clients/go/gen/pgsync/v1"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -45,32 +42,6 @@ type Event struct {
 	Heartbeat *pgsyncv1.Heartbeat
 }
 
-// Backoff is exponential backoff with full jitter: attempt n waits a uniform random duration in
-// [0, min(Max, Initial*Multiplier^(n-1))).
-type Backoff struct {
-	Initial    time.Duration
-	Max        time.Duration
-	Multiplier float64
-}
-
-// DefaultBackoff starts at 100ms and caps at 5s.
-var DefaultBackoff = Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2}
-
-// Delay is the wait before attempt n (n >= 1).
-func (b Backoff) Delay(attempt int) time.Duration {
-	limit := float64(b.Initial)
-	for i := 1; i < attempt && limit < float64(b.Max); i++ {
-		limit *= b.Multiplier
-	}
-	if limit > float64(b.Max) {
-		limit = float64(b.Max)
-	}
-	if limit < 1 {
-		return 0
-	}
-	return time.Duration(rand.Int64N(int64(limit)))
-}
-
 // WatchOption configures WatchWakes.
 type WatchOption func(*WakeStream)
 
@@ -82,25 +53,6 @@ func WithMaxAttempts(n int) WatchOption { return func(s *WakeStream) { s.maxAtte
 
 // WithHeartbeats makes Next return Heartbeat events too (they always update the resume token).
 func WithHeartbeats() WatchOption { return func(s *WakeStream) { s.heartbeats = true } }
-
-// RetryableWatchError reports whether a WatchWakes stream ending with err should be resumed:
-// UNAVAILABLE (server shutdown, connection loss), RESOURCE_EXHAUSTED (slow consumer) or ABORTED.
-func RetryableWatchError(err error) bool {
-	switch status.Code(err) {
-	case codes.Unavailable, codes.ResourceExhausted, codes.Aborted:
-		return true
-	}
-	return false
-}
-
-// brokenStream: INTERNAL or UNKNOWN, resumed only when the stream had delivered frames (an
-// HTTP/2 reset mid-stream rather than a server error at open).
-func brokenStream(err error) bool {
-	c := status.Code(err)
-	return c == codes.Internal || c == codes.Unknown
-}
-
-const seenIDsPerSource = 10_000
 
 type recvResult struct {
 	msg     *pgsyncv1.WatchWakesResponse
@@ -116,9 +68,11 @@ type connection struct {
 
 // WakeStream is a WatchWakes stream that survives reconnects. Next returns Ready (again after
 // every reconnect), Wake, Gap and SourceStatus events (Heartbeats with WithHeartbeats). When the
-// stream ends with a retryable error (RetryableWatchError, or INTERNAL/UNKNOWN after frames were
-// delivered) it reconnects with backoff from the last resume token (or
-// the pgsync-resume-token trailer when no frame carried one). A wake whose id was already
+// stream ends with an error ShouldReconnect accepts (UNAVAILABLE; RESOURCE_EXHAUSTED with a
+// resume token; INTERNAL/UNKNOWN after this connection delivered a frame) it reconnects with
+// backoff from the last resume token (or the pgsync-resume-token trailer when no frame carried
+// one). A request that fails validateWatchRequest makes Next return INVALID_ARGUMENT naming the
+// field, before any call. A wake whose id was already
 // returned, or whose seq range is already covered, is skipped, so no wake id is returned twice
 // (the memory of a source is cleared on a SOURCE_RESET gap or its deletion, as seqs restart).
 // Next returns io.EOF when the server ends the stream normally. Not safe for concurrent Next.
@@ -136,9 +90,8 @@ type WakeStream struct {
 	reconnects int
 	cur        *connection
 	failures   int
-	seen       map[string]map[string]struct{}
-	seenOrder  map[string][]string
-	high       map[string]int64
+	seen       *seenWakes
+	invalid    error // a request rejected locally, returned by Next
 }
 
 // WatchWakes opens a resumable watch; req says which sources, ops, debounce and start position
@@ -149,7 +102,7 @@ func (c *Client) WatchWakes(ctx context.Context, req *pgsyncv1.WatchWakesRequest
 	s := &WakeStream{
 		client: c, ctx: sctx, cancel: cancel, req: proto.Clone(req).(*pgsyncv1.WatchWakesRequest),
 		backoff: DefaultBackoff, token: req.GetResumeToken(),
-		seen: map[string]map[string]struct{}{}, seenOrder: map[string][]string{}, high: map[string]int64{},
+		seen: newSeenWakes(), invalid: validateWatchRequest(req),
 	}
 	for _, o := range opts {
 		o(s)
@@ -212,54 +165,25 @@ func (s *WakeStream) setToken(t string) {
 	}
 }
 
-func (s *WakeStream) forget(ref string) {
-	delete(s.seen, ref)
-	delete(s.seenOrder, ref)
-	delete(s.high, ref)
-}
-
-func (s *WakeStream) isNew(w *pgsyncv1.Wake) bool {
-	ref := w.GetSourceRef()
-	ids := s.seen[ref]
-	if ids == nil {
-		ids = map[string]struct{}{}
-		s.seen[ref] = ids
-	}
-	if _, dup := ids[w.GetWakeId()]; dup {
-		return false
-	}
-	if high, ok := s.high[ref]; ok && w.GetLastSeq() <= high {
-		return false
-	}
-	ids[w.GetWakeId()] = struct{}{}
-	s.seenOrder[ref] = append(s.seenOrder[ref], w.GetWakeId())
-	if len(s.seenOrder[ref]) > seenIDsPerSource {
-		delete(ids, s.seenOrder[ref][0])
-		s.seenOrder[ref] = s.seenOrder[ref][1:]
-	}
-	s.high[ref] = max(s.high[ref], w.GetLastSeq())
-	return true
-}
-
 // handle turns a frame into an event; ok is false for frames not returned to the caller.
 func (s *WakeStream) handle(msg *pgsyncv1.WatchWakesResponse) (Event, bool) {
 	switch ev := msg.GetEvent().(type) {
 	case *pgsyncv1.WatchWakesResponse_Wake:
 		s.setToken(ev.Wake.GetResumeToken())
-		return Event{Kind: EventWake, Wake: ev.Wake}, s.isNew(ev.Wake)
+		return Event{Kind: EventWake, Wake: ev.Wake}, s.seen.isNew(ev.Wake)
 	case *pgsyncv1.WatchWakesResponse_Ready:
 		s.setToken(ev.Ready.GetResumeToken())
 		return Event{Kind: EventReady, Ready: ev.Ready}, true
 	case *pgsyncv1.WatchWakesResponse_Gap:
 		s.setToken(ev.Gap.GetResumeToken())
 		if ev.Gap.GetReason() == pgsyncv1.GapReason_GAP_REASON_SOURCE_RESET {
-			s.forget(ev.Gap.GetSourceRef())
+			s.seen.forget(ev.Gap.GetSourceRef())
 		}
 		return Event{Kind: EventGap, Gap: ev.Gap}, true
 	case *pgsyncv1.WatchWakesResponse_Status:
 		s.setToken(ev.Status.GetResumeToken())
 		if ev.Status.GetDeleted() {
-			s.forget(ev.Status.GetSourceRef())
+			s.seen.forget(ev.Status.GetSourceRef())
 		}
 		return Event{Kind: EventStatus, Status: ev.Status}, true
 	case *pgsyncv1.WatchWakesResponse_Heartbeat:
@@ -275,6 +199,9 @@ func (s *WakeStream) Next(ctx context.Context) (Event, error) {
 	for {
 		if err := s.ctx.Err(); err != nil {
 			return Event{}, err
+		}
+		if s.invalid != nil {
+			return Event{}, s.invalid
 		}
 		if s.cur == nil {
 			s.connect()
@@ -304,13 +231,15 @@ func (s *WakeStream) Next(ctx context.Context) (Event, error) {
 		if s.ctx.Err() != nil {
 			return Event{}, s.ctx.Err()
 		}
-		if !RetryableWatchError(r.err) && !(midStream && brokenStream(r.err)) {
+		trailerToken := ""
+		if v := r.trailer.Get(ResumeTokenTrailer); len(v) > 0 {
+			trailerToken = v[0]
+		}
+		if !ShouldReconnect(r.err, midStream, trailerToken != "") {
 			return Event{}, r.err
 		}
 		if s.ResumeToken() == "" {
-			if v := r.trailer.Get(ResumeTokenTrailer); len(v) > 0 {
-				s.setToken(v[0])
-			}
+			s.setToken(trailerToken)
 		}
 		s.failures++
 		if s.maxAttempts > 0 && s.failures >= s.maxAttempts {

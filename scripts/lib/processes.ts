@@ -17,9 +17,29 @@ export interface Child {
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<number | null>;
 }
 
-/** Starts `node --import tsx <entry>` with `env`, collecting its output. */
-export function startProcess(entry: string, env: Record<string, string>, args: string[] = []): Child {
-  const child = spawn(process.execPath, ["--import", "tsx", resolve(ROOT, entry), ...args], {
+/**
+ * How an entry point runs: `tsx` compiles the TypeScript source on the fly (tests, development);
+ * `compiled` runs its build in `dist/` with source maps (what `npm start` runs; build it first with
+ * `scripts/build.sh`).
+ */
+export type Runtime = "tsx" | "compiled";
+
+/** The node arguments that run `entry` (a `.ts` path relative to the root) with `runtime`. */
+export function nodeArgs(entry: string, runtime: Runtime = "tsx"): string[] {
+  if (runtime === "compiled") {
+    return ["--enable-source-maps", resolve(ROOT, "dist", entry.replace(/\.ts$/, ".js"))];
+  }
+  return ["--import", "tsx", resolve(ROOT, entry)];
+}
+
+/** Starts `entry` (through tsx unless `runtime` is `compiled`) with `env`, collecting its output. */
+export function startProcess(
+  entry: string,
+  env: Record<string, string>,
+  args: string[] = [],
+  runtime: Runtime = "tsx",
+): Child {
+  const child = spawn(process.execPath, [...nodeArgs(entry, runtime), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -103,8 +123,9 @@ export function pgSyncEnv(
 /** Starts pg-sync as a child process; resolves with its URL once it listens. */
 export async function startPgSyncProcess(
   env: Record<string, string>,
+  runtime: Runtime = "tsx",
 ): Promise<{ child: Child; url: string }> {
-  const child = startProcess("src/main.ts", env);
+  const child = startProcess("src/main.ts", env, [], runtime);
   const m = await child.waitFor(
     /"msg":"pg-sync listening"[^\n]*"port":(\d+)|"port":(\d+)[^\n]*"msg":"pg-sync listening"/,
   );

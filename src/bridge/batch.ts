@@ -1,6 +1,6 @@
 import { isChangeMessage, isControlMessage, type Message, type Row } from "@electric-sql/client";
 import type { NewChange } from "../domain/change-log.js";
-import type { Operation } from "../domain/source-options.js";
+import { OPERATION_SET as OPERATIONS, type Operation } from "../domain/source-options.js";
 import { ELECTRIC_CONTROL } from "./electric-constants.js";
 
 /** What one Electric response batch means for the log. */
@@ -12,8 +12,6 @@ export interface ParsedBatch {
   /** The batch carries a must-refetch (the client restarts the shape with a new handle). */
   readonly mustRefetch: boolean;
 }
-
-const OPERATIONS: ReadonlySet<string> = new Set(["insert", "update", "delete"]);
 
 /**
  * The change's Electric offset: `<lsn>_<op_position>` from its headers (what Electric's log

@@ -1,16 +1,17 @@
 import type { Backoff } from "../domain/backoff.js";
 import type { BridgeStatus } from "../domain/bridge-state.js";
-import type { CursorStore } from "../domain/change-log.js";
-import type { SourceRecord, SourceState, SourceStore } from "../domain/source.js";
-import type { BridgeControl } from "../domain/source-registry.js";
+import type { BridgeControl, CursorStore, SourceStore } from "../domain/ports.js";
+import type { SourceRecord, SourceState } from "../domain/source.js";
+import { sourceKey as keyOf } from "../domain/source-key.js";
 import type { Logger } from "../logger.js";
 import { type Metrics, setBridgeCounts } from "../metrics.js";
+import { DEFAULT_CONFIG } from "../settings.js";
 import { Bridge } from "./bridge.js";
 
 /** Default idle TTL: a source nobody registered or watched for this long is stopped (IDLE). */
-export const DEFAULT_IDLE_TTL_MS = 24 * 60 * 60 * 1000;
+export const DEFAULT_IDLE_TTL_MS = DEFAULT_CONFIG.idleTtlMs;
 /** Default interval of the idle check. */
-export const DEFAULT_GC_INTERVAL_MS = 60_000;
+export const DEFAULT_GC_INTERVAL_MS = DEFAULT_CONFIG.gcIntervalMs;
 
 /** Dependencies of {@link BridgeManager}. */
 export interface BridgeManagerDeps {
@@ -26,6 +27,11 @@ export interface BridgeManagerDeps {
   readonly gcIntervalMs: number;
   /** Fetch for Electric requests (tests). */
   readonly fetchClient?: typeof fetch;
+  /**
+   * Whether a stored shape URL is still allowed (`PGSYNC_ALLOWED_URLS`); a bridge whose URL is not
+   * goes FAILED with a reason that says so. Default: every URL is allowed.
+   */
+  readonly isUrlAllowed?: (shapeUrl: string) => boolean;
   /** Clock (tests). Default Date.now. */
   readonly now?: () => number;
   /** replicas (issue 13): called after a bridge was fenced (a commit refused for a stale term) and dropped. */
@@ -37,8 +43,6 @@ export interface BridgeView {
   readonly status: BridgeStatus;
   readonly upToDateAt: Date | undefined;
 }
-
-const keyOf = (tenant: string, sourceRef: string) => `${tenant}\u0000${sourceRef}`;
 
 /**
  * Owns the bridges of this process: exactly one per (tenant, source_ref), created synchronously
@@ -91,6 +95,7 @@ export class BridgeManager implements BridgeControl {
         this.#deps.onFenced?.(record.tenant, record.sourceRef);
       },
       ...(this.#deps.fetchClient ? { fetchClient: this.#deps.fetchClient } : {}),
+      ...(this.#deps.isUrlAllowed ? { isUrlAllowed: this.#deps.isUrlAllowed } : {}),
     });
     this.#bridges.set(key, bridge);
     this.#count(bridge.status.state, +1);

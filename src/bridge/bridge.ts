@@ -1,13 +1,19 @@
-import { type Message, type Row, ShapeStream, type ShapeStreamOptions } from "@electric-sql/client";
 import type { Backoff } from "../domain/backoff.js";
-import { type BridgeEvent, type BridgeStatus, transition } from "../domain/bridge-state.js";
-import type { CursorStore, NewGap, StoredCursor } from "../domain/change-log.js";
+import {
+  type BridgeAction,
+  type BridgeEvent,
+  type BridgeStatus,
+  isTerminal,
+  transition,
+} from "../domain/bridge-state.js";
+import type { NewGap } from "../domain/change-log.js";
+import type { CursorStore } from "../domain/ports.js";
 import type { CanonicalSourceOptions } from "../domain/source-ref.js";
 import { LOG_FIELDS, type Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { parseBatch } from "./batch.js";
-import { classifyError } from "./classify-error.js";
-import { OFFSET_NOW } from "./electric-constants.js";
+import { classifyError, errorSummary } from "./classify-error.js";
+import { resumeOptions, type ShapeBatch, shapeBatches } from "./shape-batches.js";
 import { type ShapeParams, shapeParamsFor } from "./shape-params.js";
 
 /** Dependencies and identity of one {@link Bridge}. */
@@ -26,9 +32,18 @@ export interface BridgeDeps {
   readonly onStatus: (bridge: Bridge, previous: BridgeStatus) => void;
   /** Fetch used for Electric requests; injected by tests. Default global fetch. */
   readonly fetchClient?: typeof fetch;
-  /** replicas (issue 13): called when a commit was refused for a stale term; the loop then ends. */
+  /**
+   * Whether the source's shape URL is still allowed (`PGSYNC_ALLOWED_URLS` may have changed since
+   * it was registered); checked each time the stream opens. Default: allowed.
+   */
+  readonly isUrlAllowed?: (shapeUrl: string) => boolean;
+  /** Called once the bridge was fenced (a commit refused for a stale term) and is ending. */
   readonly onFenced?: (bridge: Bridge) => void;
 }
+
+/** Why a source whose URL left the allow-list fails (no URL in it: tenants read it). */
+export const URL_NO_LONGER_ALLOWED =
+  "the source's shape endpoint is no longer allowed (its origin was removed from PGSYNC_ALLOWED_URLS); register the source again with an allowed url";
 
 /** The committed Electric cursor the bridge resumes from. */
 interface Committed {
@@ -37,23 +52,11 @@ interface Committed {
 }
 
 /**
- * Electric's default parser turns int8 into BigInt (not JSON-safe) and NaN/Infinity floats into
- * numbers JSON cannot hold. Keep them as exact strings; everything else as Electric parses it.
- */
-const JSON_SAFE_PARSER = {
-  int8: (value: string) => value,
-  float4: (value: string) => (Number.isFinite(Number(value)) ? Number(value) : value),
-  float8: (value: string) => (Number.isFinite(Number(value)) ? Number(value) : value),
-};
-
-/** The Electric client's own retries are off: every failure comes back to the bridge's backoff. */
-const NO_CLIENT_RETRIES = { initialDelay: 100, maxDelay: 100, multiplier: 1, maxRetries: 0 };
-
-/**
  * One source's bridge: consumes the source's Electric shape with the official client, and for
  * each response batch appends its changes to the log and advances the cursor in one transaction.
- * Resumes from the committed cursor with the identical shape params and log mode; errors go
- * through the pure state machine in domain/bridge-state.ts and the one backoff.
+ * Resumes from the committed cursor with the identical shape params and log mode. What it does
+ * next is decided by the state machine in domain/bridge-state.ts: the loop reports each event
+ * (a batch committed, an error, a stop, fencing, the source gone) and performs the action returned.
  */
 export class Bridge {
   readonly #deps: BridgeDeps;
@@ -62,12 +65,15 @@ export class Bridge {
   readonly #stop = new AbortController();
   #status: BridgeStatus = { state: "STARTING", lastError: undefined };
   #stopEvent: BridgeEvent = { type: "stop" };
+  #claimed = false;
   #committed: Committed = { handle: undefined, offset: undefined };
   #generation = 0n;
   #upToDateAt: Date | undefined;
   #headSeq = 0n;
+  /** Retries since the last committed batch, and the server's floor for the next wait. */
+  #attempt = 0;
+  #retryFloorMs = 0;
   #done: Promise<void> = Promise.resolve();
-  #finished = false;
 
   constructor(deps: BridgeDeps) {
     this.#deps = deps;
@@ -98,25 +104,27 @@ export class Bridge {
     return this.#upToDateAt;
   }
 
-  /** Resolves when the bridge's loop has ended (stopped, failed or fenced). */
+  /** Newest log seq known to this bridge. */
+  get headSeq(): bigint {
+    return this.#headSeq;
+  }
+
+  /** Resolves when the bridge's loop has ended (stopped, failed, idle, fenced out or source gone). */
   get done(): Promise<void> {
     return this.#done;
   }
 
-  /** True once the loop has ended for good (FAILED, STOPPED, IDLE, fenced out or source gone). */
+  /** True once the bridge has ended: its state is FAILED, STOPPED or IDLE. */
   get ended(): boolean {
-    return this.#finished || this.#stop.signal.aborted || this.#status.state === "FAILED";
+    return isTerminal(this.#status);
   }
 
   /** Starts the loop. */
   start(): void {
-    this.#done = this.#run()
-      .catch((err: unknown) => {
-        this.#log.error({ err }, "bridge loop crashed");
-      })
-      .finally(() => {
-        this.#finished = true;
-      });
+    this.#done = this.#run().catch(async (err: unknown) => {
+      this.#log.error({ err }, "bridge loop crashed");
+      await this.#dispatch({ type: "permanent-error", message: "the bridge stopped on an internal error" });
+    });
   }
 
   /** Stops the loop (`idle` when stopped by GC) and waits for it; the in-flight batch commits or is abandoned whole. */
@@ -126,155 +134,119 @@ export class Bridge {
     await this.#done;
   }
 
-  async #apply(event: BridgeEvent): Promise<void> {
+  /** The loop: report an event, perform the action the machine returns, until it says close. */
+  async #run(): Promise<void> {
+    let action = await this.#dispatch({ type: "start" });
+    while (action !== "close-stream") {
+      action = await this.#dispatch(await this.#perform(action));
+    }
+  }
+
+  /** Performs `action` and returns the event that ends it. */
+  #perform(action: Exclude<BridgeAction, "close-stream">): Promise<BridgeEvent> {
+    if (this.#stop.signal.aborted) return Promise.resolve(this.#stopEvent);
+    switch (action) {
+      case "open-stream":
+      case "none":
+        return this.#stream();
+      case "schedule-retry":
+        return this.#backOff();
+    }
+  }
+
+  /** Applies `event` to the machine: records the status, reports and persists a change. */
+  async #dispatch(event: BridgeEvent): Promise<BridgeAction> {
     const previous = this.#status;
     const next = transition(previous, event);
     this.#status = next.status;
-    if (!next.changed) return;
+    if (event.type === "retryable-error") this.#deps.metrics.backoffs.inc({ kind: "retryable" });
+    if (!next.changed) return next.action;
     this.#deps.onStatus(this, previous);
-    this.#log.info({ state: next.status.state, last_error: next.status.lastError }, "bridge state changed");
-    try {
-      await this.#deps.store.setState(
-        this.#deps.tenant,
-        this.#deps.sourceRef,
-        next.status.state,
-        next.status.lastError,
-      );
-    } catch (err) {
-      this.#log.warn({ err: { message: (err as Error).message } }, "could not persist bridge state");
+    // A fenced bridge persists nothing; its manager (and the lease coordinator) learn of it here.
+    if (event.type === "fenced") this.#deps.onFenced?.(this);
+    this.#log.info(
+      { state: next.status.state, last_error: next.status.lastError, event: event.type },
+      "bridge state changed",
+    );
+    if (next.persist) {
+      const { store, tenant, sourceRef } = this.#deps;
+      await store
+        .setState(tenant, sourceRef, next.status.state, next.status.lastError)
+        .catch((err: unknown) => {
+          this.#log.warn({ err: { message: (err as Error).message } }, "could not persist bridge state");
+        });
     }
+    return next.action;
   }
 
-  async #run(): Promise<void> {
-    const { store, tenant, sourceRef, owner } = this.#deps;
-    await this.#apply({ type: "start" });
-    let attempt = 0;
-    let claimed: StoredCursor | undefined;
-    while (!this.#stop.signal.aborted) {
-      try {
-        if (!claimed) {
-          claimed = await store.claim(tenant, sourceRef, owner);
-          if (!claimed) {
-            this.#log.info("source is gone; bridge ends");
-            break;
-          }
-          this.#generation = claimed.generation;
-          this.#headSeq = claimed.headSeq;
-          this.#upToDateAt = claimed.upToDateAt;
-        }
-        const cursor = await store.get(tenant, sourceRef);
-        if (!cursor) break;
-        this.#committed = { handle: cursor.shapeHandle, offset: cursor.shapeOffset };
-        await this.#consume(cursor, () => {
-          attempt = 0;
-        });
-      } catch (err) {
-        if (this.#stop.signal.aborted) break;
-        const verdict = classifyError(err);
-        if (verdict.kind === "aborted") continue;
-        if (verdict.kind === "fenced") {
-          // The new owner reports the state now: write nothing more.
-          this.#log.warn({ reason: verdict.message }, "another owner took the source over; bridge ends");
-          this.#deps.onFenced?.(this); // replicas (issue 13): make the loss visible at once
-          return;
-        }
-        if (verdict.kind === "permanent") {
-          this.#log.warn({ reason: verdict.message }, "bridge failed");
-          await this.#apply({ type: "permanent-error", message: verdict.message });
-          return;
-        }
-        this.#deps.metrics.backoffs.inc({ kind: "retryable" });
-        await this.#apply({ type: "retryable-error", message: verdict.message });
-        const waited = await this.#deps.backoff.wait(attempt++, this.#stop.signal, verdict.retryAfterMs);
-        this.#log.debug({ attempt, waited_ms: waited }, "retrying from the committed cursor");
-      }
-    }
-    await this.#apply(this.#stopEvent);
+  /** Waits the backoff for the current attempt; `retry` unless stopped meanwhile. */
+  async #backOff(): Promise<BridgeEvent> {
+    const waited = await this.#deps.backoff.wait(this.#attempt++, this.#stop.signal, this.#retryFloorMs);
+    this.#log.debug({ attempt: this.#attempt, waited_ms: waited }, "retrying from the committed cursor");
+    return this.#stop.signal.aborted ? this.#stopEvent : { type: "retry" };
   }
 
   /**
-   * Runs one ShapeStream from `cursor` until the bridge stops (resolves) or an error ends the
-   * stream (rejects). Batches are handled strictly one after another: the client waits for the
-   * subscriber before its next request, which bounds memory to one batch per source.
+   * Opens the shape stream from the committed cursor (claiming the source first) and consumes it
+   * until something ends it; returns that as an event.
    */
-  #consume(cursor: StoredCursor, onProgress: () => void): Promise<void> {
-    const streamAbort = new AbortController();
-    return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const settle = (err?: unknown) => {
-        if (settled) return;
-        settled = true;
-        this.#stop.signal.removeEventListener("abort", onStop);
-        streamAbort.abort();
-        if (err === undefined) resolve();
-        else reject(err);
-      };
-      const onStop = () => settle();
-      // The stop may have come while the loop awaited the database: an aborted signal never fires.
-      if (this.#stop.signal.aborted) {
-        settle();
-        return;
+  async #stream(): Promise<BridgeEvent> {
+    const { store, tenant, sourceRef, owner, shapeUrl, isUrlAllowed } = this.#deps;
+    if (isUrlAllowed && !isUrlAllowed(shapeUrl)) {
+      return { type: "permanent-error", message: URL_NO_LONGER_ALLOWED };
+    }
+    try {
+      if (!this.#claimed) {
+        const claimed = await store.claim(tenant, sourceRef, owner);
+        if (!claimed) return { type: "source-gone" };
+        this.#claimed = true;
+        this.#generation = claimed.generation;
+        this.#headSeq = claimed.headSeq;
+        this.#upToDateAt = claimed.upToDateAt;
       }
-      this.#stop.signal.addEventListener("abort", onStop, { once: true });
-      const fresh = cursor.shapeHandle === undefined || cursor.shapeOffset === undefined;
-      let stream: ShapeStream<Row<unknown>>;
-      try {
-        stream = new ShapeStream<Row<unknown>>({
-          url: this.#deps.shapeUrl,
-          // Our params are a plain subset of the client's (table, columns, where, params, replica).
-          params: this.#params as unknown as ShapeStreamOptions<Row<unknown>>["params"],
-          log: cursor.logMode,
-          offset: fresh ? OFFSET_NOW : (cursor.shapeOffset as `${number}_${number}`),
-          ...(fresh ? {} : { handle: cursor.shapeHandle }),
-          signal: streamAbort.signal,
-          parser: JSON_SAFE_PARSER,
-          backoffOptions: NO_CLIENT_RETRIES,
-          onError: (err) => {
-            settle(err);
-          },
-          ...(this.#deps.fetchClient ? { fetchClient: this.#deps.fetchClient } : {}),
-        });
-      } catch (err) {
-        settle(err);
-        return;
-      }
+      const cursor = await store.get(tenant, sourceRef);
+      if (!cursor) return { type: "source-gone" };
+      this.#committed = { handle: cursor.shapeHandle, offset: cursor.shapeOffset };
       this.#deps.metrics.electricStreams.inc();
-      stream.subscribe(
-        async (messages) => {
-          if (settled) return;
-          try {
-            await this.#onBatch(stream, messages);
-            onProgress();
-          } catch (err) {
-            settle(err);
-          }
-        },
-        (err) => settle(err),
-      );
-    });
+      const options = resumeOptions(this.#deps.shapeUrl, this.#params, cursor, this.#deps.fetchClient);
+      for await (const batch of shapeBatches(options, this.#stop.signal)) {
+        await this.#onBatch(batch);
+      }
+      return this.#stopEvent;
+    } catch (err) {
+      return this.#eventFor(err);
+    }
   }
 
-  async #onBatch(stream: ShapeStream<Row<unknown>>, messages: Message<Row<unknown>>[]): Promise<void> {
+  /** The event an error ends the stream with. */
+  #eventFor(err: unknown): BridgeEvent {
+    if (this.#stop.signal.aborted) return this.#stopEvent;
+    const verdict = classifyError(err);
+    switch (verdict.kind) {
+      case "fenced":
+        this.#log.warn({ reason: verdict.message }, "another owner took the source over; bridge ends");
+        return { type: "fenced", message: verdict.message };
+      case "permanent":
+        this.#log.warn({ reason: verdict.message, error: errorSummary(err) }, "bridge failed");
+        return { type: "permanent-error", message: verdict.message };
+      case "retryable":
+        this.#retryFloorMs = verdict.retryAfterMs;
+        this.#log.debug({ reason: verdict.message, error: errorSummary(err) }, "bridge error; backing off");
+        return { type: "retryable-error", message: verdict.message };
+      case "aborted":
+        // Only the bridge's own stop aborts its requests; anything else is retried with backoff.
+        this.#retryFloorMs = 0;
+        return { type: "retryable-error", message: "the shape request was aborted" };
+    }
+  }
+
+  /** Commits one batch (changes, gap, cursor) and reports it to the machine. */
+  async #onBatch({ messages, handle, offset }: ShapeBatch): Promise<void> {
     const receivedAt = performance.now();
     const { metrics, store, tenant, sourceRef } = this.#deps;
     metrics.electricBatches.inc();
-    const handle = stream.shapeHandle;
-    const offset = stream.lastOffset;
     const batch = parseBatch(messages, offset);
-    let gap: NewGap | undefined;
-    if (batch.mustRefetch) {
-      const previous = this.#committed;
-      gap = {
-        reason: "must-refetch",
-        detail: `Electric asked to refetch the shape: changes after offset ${previous.offset ?? "?"} of handle ${previous.handle ?? "?"} until shape ${handle ?? "?"} started may be missing`,
-        lastGoodOffset: previous.offset,
-        newHandle: handle,
-      };
-      this.#log.warn(
-        { [LOG_FIELDS.shapeHandle]: handle, last_good_offset: previous.offset },
-        "must-refetch: logging a gap",
-      );
-    }
+    const gap = batch.mustRefetch ? this.#mustRefetchGap(handle) : undefined;
     const moved = handle !== this.#committed.handle || offset !== this.#committed.offset;
     if (handle !== undefined && (gap || batch.changes.length > 0 || moved)) {
       const result = await store.commit({
@@ -295,11 +267,21 @@ export class Bridge {
       metrics.batchCommitSeconds.observe((performance.now() - receivedAt) / 1000);
     }
     if (batch.upToDate) this.#upToDateAt = new Date();
-    await this.#apply({ type: "committed", upToDate: batch.upToDate });
+    this.#attempt = 0;
+    await this.#dispatch({ type: "committed", upToDate: batch.upToDate });
   }
 
-  /** Newest log seq known to this bridge. */
-  get headSeq(): bigint {
-    return this.#headSeq;
+  #mustRefetchGap(handle: string | undefined): NewGap {
+    const previous = this.#committed;
+    this.#log.warn(
+      { [LOG_FIELDS.shapeHandle]: handle, last_good_offset: previous.offset },
+      "must-refetch: logging a gap",
+    );
+    return {
+      reason: "must-refetch",
+      detail: `Electric asked to refetch the shape: changes after offset ${previous.offset ?? "?"} of handle ${previous.handle ?? "?"} until shape ${handle ?? "?"} started may be missing`,
+      lastGoodOffset: previous.offset,
+      newHandle: handle,
+    };
   }
 }

@@ -1,5 +1,5 @@
-import type { CursorStore } from "../domain/change-log.js";
 import type { LeaseStore, ReplicaIdentity } from "../domain/lease-store.js";
+import type { CursorStore } from "../domain/ports.js";
 import type { Logger } from "../logger.js";
 import type { BridgeManager } from "./bridge-manager.js";
 import type { LeaseMetrics } from "./lease-metrics.js";

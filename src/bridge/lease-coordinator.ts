@@ -1,8 +1,7 @@
-import type { CursorStore } from "../domain/change-log.js";
 import { planLeases, type SourceKey } from "../domain/lease-plan.js";
 import type { HeldLease } from "../domain/lease-store.js";
+import type { BridgeControl, CursorStore } from "../domain/ports.js";
 import type { SourceRecord } from "../domain/source.js";
-import type { BridgeControl } from "../domain/source-registry.js";
 import type { BridgeView } from "./bridge-manager.js";
 import {
   type LeaseCoordinatorDeps,

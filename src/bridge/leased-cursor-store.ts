@@ -1,5 +1,6 @@
-import type { BatchCommit, CommitResult, CursorStore, StoredCursor } from "../domain/change-log.js";
+import type { BatchCommit, CommitResult, StoredCursor } from "../domain/change-log.js";
 import type { HeldLease, LeaseStore, ReplicaIdentity } from "../domain/lease-store.js";
+import type { CursorStore } from "../domain/ports.js";
 import type { SourceState } from "../domain/source.js";
 
 /**

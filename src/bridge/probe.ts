@@ -1,25 +1,33 @@
+import { type Backoff, createBackoff } from "../domain/backoff.js";
 import type { LogMode } from "../domain/change-log.js";
 import { ShapeProbeFailedError, UnavailableError } from "../domain/errors.js";
+import { publicShapeUrl } from "../domain/shape-url.js";
 import type { CanonicalSourceOptions } from "../domain/source-ref.js";
-import { scrubUrl } from "../logger.js";
-import { parseRetryAfterMs } from "./classify-error.js";
+import { DEFAULT_CONFIG } from "../settings.js";
 import { ELECTRIC_HEADERS, ELECTRIC_PARAMS, OFFSET_NOW } from "./electric-constants.js";
+import { formatElectricError } from "./electric-error.js";
+import {
+  createElectricFetch,
+  NotAShapeEndpointError,
+  readBodyCapped,
+  ShapeEndpointRedirectError,
+} from "./electric-fetch.js";
 import { applyShapeParams, shapeParamsFor } from "./shape-params.js";
 
-/** Default probe timeout. */
-export const DEFAULT_PROBE_TIMEOUT_MS = 10_000;
-/** Longest part of an endpoint's error body quoted back to the caller. */
-const PROBE_BODY_MAX_CHARS = 500;
+/** Default probe timeout (from the settings table). */
+export const DEFAULT_PROBE_TIMEOUT_MS = DEFAULT_CONFIG.probeTimeoutMs;
+/** Most of an error body the probe reads (the rest is discarded unread). */
+export const PROBE_BODY_MAX_BYTES = 64 * 1024;
+
+/** Longest server-asked wait (`Retry-After`) the probe honours between attempts. */
+const PROBE_MAX_RETRY_AFTER_MS = 5_000;
+
+/** The probe's retry delays: 100 ms doubling to 1 s (full jitter), within its time budget. */
+export const PROBE_BACKOFF_OPTIONS = { initialDelayMs: 100, maxDelayMs: 1_000, multiplier: 2 } as const;
 
 /** Statuses worth another try within the probe's time budget. */
 function isTransient(status: number): boolean {
   return status === 429 || status === 502 || status === 503 || status === 504;
-}
-
-/** Delay before the next probe attempt: the server's retry-after (capped), else 100 ms doubling to 1 s. */
-function retryDelayMs(retryAfter: string | null, attempt: number): number {
-  const asked = parseRetryAfterMs(retryAfter);
-  return asked === undefined ? Math.min(100 * 2 ** attempt, 1_000) : Math.min(asked, 5_000);
 }
 
 /** The first cursor of a fresh source, from the probe's response. */
@@ -29,29 +37,26 @@ export interface ProbeResult {
   readonly logMode: LogMode;
 }
 
-/** Extracts Electric's message from a 4xx body: `{"message", "errors": {field: [msg]}}`. */
-function describeErrorBody(text: string): string {
-  try {
-    const body = JSON.parse(text) as { message?: unknown; errors?: Record<string, unknown> };
-    const parts: string[] = [];
-    if (body.errors && typeof body.errors === "object") {
-      for (const [field, msgs] of Object.entries(body.errors)) {
-        parts.push(`${field}: ${Array.isArray(msgs) ? msgs.join("; ") : JSON.stringify(msgs)}`);
-      }
-    }
-    if (parts.length > 0) return parts.join("; ");
-    if (typeof body.message === "string") return body.message;
-  } catch {
-    // not JSON: quote the text
-  }
-  return text.slice(0, PROBE_BODY_MAX_CHARS);
+/** Options of {@link probeShape}. */
+export interface ProbeOptions {
+  /** The probe's whole time budget, retries included. Default {@link DEFAULT_PROBE_TIMEOUT_MS}. */
+  readonly timeoutMs?: number;
+  /** Fetch; injected by tests. Default global fetch. */
+  readonly fetchFn?: typeof fetch;
+  /** Retry delays for 429/502/503/504. Default {@link PROBE_BACKOFF_OPTIONS}. */
+  readonly backoff?: Backoff;
+  /** Clock in epoch ms, for the time budget. Default Date.now. */
+  readonly now?: () => number;
 }
 
 /**
  * Asks the shape endpoint for the source's shape at `offset=now` with `log=changes_only`, exactly
  * as the bridge will request it. Success gives the fresh source's first cursor (persisted before
  * RegisterSource returns, so nothing committed afterwards is skipped). Failure is a
- * {@link ShapeProbeFailedError} with a reason a user can act on.
+ * {@link ShapeProbeFailedError} with a reason a user can act on. Redirects are never followed,
+ * bodies are read up to {@link PROBE_BODY_MAX_BYTES}, and messages show the URL without its
+ * secrets; an unreachable endpoint is reported without URL or network cause (which would map the
+ * internal network for a tenant).
  */
 export async function probeShape(
   shapeUrl: string,
@@ -59,50 +64,66 @@ export async function probeShape(
   {
     timeoutMs = DEFAULT_PROBE_TIMEOUT_MS,
     fetchFn = fetch,
-  }: { timeoutMs?: number; fetchFn?: typeof fetch } = {},
+    backoff = createBackoff(PROBE_BACKOFF_OPTIONS),
+    now = Date.now,
+  }: ProbeOptions = {},
 ): Promise<ProbeResult> {
   const url = applyShapeParams(new URL(shapeUrl), shapeParamsFor(options), "changes_only");
   url.searchParams.set(ELECTRIC_PARAMS.offset, OFFSET_NOW);
-  const shown = scrubUrl(shapeUrl);
-  const deadline = Date.now() + timeoutMs;
-  let response: Response;
-  let text: string;
+  const shown = publicShapeUrl(shapeUrl);
+  const electricFetch = createElectricFetch(fetchFn);
+  const deadline = now() + timeoutMs;
   for (let attempt = 0; ; attempt++) {
-    const remaining = Math.max(1, deadline - Date.now());
-    try {
-      response = await fetchFn(url, { signal: AbortSignal.timeout(remaining) });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      const why =
-        (err as Error).name === "TimeoutError"
-          ? `no answer within ${timeoutMs} ms`
-          : (cause?.code ?? cause?.message ?? (err as Error).message);
-      throw new ShapeProbeFailedError(`shape endpoint ${shown} is unreachable: ${why}`);
+    const response = await request(electricFetch, url, shown, Math.max(1, deadline - now()));
+    if (response.ok) {
+      await response.body?.cancel().catch(() => {});
+      return {
+        shapeHandle: response.headers.get(ELECTRIC_HEADERS.handle) as string,
+        shapeOffset: response.headers.get(ELECTRIC_HEADERS.offset) as string,
+        logMode: "changes_only",
+      };
     }
-    text = await response.text().catch(() => "");
-    if (!isTransient(response.status)) break;
-    // Electric answers 503 while it starts and 429 when overloaded: wait within the probe's budget.
-    const delay = retryDelayMs(response.headers.get(ELECTRIC_HEADERS.retryAfter), attempt);
-    if (Date.now() + delay >= deadline) {
-      throw new UnavailableError(
-        `shape endpoint ${shown} is temporarily unavailable (${response.status}: ${describeErrorBody(text)}); retry later`,
+    const detail = formatElectricError(response.status, {
+      text: await readBodyCapped(response, PROBE_BODY_MAX_BYTES),
+    });
+    if (!isTransient(response.status)) {
+      throw new ShapeProbeFailedError(
+        `shape endpoint ${shown} rejected the shape (${response.status}): ${detail}`,
+        response.status,
       );
     }
-    await new Promise((r) => setTimeout(r, delay));
+    // Electric answers 503 while it starts and 429 when overloaded: wait within the probe's budget.
+    const asked = backoff.retryAfterMs(response.headers.get(ELECTRIC_HEADERS.retryAfter));
+    const delay = backoff.delayMs(attempt, Math.min(asked ?? 0, PROBE_MAX_RETRY_AFTER_MS));
+    if (now() + delay >= deadline) {
+      throw new UnavailableError(
+        `shape endpoint ${shown} is temporarily unavailable (${response.status}: ${detail}); retry later`,
+      );
+    }
+    await backoff.sleep(delay);
   }
-  if (response.status >= 400) {
-    throw new ShapeProbeFailedError(
-      `shape endpoint ${shown} rejected the shape (${response.status}): ${describeErrorBody(text)}`,
-      response.status,
-    );
+}
+
+/** One probe request; a redirect, a non-shape answer or no answer become a ShapeProbeFailedError. */
+async function request(
+  electricFetch: typeof fetch,
+  url: URL,
+  shown: string,
+  timeoutMs: number,
+): Promise<Response> {
+  try {
+    return await electricFetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    if (err instanceof ShapeEndpointRedirectError) {
+      throw new ShapeProbeFailedError(`shape endpoint ${shown}: ${err.message}`, err.status);
+    }
+    if (err instanceof NotAShapeEndpointError) {
+      throw new ShapeProbeFailedError(
+        `${shown} answered ${err.status} but is not an Electric shape log (no ${ELECTRIC_HEADERS.handle} header); shape endpoints are usually served at ${new URL(shown).origin}/v1/shape`,
+        err.status,
+      );
+    }
+    // ECONNREFUSED, ENOTFOUND, timeouts: one answer, so a tenant cannot map hosts and ports.
+    throw new ShapeProbeFailedError("shape endpoint is unreachable");
   }
-  const handle = response.headers.get(ELECTRIC_HEADERS.handle);
-  const offset = response.headers.get(ELECTRIC_HEADERS.offset);
-  if (!handle || !offset) {
-    throw new ShapeProbeFailedError(
-      `${shown} answered ${response.status} but is not an Electric shape log (no ${ELECTRIC_HEADERS.handle} header); shape endpoints are usually served at ${new URL(shapeUrl).origin}/v1/shape`,
-      response.status,
-    );
-  }
-  return { shapeHandle: handle, shapeOffset: offset, logMode: "changes_only" };
 }

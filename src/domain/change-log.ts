@@ -1,4 +1,3 @@
-import type { SourceState } from "./source.js";
 import type { Operation } from "./source-options.js";
 
 /** Electric `log` modes. */
@@ -78,32 +77,4 @@ export interface CommitResult {
   readonly headSeq: bigint;
   /** Entries appended (changes, plus the gap if any). */
   readonly appended: number;
-}
-
-/** Thrown when a bridge writes with a stale generation: another owner took the source over. */
-export class FencedError extends Error {
-  override name = "FencedError";
-  constructor(
-    readonly sourceRef: string,
-    readonly generation: bigint,
-  ) {
-    super(`source ${sourceRef}: generation ${generation} is no longer the owner`);
-  }
-}
-
-/** Persistence of cursors and the change log, scoped by tenant. */
-export interface CursorStore {
-  /** Takes ownership: bumps and returns the generation with the committed cursor; undefined if the source is gone. */
-  claim(tenant: string, sourceRef: string, owner: string): Promise<StoredCursor | undefined>;
-  /** Reads the cursor without claiming it. */
-  get(tenant: string, sourceRef: string): Promise<StoredCursor | undefined>;
-  /** Appends the batch's gap and changes with gap-free seqs and advances the cursor, in one transaction. */
-  commit(batch: BatchCommit): Promise<CommitResult>;
-  /** Persists the bridge state and last error. */
-  setState(
-    tenant: string,
-    sourceRef: string,
-    state: SourceState,
-    lastError: string | undefined,
-  ): Promise<void>;
 }

@@ -1,10 +1,30 @@
+import { ENV } from "../settings.js";
+
 /**
  * The domain's closed set of errors. Each has a stable `reason` (AIP-193 style) that the transport
  * maps to a status code and an ErrorInfo detail; messages never carry secrets or row values.
  */
+
+/**
+ * Every reason a domain error can carry. A closed union: the transport's code table is a
+ * `Record<DomainReason, Code>`, so a new reason does not compile until it has a code.
+ */
+export type DomainReason =
+  | "INVALID_SOURCE_OPTIONS"
+  | "INVALID_REQUEST"
+  | "SOURCE_NOT_FOUND"
+  | "URL_NOT_ALLOWED"
+  | "NO_SHAPE_URL"
+  | "SHAPE_PROBE_FAILED"
+  | "QUOTA_EXCEEDED"
+  | "UNAVAILABLE"
+  | "CONSUMER_TOO_SLOW"
+  | "FENCED";
+
+/** Base of every domain error: a stable reason plus ErrorInfo metadata. */
 export abstract class DomainError extends Error {
   /** Stable machine-readable reason, e.g. `SOURCE_NOT_FOUND`. */
-  abstract readonly reason: string;
+  abstract readonly reason: DomainReason;
   /** Extra ErrorInfo metadata (field names, refs); never secrets. */
   readonly metadata: Readonly<Record<string, string>>;
   constructor(message: string, metadata: Record<string, string> = {}, options?: ErrorOptions) {
@@ -13,10 +33,8 @@ export abstract class DomainError extends Error {
   }
 }
 
-/** A source option is invalid; `field` names it in proto form (`options.columns[2]`). */
-export class InvalidSourceOptionsError extends DomainError {
-  override name = "InvalidSourceOptionsError";
-  readonly reason = "INVALID_SOURCE_OPTIONS";
+/** A bad request field; `field` names it in proto form (`options.columns[2]`, `page_size`). */
+abstract class InvalidFieldError extends DomainError {
   constructor(
     readonly field: string,
     problem: string,
@@ -25,16 +43,16 @@ export class InvalidSourceOptionsError extends DomainError {
   }
 }
 
+/** A source option is invalid; `field` names it in proto form (`options.columns[2]`). */
+export class InvalidSourceOptionsError extends InvalidFieldError {
+  override name = "InvalidSourceOptionsError";
+  readonly reason = "INVALID_SOURCE_OPTIONS";
+}
+
 /** A request field other than the source options is invalid. */
-export class InvalidRequestError extends DomainError {
+export class InvalidRequestError extends InvalidFieldError {
   override name = "InvalidRequestError";
   readonly reason = "INVALID_REQUEST";
-  constructor(
-    readonly field: string,
-    problem: string,
-  ) {
-    super(`${field}: ${problem}`, { field });
-  }
 }
 
 /** The source does not exist for this tenant (or belongs to another tenant: same error). */
@@ -51,7 +69,7 @@ export class UrlNotAllowedError extends DomainError {
   override name = "UrlNotAllowedError";
   readonly reason = "URL_NOT_ALLOWED";
   constructor(readonly origin: string) {
-    super(`options.url: origin ${origin} is not allowed; an operator can add it to PGSYNC_ALLOWED_URLS`, {
+    super(`options.url: origin ${origin} is not allowed; an operator can add it to ${ENV.allowedUrls}`, {
       field: "options.url",
       origin,
     });
@@ -64,10 +82,8 @@ export class NoShapeUrlError extends DomainError {
   readonly reason = "NO_SHAPE_URL";
   constructor() {
     super(
-      "options.url: not set and the server has no default (PGSYNC_ELECTRIC_URL); pass a shape endpoint url",
-      {
-        field: "options.url",
-      },
+      `options.url: not set and the server has no default (${ENV.electricUrl}); pass a shape endpoint url`,
+      { field: "options.url" },
     );
   }
 }
@@ -102,6 +118,35 @@ export class UnavailableError extends DomainError {
   readonly reason = "UNAVAILABLE";
   constructor(message: string, options?: ErrorOptions) {
     super(message, {}, options);
+  }
+}
+
+/** A WatchWakes consumer fell behind its buffer: the stream ends with this token to resume from. */
+export class ConsumerTooSlowError extends DomainError {
+  override name = "ConsumerTooSlowError";
+  readonly reason = "CONSUMER_TOO_SLOW";
+  constructor(
+    readonly resumeToken: string,
+    readonly bufferedFrames: number,
+    /** Estimated bytes of the frames waiting. */
+    readonly bufferedBytes = 0,
+  ) {
+    super(
+      `the consumer stopped reading and ${bufferedFrames} frames (about ${bufferedBytes} bytes) are waiting; reconnect with the resume token (also in the pgsync-resume-token trailer)`,
+      { resume_token: resumeToken },
+    );
+  }
+}
+
+/** A bridge wrote with a stale generation: another owner took the source over. */
+export class FencedError extends DomainError {
+  override name = "FencedError";
+  readonly reason = "FENCED";
+  constructor(
+    readonly sourceRef: string,
+    readonly generation: bigint,
+  ) {
+    super(`source ${sourceRef}: generation ${generation} is no longer the owner`, { source_ref: sourceRef });
   }
 }
 

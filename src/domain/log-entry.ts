@@ -32,34 +32,24 @@ export interface LogBounds {
   readonly tailSeq: bigint;
 }
 
-/** Reads a source's log. */
-export interface ChangeLogReader {
-  /** Entries with seq > `afterSeq`, oldest first, at most `limit`. */
-  read(tenant: string, sourceRef: string, afterSeq: bigint, limit: number): Promise<LogEntry[]>;
-  /** The log's bounds. */
-  bounds(tenant: string, sourceRef: string): Promise<LogBounds>;
-}
-
-/** What a log notification says. */
+/**
+ * What a log notification says. Notifications are hints from a channel any database role can
+ * write to: they say where to look again, never what is true. A reader re-reads the log or the
+ * source before acting.
+ */
 export type LogEvent =
   | {
+      /** The log may have grown to `headSeq`: read it again. */
       readonly type: "appended";
       readonly tenant: string;
       readonly sourceRef: string;
       readonly headSeq: bigint;
     }
   | {
-      readonly type: "state";
+      /** The source's row may have changed (state, deletion): read it again. */
+      readonly type: "source";
       readonly tenant: string;
       readonly sourceRef: string;
-      readonly state: string;
-      readonly deleted: boolean;
     }
   /** The notification channel reconnected: anything may have been missed; re-read. */
   | { readonly type: "resync" };
-
-/** Announces log appends and source changes (Postgres LISTEN/NOTIFY across processes). */
-export interface LogNotifier {
-  /** Calls `listener` for events of (tenant, sourceRef) and for resyncs; returns the unsubscribe. */
-  subscribe(tenant: string, sourceRef: string, listener: (event: LogEvent) => void): () => void;
-}

@@ -6,11 +6,19 @@ export type SourceOptions = PgSyncOptions;
 /** Electric's `replica` parameter. */
 export type Replica = "default" | "full";
 
-/** Row operations. */
-export type Operation = "insert" | "update" | "delete";
+/** All row operations, in protocol order: the one declaration of them. */
+export const OPERATIONS = ["insert", "update", "delete"] as const;
 
-/** All operations, in protocol order. */
-export const OPERATIONS: readonly Operation[] = ["insert", "update", "delete"];
+/** Row operations. */
+export type Operation = (typeof OPERATIONS)[number];
+
+/** {@link OPERATIONS} as a set, for membership tests on untrusted strings. */
+export const OPERATION_SET: ReadonlySet<string> = new Set(OPERATIONS);
+
+/** True when `value` names a row operation. */
+export function isOperation(value: unknown): value is Operation {
+  return typeof value === "string" && OPERATION_SET.has(value);
+}
 
 /** True when `params` is the positional (array) form. */
 export function isPositionalParams(params: SourceOptions["params"]): params is readonly string[] {

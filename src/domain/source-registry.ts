@@ -1,9 +1,11 @@
 import type { BridgeStatus } from "./bridge-state.js";
-import type { CursorStore, LogMode, StoredCursor } from "./change-log.js";
+import type { StoredCursor } from "./change-log.js";
 import { InvalidRequestError, NoShapeUrlError, SourceNotFoundError, UrlNotAllowedError } from "./errors.js";
 import { LIST_LIMITS } from "./limits.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
-import type { SourceRecord, SourceStore } from "./source.js";
+import type { BridgeControl, CursorStore, ProbedCursor, ShapeProber, SourceStore } from "./ports.js";
+import type { SourceRecord } from "./source.js";
+import { sourceKey } from "./source-key.js";
 import type { SourceOptions } from "./source-options.js";
 import {
   type CanonicalSourceOptions,
@@ -12,32 +14,6 @@ import {
   sourceRefFor,
 } from "./source-ref.js";
 import { validateSourceOptions } from "./validate-source-options.js";
-
-/** A fresh source's first cursor, as the shape endpoint gave it to the probe. */
-export interface ProbedCursor {
-  readonly shapeHandle: string;
-  readonly shapeOffset: string;
-  readonly logMode: LogMode;
-}
-
-/** Asks a shape endpoint for a source's shape; throws ShapeProbeFailedError when it cannot serve it. */
-export type ShapeProber = (shapeUrl: string, options: CanonicalSourceOptions) => Promise<ProbedCursor>;
-
-/** The registry's handle on the bridges (implemented by the bridge manager). */
-export interface BridgeControl {
-  /**
-   * Starts the source's bridge unless it runs (a FAILED one is replaced). Idempotent. With
-   * replicas it may resolve once this replica has had its chance to acquire the source's lease.
-   */
-  ensure(record: SourceRecord): void | Promise<void>;
-  /** The in-memory view of the source's bridge when this process runs it. */
-  view(
-    tenant: string,
-    sourceRef: string,
-  ): { readonly status: BridgeStatus; readonly upToDateAt: Date | undefined } | undefined;
-  /** Stops the source's bridge and forgets it. */
-  remove(tenant: string, sourceRef: string): Promise<void>;
-}
 
 /** Dependencies of {@link SourceRegistry}. */
 export interface SourceRegistryDeps {
@@ -133,7 +109,7 @@ export class SourceRegistry {
     shapeUrl: string,
     options: CanonicalSourceOptions,
   ): Promise<ProbedCursor> {
-    const key = `${tenant}\u0000${sourceRef}`;
+    const key = sourceKey(tenant, sourceRef);
     let pending = this.#probes.get(key);
     if (!pending) {
       pending = this.#deps.probe(shapeUrl, options).finally(() => this.#probes.delete(key));

@@ -53,19 +53,3 @@ export interface UpsertSource {
     readonly logMode: LogMode;
   };
 }
-
-/** Persistence of sources, always scoped by tenant. */
-export interface SourceStore {
-  /** Inserts the source, or refreshes `registeredAt` when it exists; `created` tells which. Safe under concurrency. */
-  upsert(input: UpsertSource): Promise<{ record: SourceRecord; created: boolean }>;
-  /** The tenant's source, or undefined. */
-  get(tenant: string, sourceRef: string): Promise<SourceRecord | undefined>;
-  /** The tenant's sources ordered by ref, strictly after `afterRef`, at most `limit`. */
-  list(tenant: string, options: { afterRef?: string; limit: number }): Promise<SourceRecord[]>;
-  /** Deletes the source with its cursor and log; false when it did not exist. */
-  delete(tenant: string, sourceRef: string): Promise<boolean>;
-  /** Every tenant's sources whose bridge should run at start (STARTING, LIVE, BACKING_OFF, STOPPED). */
-  listResumable(): Promise<SourceRecord[]>;
-  /** Records that a watcher watched the sources now. */
-  touchWatched(tenant: string, sourceRefs: readonly string[]): Promise<void>;
-}

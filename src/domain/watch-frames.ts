@@ -55,21 +55,47 @@ export type WatchFrame =
       readonly token: string;
     };
 
-/** The stream fell behind its buffer: it ends with RESOURCE_EXHAUSTED and this token. */
-export class ConsumerTooSlowError extends Error {
-  override name = "ConsumerTooSlowError";
-  readonly reason = "CONSUMER_TOO_SLOW";
-  constructor(
-    readonly resumeToken: string,
-    readonly bufferedFrames: number,
-  ) {
-    super(
-      `the consumer stopped reading and ${bufferedFrames} frames are waiting; reconnect with the resume token (also in the pgsync-resume-token trailer)`,
-    );
+/** A frame before its resume token is stamped on (distributes Omit over the union). */
+export type UnsealedFrame = WatchFrame extends infer F
+  ? F extends WatchFrame
+    ? Omit<F, "token">
+    : never
+  : never;
+
+/** Fixed allowance per frame and per change for fields and framing, in bytes. */
+const FRAME_OVERHEAD_BYTES = 64;
+const CHANGE_OVERHEAD_BYTES = 48;
+
+/**
+ * A cheap estimate of a frame's size in memory and on the wire, used to bound a stream's buffer
+ * in bytes: the JSON length of each change's value and old value plus its key and offset, and a
+ * fixed allowance for the rest. Computed once, when the frame is queued.
+ */
+export function estimateFrameBytes(frame: UnsealedFrame): number {
+  switch (frame.type) {
+    case "wake": {
+      let bytes = FRAME_OVERHEAD_BYTES + frame.wakeId.length + frame.table.length;
+      for (const c of frame.changes) {
+        bytes += CHANGE_OVERHEAD_BYTES + c.key.length + c.offset.length + JSON.stringify(c.value).length;
+        if (c.oldValue) bytes += JSON.stringify(c.oldValue).length;
+      }
+      return bytes;
+    }
+    case "gap":
+      return FRAME_OVERHEAD_BYTES + frame.detail.length;
+    case "status":
+      return FRAME_OVERHEAD_BYTES + frame.reason.length;
+    case "ready":
+      return FRAME_OVERHEAD_BYTES * (1 + frame.positions.length);
+    case "heartbeat":
+      return FRAME_OVERHEAD_BYTES;
   }
 }
 
-/** Stable wake id: source and seq range. */
-export function wakeIdFor(sourceRef: string, firstSeq: bigint, lastSeq: bigint): string {
-  return `${sourceRef}-${firstSeq}-${lastSeq}`;
+/**
+ * Stable wake id: `<source_ref>-<incarnation>-<first_seq>-<last_seq>`. The incarnation keeps ids
+ * unique after the source is deleted and registered again (its seqs restart at 1).
+ */
+export function wakeIdFor(sourceRef: string, incarnation: string, firstSeq: bigint, lastSeq: bigint): string {
+  return `${sourceRef}-${incarnation}-${firstSeq}-${lastSeq}`;
 }

@@ -1,8 +1,8 @@
-import { InvalidRequestError, QuotaExceededError } from "./errors.js";
-import type { ChangeLogReader, LogNotifier } from "./log-entry.js";
+import { InvalidRequestError, QuotaExceededError, SourceNotFoundError } from "./errors.js";
+import type { ChangeLogReader, LogNotifier } from "./ports.js";
 import { decodeResumeToken } from "./resume-token.js";
 import type { SourceRecord } from "./source.js";
-import { OPERATIONS, type Operation } from "./source-options.js";
+import { isOperation, type Operation } from "./source-options.js";
 import type { SourceRegistry } from "./source-registry.js";
 import type { StartPosition, WatchOptions } from "./watch-frames.js";
 import { type WatchLimits, WatchSession } from "./watch-session.js";
@@ -60,7 +60,7 @@ export function validateWatchRequest(req: WatchRequest): WatchOptions {
   }
   const ops = new Set<Operation>();
   req.ops.forEach((op, i) => {
-    if (!(OPERATIONS as readonly string[]).includes(op)) {
+    if (!isOperation(op)) {
       throw new InvalidRequestError(
         `ops[${i}]`,
         "must be OPERATION_INSERT, OPERATION_UPDATE or OPERATION_DELETE",
@@ -134,7 +134,12 @@ export class WatchService {
       sources,
       reader: this.#deps.reader,
       notifier: this.#deps.notifier,
-      getSource: (ref) => this.#deps.registry.get(tenant, ref).catch(() => undefined),
+      // Only "not found" means deleted; any other error ends the stream rather than faking a deletion.
+      getSource: (ref) =>
+        this.#deps.registry.get(tenant, ref).catch((err: unknown) => {
+          if (err instanceof SourceNotFoundError) return undefined;
+          throw err;
+        }),
       options,
       limits: this.#deps.limits,
       ...(this.#deps.onDispatch ? { onDispatch: this.#deps.onDispatch } : {}),

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { GapReason } from "../domain/change-log.js";
-import type { ChangeLogReader, LogBounds, LogEntry } from "../domain/log-entry.js";
+import type { LogBounds, LogEntry } from "../domain/log-entry.js";
+import type { ChangeLogReader } from "../domain/ports.js";
 import type { Operation } from "../domain/source-options.js";
 import { TABLES } from "./constants.js";
 

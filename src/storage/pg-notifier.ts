@@ -1,18 +1,26 @@
 import pg from "pg";
 import { type Backoff, createBackoff } from "../domain/backoff.js";
-import type { LogEvent, LogNotifier } from "../domain/log-entry.js";
+import type { LogEvent } from "../domain/log-entry.js";
+import type { LogNotifier } from "../domain/ports.js";
 import type { Logger } from "../logger.js";
 import { CHANGES_CHANNEL, SOURCES_CHANNEL } from "./constants.js";
+import { parseNotification } from "./notification-payload.js";
 
 type Listener = (event: LogEvent) => void;
 
 const keyOf = (tenant: string, sourceRef: string) => `${tenant}\u0000${sourceRef}`;
 
+/** Shortest interval between two warnings about malformed payloads. */
+const DROP_WARN_INTERVAL_MS = 10_000;
+
 /**
  * One LISTEN connection per process on the change and source channels, fanned out in memory to
- * subscribers by (tenant, source_ref). Payloads only say "look again": the log stays the source
- * of truth. On a lost connection it reconnects with backoff and tells every subscriber to resync,
- * since notifications sent meanwhile are lost.
+ * subscribers by (tenant, source_ref). Payloads only say "look again": the log and the sources
+ * table stay the source of truth. Any role on the state database can NOTIFY these channels, so
+ * every payload is validated; a malformed one is logged (rate-limited) and dropped, and a
+ * listener's error never escapes into the connection's event handler. On a lost connection it
+ * reconnects with backoff and tells every subscriber to resync, since notifications sent
+ * meanwhile are lost.
  */
 export class PgNotifier implements LogNotifier {
   readonly #connectionString: string;
@@ -22,6 +30,9 @@ export class PgNotifier implements LogNotifier {
   readonly #stop = new AbortController();
   #client: pg.Client | undefined;
   #ready: Promise<void> | undefined;
+  /** Malformed payloads dropped since the last warning, and when that warning was logged. */
+  #dropped = 0;
+  #lastDropWarnAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     connectionString: string,
@@ -104,31 +115,40 @@ export class PgNotifier implements LogNotifier {
   }
 
   #broadcast(event: LogEvent): void {
-    for (const set of this.#listeners.values()) for (const listener of [...set]) listener(event);
+    for (const set of this.#listeners.values())
+      for (const listener of [...set]) this.#deliver(listener, event);
+  }
+
+  #deliver(listener: Listener, event: LogEvent): void {
+    try {
+      listener(event);
+    } catch (err) {
+      this.#logger.error({ err: { message: (err as Error).message } }, "notification listener failed");
+    }
   }
 
   #onNotification(channel: string, payload: string | undefined): void {
-    let data: { t?: unknown; r?: unknown; h?: unknown; s?: unknown; d?: unknown };
-    try {
-      data = JSON.parse(payload ?? "");
-    } catch {
+    const parsed = parseNotification(channel === CHANGES_CHANNEL ? "changes" : "sources", payload ?? "");
+    if (!parsed.ok) {
+      this.#onMalformed(channel, parsed.problem, (payload ?? "").length);
       return;
     }
-    if (typeof data.t !== "string" || typeof data.r !== "string") return;
-    const set = this.#listeners.get(keyOf(data.t, data.r));
+    const event = parsed.event;
+    const set = this.#listeners.get(keyOf(event.tenant, event.sourceRef));
     if (!set) return;
-    let event: LogEvent;
-    if (channel === CHANGES_CHANNEL) {
-      event = { type: "appended", tenant: data.t, sourceRef: data.r, headSeq: BigInt(String(data.h ?? 0)) };
-    } else {
-      event = {
-        type: "state",
-        tenant: data.t,
-        sourceRef: data.r,
-        state: String(data.s ?? ""),
-        deleted: data.d === true,
-      };
-    }
-    for (const listener of [...set]) listener(event);
+    for (const listener of [...set]) this.#deliver(listener, event);
+  }
+
+  /** Logs dropped payloads at most once per {@link DROP_WARN_INTERVAL_MS}, with a count. */
+  #onMalformed(channel: string, problem: string, payloadChars: number): void {
+    this.#dropped++;
+    const now = performance.now();
+    if (now - this.#lastDropWarnAt < DROP_WARN_INTERVAL_MS) return;
+    this.#logger.warn(
+      { channel, problem, payload_chars: payloadChars, dropped: this.#dropped },
+      "malformed notification payload ignored",
+    );
+    this.#dropped = 0;
+    this.#lastDropWarnAt = now;
   }
 }

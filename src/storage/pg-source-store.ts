@@ -1,5 +1,6 @@
 import type pg from "pg";
-import type { SourceRecord, SourceState, SourceStore, UpsertSource } from "../domain/source.js";
+import type { SourceStore } from "../domain/ports.js";
+import type { SourceRecord, SourceState, UpsertSource } from "../domain/source.js";
 import type { CanonicalSourceOptions } from "../domain/source-ref.js";
 import { SOURCES_CHANNEL, TABLES } from "./constants.js";
 

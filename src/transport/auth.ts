@@ -47,21 +47,29 @@ function isJwtShaped(token: string): boolean {
   return /^[\w-]+\.[\w-]+\.[\w-]*$/.test(token);
 }
 
-/**
- * Builds the authenticator from config: static bearer tokens, HS256/384/512 JWTs with a shared
- * secret, JWTs signed by keys of a local JWKS file, or (development only) no authentication.
- */
-export function createAuthenticator(config: AuthConfig): Authenticator {
-  if (config.insecureNoAuth) {
-    return { authenticate: async () => ({ tenant: INSECURE_TENANT, method: "insecure" }) };
-  }
-  const lookup = tokenLookup(config.tokens);
+type JwtVerifier = (token: string) => Promise<JWTVerifyResult>;
+
+/** Asymmetric algorithms accepted for keys of a JWKS file. */
+const JWKS_ALGORITHMS = [
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+];
+
+/** One verify function per configured key source (jose's overloads take a key or a key getter, not either). */
+function jwtVerifiers(config: AuthConfig): JwtVerifier[] {
   const verifyOptions = {
     ...(config.jwtIssuer ? { issuer: config.jwtIssuer } : {}),
     ...(config.jwtAudience ? { audience: config.jwtAudience } : {}),
   };
-  // One verify function per key source (jose's overloads take a key or a key getter, not either).
-  const verifiers: Array<(token: string) => Promise<JWTVerifyResult>> = [];
+  const verifiers: JwtVerifier[] = [];
   if (config.jwtSecret) {
     const secret = new TextEncoder().encode(config.jwtSecret);
     verifiers.push((token) =>
@@ -71,21 +79,39 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
   if (config.jwksFile) {
     const jwks = JSON.parse(readFileSync(config.jwksFile, "utf8")) as Parameters<typeof createLocalJWKSet>[0];
     const getKey = createLocalJWKSet(jwks);
-    const algorithms = [
-      "RS256",
-      "RS384",
-      "RS512",
-      "PS256",
-      "PS384",
-      "PS512",
-      "ES256",
-      "ES384",
-      "ES512",
-      "EdDSA",
-    ];
-    verifiers.push((token) => jwtVerify(token, getKey, { ...verifyOptions, algorithms }));
+    verifiers.push((token) => jwtVerify(token, getKey, { ...verifyOptions, algorithms: JWKS_ALGORITHMS }));
   }
+  return verifiers;
+}
 
+/** The principal of a JWT accepted by one of `verifiers`; UNAUTHENTICATED with jose's reason otherwise. */
+async function verifyJwt(verifiers: readonly JwtVerifier[], token: string): Promise<Principal> {
+  let lastReason = "invalid token";
+  for (const verify of verifiers) {
+    try {
+      const { payload } = await verify(token);
+      const tenant = tenantOf(payload);
+      if (!tenant) throw unauthenticated(`token has neither a "${TENANT_CLAIM}" nor a "sub" claim`);
+      return { tenant, method: "jwt", ...(typeof payload.sub === "string" ? { subject: payload.sub } : {}) };
+    } catch (err) {
+      if (err instanceof ConnectError) throw err;
+      // jose's codes are safe to show (e.g. ERR_JWT_EXPIRED); the token itself never is.
+      lastReason = (err as { code?: string }).code ?? "invalid token";
+    }
+  }
+  throw unauthenticated(`invalid token (${lastReason})`);
+}
+
+/**
+ * Builds the authenticator from config: static bearer tokens, HS256/384/512 JWTs with a shared
+ * secret, JWTs signed by keys of a local JWKS file, or (development only) no authentication.
+ */
+export function createAuthenticator(config: AuthConfig): Authenticator {
+  if (config.insecureNoAuth) {
+    return { authenticate: async () => ({ tenant: INSECURE_TENANT, method: "insecure" }) };
+  }
+  const lookup = tokenLookup(config.tokens);
+  const verifiers = jwtVerifiers(config);
   return {
     async authenticate(authorization) {
       if (!authorization) throw unauthenticated("missing credentials: send 'authorization: Bearer <token>'");
@@ -94,26 +120,7 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
       const token = match[1]!;
       const tenant = lookup(token);
       if (tenant !== undefined) return { tenant, method: "token" };
-      if (verifiers.length > 0 && isJwtShaped(token)) {
-        let lastReason = "invalid token";
-        for (const verify of verifiers) {
-          try {
-            const { payload } = await verify(token);
-            const jwtTenant = tenantOf(payload);
-            if (!jwtTenant) throw unauthenticated(`token has neither a "${TENANT_CLAIM}" nor a "sub" claim`);
-            return {
-              tenant: jwtTenant,
-              method: "jwt",
-              ...(typeof payload.sub === "string" ? { subject: payload.sub } : {}),
-            };
-          } catch (err) {
-            if (err instanceof ConnectError) throw err;
-            // jose's codes are safe to show (e.g. ERR_JWT_EXPIRED); the token itself never is.
-            lastReason = (err as { code?: string }).code ?? "invalid token";
-          }
-        }
-        throw unauthenticated(`invalid token (${lastReason})`);
-      }
+      if (verifiers.length > 0 && isJwtShaped(token)) return verifyJwt(verifiers, token);
       throw unauthenticated("invalid token");
     },
   };

@@ -1,12 +1,14 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { isDomainError } from "../domain/errors.js";
+import { type DomainReason, isDomainError } from "../domain/errors.js";
+import { classifyPgError } from "../storage/pg-errors.js";
 
 /** ErrorInfo domain of every pg-sync error. */
 export const ERROR_DOMAIN = "pgsync.dev";
 
-const CODE_BY_REASON: Record<string, Code> = {
+/** The status code of every domain reason; the compiler checks that none is missing. */
+export const CODE_BY_REASON: Readonly<Record<DomainReason, Code>> = {
   INVALID_SOURCE_OPTIONS: Code.InvalidArgument,
   INVALID_REQUEST: Code.InvalidArgument,
   SOURCE_NOT_FOUND: Code.NotFound,
@@ -15,29 +17,27 @@ const CODE_BY_REASON: Record<string, Code> = {
   SHAPE_PROBE_FAILED: Code.FailedPrecondition,
   QUOTA_EXCEEDED: Code.ResourceExhausted,
   UNAVAILABLE: Code.Unavailable,
+  CONSUMER_TOO_SLOW: Code.ResourceExhausted,
+  FENCED: Code.Aborted,
 };
 
-/**
- * Postgres SQLSTATEs meaning "the database cannot be reached or is going away": connection
- * exceptions (08), admin/crash shutdown and cannot-connect-now (57P0x), too many connections.
- */
-function isConnectionFailure(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  // node-postgres's own errors for a dropped or unobtainable connection carry no code.
-  if (typeof code !== "string") {
-    return /^(Connection terminated|timeout exceeded when trying to connect)/.test(
-      (err as Error)?.message ?? "",
-    );
-  }
-  return (
-    code.startsWith("08") ||
-    code === "57P01" ||
-    code === "57P02" ||
-    code === "57P03" ||
-    code === "53300" ||
-    code === "ECONNREFUSED" ||
-    code === "ETIMEDOUT"
-  );
+/** ErrorInfo reasons the transport itself gives, for errors that are not domain errors. */
+export const TRANSPORT_REASONS = {
+  /** The state database cannot be reached; retry. */
+  stateDbUnavailable: "STATE_DB_UNAVAILABLE",
+  /** Anything unexpected; the cause is logged, never sent. */
+  internal: "INTERNAL",
+} as const;
+
+function withErrorInfo(
+  message: string,
+  code: Code,
+  reason: string,
+  metadata: Record<string, string>,
+  cause: unknown,
+): ConnectError {
+  const info = create(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata });
+  return new ConnectError(message, code, undefined, [{ desc: ErrorInfoSchema, value: info }], cause);
 }
 
 /**
@@ -48,30 +48,16 @@ function isConnectionFailure(err: unknown): boolean {
 export function toConnectError(err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;
   if (isDomainError(err)) {
-    const code = CODE_BY_REASON[err.reason] ?? Code.Internal;
-    const info = create(ErrorInfoSchema, {
-      reason: err.reason,
-      domain: ERROR_DOMAIN,
-      metadata: { ...err.metadata },
-    });
-    return new ConnectError(err.message, code, undefined, [{ desc: ErrorInfoSchema, value: info }], err);
+    return withErrorInfo(err.message, CODE_BY_REASON[err.reason], err.reason, { ...err.metadata }, err);
   }
-  if (isConnectionFailure(err)) {
-    const info = create(ErrorInfoSchema, { reason: "STATE_DB_UNAVAILABLE", domain: ERROR_DOMAIN });
-    return new ConnectError(
+  if (classifyPgError(err) === "unavailable") {
+    return withErrorInfo(
       "state database unavailable; retry",
       Code.Unavailable,
-      undefined,
-      [{ desc: ErrorInfoSchema, value: info }],
+      TRANSPORT_REASONS.stateDbUnavailable,
+      {},
       err,
     );
   }
-  const info = create(ErrorInfoSchema, { reason: "INTERNAL", domain: ERROR_DOMAIN });
-  return new ConnectError(
-    "internal error",
-    Code.Internal,
-    undefined,
-    [{ desc: ErrorInfoSchema, value: info }],
-    err,
-  );
+  return withErrorInfo("internal error", Code.Internal, TRANSPORT_REASONS.internal, {}, err);
 }

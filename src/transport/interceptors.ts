@@ -1,8 +1,61 @@
 import { randomUUID } from "node:crypto";
-import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  type Interceptor,
+  type StreamResponse,
+  type UnaryResponse,
+} from "@connectrpc/connect";
 import type { Logger } from "../logger.js";
 import { LOG_FIELDS } from "../logger.js";
+import { type Authenticator, createAuthInterceptor } from "./auth.js";
 import { principalKey, requestIdKey } from "./context.js";
+import { toConnectError } from "./errors.js";
+
+/** The next handler in an interceptor chain. */
+type Next = Parameters<Interceptor>[0];
+
+/**
+ * Calls `next(req)` and hands the call's outcome to `settle` exactly once: `undefined` on success
+ * (for a stream: when its last message was read), else the error the handler threw (for a stream:
+ * while producing messages). `settle` returns the error to throw in its place.
+ */
+async function settleOutcome(
+  next: Next,
+  req: Parameters<Next>[0],
+  settle: (err: unknown) => unknown,
+): Promise<UnaryResponse | StreamResponse> {
+  let res: UnaryResponse | StreamResponse;
+  try {
+    res = await next(req);
+  } catch (err) {
+    throw settle(err);
+  }
+  if (!res.stream) {
+    settle(undefined);
+    return res;
+  }
+  const messages = res.message;
+  async function* settled() {
+    try {
+      yield* messages;
+    } catch (err) {
+      throw settle(err);
+    }
+    settle(undefined);
+  }
+  return { ...res, message: settled() };
+}
+
+/**
+ * Maps every error a handler throws (unary, or while streaming) to a ConnectError with
+ * {@link toConnectError}: the one place where domain, Postgres and unexpected errors get their
+ * status code. Put it last (innermost) so the other interceptors see mapped errors.
+ */
+export function createErrorInterceptor(): Interceptor {
+  return (next) => (req) =>
+    settleOutcome(next, req, (err) => (err === undefined ? undefined : toConnectError(err)));
+}
 
 /** Header carrying the request id, accepted from the caller when well-formed, echoed back. */
 export const REQUEST_ID_HEADER = "x-request-id";
@@ -71,28 +124,32 @@ export function createLoggingInterceptor(logger: Logger): Interceptor {
         logger.error({ ...fields, err: { message: cause.message, stack: cause.stack } }, "rpc failed");
       }
     };
-    let res: Awaited<ReturnType<typeof next>>;
-    try {
-      res = await next(req);
-    } catch (err) {
+    return settleOutcome(next, req, (err) => {
       log(err);
-      throw err;
-    }
-    if (!res.stream) {
-      log(undefined);
-      return res;
-    }
-    const stream = res as StreamResponse;
-    const messages = stream.message;
-    async function* logged() {
-      try {
-        yield* messages;
-        log(undefined);
-      } catch (err) {
-        log(err);
-        throw err;
-      }
-    }
-    return { ...stream, message: logged() } as typeof res;
+      return err;
+    });
   };
+}
+
+/** Options of {@link createInterceptorChain}. */
+export interface InterceptorChainOptions {
+  /** Logger of the per-call lines. */
+  readonly logger: Logger;
+  /** Turns credentials into a principal. */
+  readonly authenticator: Authenticator;
+  /** Services callable without credentials (health, reflection). */
+  readonly exemptServices: readonly string[];
+}
+
+/**
+ * The server's interceptors, outermost first: request id, logging, authentication, then error
+ * mapping (innermost, so every outer interceptor sees ConnectErrors).
+ */
+export function createInterceptorChain(options: InterceptorChainOptions): Interceptor[] {
+  return [
+    createRequestIdInterceptor(),
+    createLoggingInterceptor(options.logger),
+    createAuthInterceptor(options.authenticator, { exemptServices: options.exemptServices }),
+    createErrorInterceptor(),
+  ];
 }

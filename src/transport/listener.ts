@@ -36,6 +36,44 @@ const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const FIRST_BYTES_TIMEOUT_MS = 10_000;
 
 /**
+ * Routes each new connection by its first bytes: the HTTP/2 preface to `h2`, anything else to
+ * `h1`, with the bytes put back first. Tracks open sockets in `sockets` (for graceful close).
+ */
+function prefaceRouter(
+  h1: http.Server,
+  h2: http2.Http2Server,
+  sockets: Set<net.Socket>,
+): (socket: net.Socket) => void {
+  return (socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
+    // Read in paused mode ('readable' + read()), never 'data': bytes unshifted onto a flowing
+    // socket are not seen by the http2 session.
+    let seen = Buffer.alloc(0);
+    const onReadable = () => {
+      for (
+        let chunk = socket.read() as Buffer | null;
+        chunk !== null;
+        chunk = socket.read() as Buffer | null
+      ) {
+        seen = Buffer.concat([seen, chunk]);
+      }
+      const n = Math.min(seen.length, H2_PREFACE.length);
+      if (n === 0) return;
+      const isH2 = seen.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+      if (isH2 && seen.length < H2_PREFACE.length) return; // wait for the whole preface
+      socket.removeListener("readable", onReadable);
+      socket.setTimeout(0);
+      socket.unshift(seen);
+      (isH2 ? h2 : h1).emit("connection", socket);
+    };
+    socket.on("readable", onReadable);
+  };
+}
+
+/**
  * One port for every protocol: gRPC needs HTTP/2, gRPC-Web and Connect also work over HTTP/1.1.
  * Node's http2 server only negotiates HTTP/1.1 through TLS ALPN, so for cleartext we read the
  * first bytes of each connection: the HTTP/2 preface goes to the http2 server, anything else to
@@ -63,33 +101,7 @@ export function createOnePortServer(handler: UniversalHandler, options: OnePortO
     if (closing) session.close();
   });
 
-  const route = (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    socket.on("error", () => socket.destroy());
-    socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
-    // Read in paused mode ('readable' + read()), never 'data': bytes unshifted onto a flowing
-    // socket are not seen by the http2 session.
-    let seen = Buffer.alloc(0);
-    const onReadable = () => {
-      for (
-        let chunk = socket.read() as Buffer | null;
-        chunk !== null;
-        chunk = socket.read() as Buffer | null
-      ) {
-        seen = Buffer.concat([seen, chunk]);
-      }
-      const n = Math.min(seen.length, H2_PREFACE.length);
-      if (n === 0) return;
-      const isH2 = seen.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
-      if (isH2 && seen.length < H2_PREFACE.length) return; // wait for the whole preface
-      socket.removeListener("readable", onReadable);
-      socket.setTimeout(0);
-      socket.unshift(seen);
-      (isH2 ? h2 : h1).emit("connection", socket);
-    };
-    socket.on("readable", onReadable);
-  };
+  const route = prefaceRouter(h1, h2, sockets);
   const server = net.createServer({ noDelay: true }, route);
 
   return {
@@ -115,5 +127,30 @@ export function createOnePortServer(handler: UniversalHandler, options: OnePortO
       for (const socket of sockets) socket.destroy();
       await stopped;
     },
+  };
+}
+
+/** What a text route serves: a body produced on demand and its content type (a Prometheus registry fits). */
+export interface TextSource {
+  /** The body. */
+  metrics(): Promise<string>;
+  /** The body's content type. */
+  readonly contentType: string;
+}
+
+/** A GET route serving `source` (e.g. `/metrics` from a Prometheus registry); 500 when it fails. */
+export function createTextRoute(source: TextSource): HttpRoute {
+  return (_req, response) => {
+    const res = response as http.ServerResponse;
+    source
+      .metrics()
+      .then((text) => {
+        res.writeHead(200, { "content-type": source.contentType });
+        res.end(text);
+      })
+      .catch(() => {
+        res.writeHead(500);
+        res.end();
+      });
   };
 }

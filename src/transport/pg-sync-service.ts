@@ -1,6 +1,5 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import {
   type DeleteSourceRequest,
   type DeleteSourceResponse,
@@ -22,11 +21,9 @@ import {
   type WatchWakesResponse,
 } from "../../gen/pgsync/v1/pg_sync_service_pb.js";
 import type { SourceRegistry } from "../domain/source-registry.js";
-import { ConsumerTooSlowError } from "../domain/watch-frames.js";
 import type { WatchService } from "../domain/watch-service.js";
 import type { Metrics } from "../metrics.js";
 import { principalKey } from "./context.js";
-import { ERROR_DOMAIN, toConnectError } from "./errors.js";
 import { sourceOptionsFromProto, watchRequestFromProto } from "./from-proto.js";
 import { cursorToProto, sourceToProto, watchFrameToProto } from "./to-proto.js";
 
@@ -43,29 +40,6 @@ export interface PgSyncServiceDeps {
 /** Trailer carrying the resume token when a stream ends with an error. */
 export const RESUME_TOKEN_TRAILER = "pgsync-resume-token";
 
-/** The error ending a stream, with the token to resume from in a trailer and in ErrorInfo. */
-function streamEndError(err: unknown, resumeToken: string): ConnectError {
-  const base =
-    err instanceof ConsumerTooSlowError
-      ? new ConnectError(err.message, Code.ResourceExhausted, undefined, [
-          {
-            desc: ErrorInfoSchema,
-            value: create(ErrorInfoSchema, {
-              reason: err.reason,
-              domain: ERROR_DOMAIN,
-              metadata: { resume_token: resumeToken },
-            }),
-          },
-        ])
-      : toConnectError(err);
-  // A copy: the shutdown reason is one ConnectError shared by every stream.
-  const metadata = new Headers(base.metadata);
-  metadata.set(RESUME_TOKEN_TRAILER, resumeToken);
-  const copy = new ConnectError(base.rawMessage, base.code, metadata, undefined, base.cause);
-  copy.details.push(...base.details);
-  return copy;
-}
-
 /** The tenant of the authenticated caller; the auth interceptor guarantees it is set. */
 function tenantOf(ctx: HandlerContext): string {
   const principal = ctx.values.get(principalKey);
@@ -73,18 +47,10 @@ function tenantOf(ctx: HandlerContext): string {
   return principal.tenant;
 }
 
-/** Runs a handler body, mapping every error at the edge. */
-async function edge<T>(body: () => Promise<T>): Promise<T> {
-  try {
-    return await body();
-  } catch (err) {
-    throw toConnectError(err);
-  }
-}
-
 /**
  * pgsync.v1.PgSyncService: thin handlers that read the tenant from the context, call the domain,
- * and map results to proto.
+ * and map results to proto. They throw domain errors as they are: the error interceptor
+ * (`createErrorInterceptor`) maps them to status codes.
  */
 export class PgSyncServiceImpl implements ServiceImpl<typeof PgSyncService> {
   readonly #deps: PgSyncServiceDeps;
@@ -93,44 +59,36 @@ export class PgSyncServiceImpl implements ServiceImpl<typeof PgSyncService> {
     this.#deps = deps;
   }
 
-  registerSource(req: RegisterSourceRequest, ctx: HandlerContext): Promise<RegisterSourceResponse> {
-    return edge(async () => {
-      const tenant = tenantOf(ctx);
-      const result = await this.#deps.registry.register(tenant, sourceOptionsFromProto(req.options));
-      return create(RegisterSourceResponseSchema, {
-        sourceRef: result.sourceRef,
-        created: result.created,
-        source: sourceToProto(result.source),
-      });
+  async registerSource(req: RegisterSourceRequest, ctx: HandlerContext): Promise<RegisterSourceResponse> {
+    const tenant = tenantOf(ctx);
+    const result = await this.#deps.registry.register(tenant, sourceOptionsFromProto(req.options));
+    return create(RegisterSourceResponseSchema, {
+      sourceRef: result.sourceRef,
+      created: result.created,
+      source: sourceToProto(result.source),
     });
   }
 
-  getSource(req: GetSourceRequest, ctx: HandlerContext): Promise<GetSourceResponse> {
-    return edge(async () => {
-      const record = await this.#deps.registry.get(tenantOf(ctx), req.sourceRef);
-      return create(GetSourceResponseSchema, { source: sourceToProto(record) });
+  async getSource(req: GetSourceRequest, ctx: HandlerContext): Promise<GetSourceResponse> {
+    const record = await this.#deps.registry.get(tenantOf(ctx), req.sourceRef);
+    return create(GetSourceResponseSchema, { source: sourceToProto(record) });
+  }
+
+  async listSources(req: ListSourcesRequest, ctx: HandlerContext): Promise<ListSourcesResponse> {
+    const page = await this.#deps.registry.list(tenantOf(ctx), req.pageSize, req.pageToken);
+    return create(ListSourcesResponseSchema, {
+      sources: page.sources.map(sourceToProto),
+      nextPageToken: page.nextPageToken,
     });
   }
 
-  listSources(req: ListSourcesRequest, ctx: HandlerContext): Promise<ListSourcesResponse> {
-    return edge(async () => {
-      const page = await this.#deps.registry.list(tenantOf(ctx), req.pageSize, req.pageToken);
-      return create(ListSourcesResponseSchema, {
-        sources: page.sources.map(sourceToProto),
-        nextPageToken: page.nextPageToken,
-      });
-    });
-  }
-
-  deleteSource(req: DeleteSourceRequest, ctx: HandlerContext): Promise<DeleteSourceResponse> {
-    return edge(async () => {
-      await this.#deps.registry.delete(tenantOf(ctx), req.sourceRef);
-      return create(DeleteSourceResponseSchema, { sourceRef: req.sourceRef });
-    });
+  async deleteSource(req: DeleteSourceRequest, ctx: HandlerContext): Promise<DeleteSourceResponse> {
+    await this.#deps.registry.delete(tenantOf(ctx), req.sourceRef);
+    return create(DeleteSourceResponseSchema, { sourceRef: req.sourceRef });
   }
 
   async *watchWakes(req: WatchWakesRequest, ctx: HandlerContext): AsyncGenerator<WatchWakesResponse> {
-    const watch = await edge(() => this.#deps.watch.open(tenantOf(ctx), watchRequestFromProto(req)));
+    const watch = await this.#deps.watch.open(tenantOf(ctx), watchRequestFromProto(req));
     const { metrics } = this.#deps;
     metrics.openStreams.inc();
     try {
@@ -141,17 +99,17 @@ export class PgSyncServiceImpl implements ServiceImpl<typeof PgSyncService> {
       const reason: unknown = ctx.signal.reason;
       if (ctx.signal.aborted && reason instanceof ConnectError) throw reason;
     } catch (err) {
-      throw streamEndError(err, watch.session.resumeToken);
+      // Sent with the error on every protocol; the error itself may be shared (shutdown).
+      ctx.responseTrailer.set(RESUME_TOKEN_TRAILER, watch.session.resumeToken);
+      throw err;
     } finally {
       watch.close();
       metrics.openStreams.dec();
     }
   }
 
-  getCursor(req: GetCursorRequest, ctx: HandlerContext): Promise<GetCursorResponse> {
-    return edge(async () => {
-      const report = await this.#deps.registry.getCursor(tenantOf(ctx), req.sourceRef);
-      return create(GetCursorResponseSchema, { cursor: cursorToProto(report) });
-    });
+  async getCursor(req: GetCursorRequest, ctx: HandlerContext): Promise<GetCursorResponse> {
+    const report = await this.#deps.registry.getCursor(tenantOf(ctx), req.sourceRef);
+    return create(GetCursorResponseSchema, { cursor: cursorToProto(report) });
   }
 }

@@ -26,6 +26,7 @@ import {
 } from "../../gen/pgsync/v1/wake_pb.js";
 import type { GapReason as DomainGapReason } from "../domain/change-log.js";
 import type { ChangeEntry } from "../domain/log-entry.js";
+import { publicShapeUrl } from "../domain/shape-url.js";
 import type { SourceState as DomainSourceState, SourceRecord } from "../domain/source.js";
 import type { Operation as DomainOperation } from "../domain/source-options.js";
 import type { CanonicalSourceOptions } from "../domain/source-ref.js";
@@ -76,7 +77,8 @@ export function sourceToProto(record: SourceRecord): Source {
     registerTime: timestampFromDate(record.registeredAt),
     watchTime: record.watchedAt ? timestampFromDate(record.watchedAt) : undefined,
     updateTime: timestampFromDate(record.updatedAt),
-    shapeUrl: record.shapeUrl,
+    // The stored URL may carry Electric's secret (PGSYNC_ELECTRIC_URL=...?secret=...): tenants get it without.
+    shapeUrl: publicShapeUrl(record.shapeUrl),
   });
 }
 
@@ -127,66 +129,60 @@ function changeToProto(entry: ChangeEntry, table: string): Change {
 
 /** A watch frame to the WatchWakes response oneof. */
 export function watchFrameToProto(frame: WatchFrame): WatchWakesResponse {
+  return create(WatchWakesResponseSchema, { event: frameEvent(frame) });
+}
+
+function frameEvent(frame: WatchFrame): WatchWakesResponse["event"] {
   switch (frame.type) {
     case "ready":
-      return create(WatchWakesResponseSchema, {
-        event: {
-          case: "ready",
-          value: create(ReadySchema, {
-            positions: frame.positions.map((p) =>
-              create(SourcePositionSchema, { sourceRef: p.sourceRef, seq: p.seq }),
-            ),
-            resumeToken: frame.token,
-          }),
-        },
-      });
+      return {
+        case: "ready",
+        value: create(ReadySchema, {
+          positions: frame.positions.map((p) =>
+            create(SourcePositionSchema, { sourceRef: p.sourceRef, seq: p.seq }),
+          ),
+          resumeToken: frame.token,
+        }),
+      };
     case "wake":
-      return create(WatchWakesResponseSchema, {
-        event: {
-          case: "wake",
-          value: create(WakeSchema, {
-            wakeId: frame.wakeId,
-            sourceRef: frame.sourceRef,
-            changes: frame.changes.map((c) => changeToProto(c, frame.table)),
-            resumeToken: frame.token,
-            firstSeq: frame.firstSeq,
-            lastSeq: frame.lastSeq,
-          }),
-        },
-      });
+      return {
+        case: "wake",
+        value: create(WakeSchema, {
+          wakeId: frame.wakeId,
+          sourceRef: frame.sourceRef,
+          changes: frame.changes.map((c) => changeToProto(c, frame.table)),
+          resumeToken: frame.token,
+          firstSeq: frame.firstSeq,
+          lastSeq: frame.lastSeq,
+        }),
+      };
     case "gap":
-      return create(WatchWakesResponseSchema, {
-        event: {
-          case: "gap",
-          value: create(GapSchema, {
-            sourceRef: frame.sourceRef,
-            reason: GAP_REASON_TO_PROTO[frame.reason],
-            fromSeq: frame.fromSeq,
-            toSeq: frame.toSeq,
-            detail: frame.detail,
-            resumeToken: frame.token,
-          }),
-        },
-      });
+      return {
+        case: "gap",
+        value: create(GapSchema, {
+          sourceRef: frame.sourceRef,
+          reason: GAP_REASON_TO_PROTO[frame.reason],
+          fromSeq: frame.fromSeq,
+          toSeq: frame.toSeq,
+          detail: frame.detail,
+          resumeToken: frame.token,
+        }),
+      };
     case "heartbeat":
-      return create(WatchWakesResponseSchema, {
-        event: {
-          case: "heartbeat",
-          value: create(HeartbeatSchema, { resumeToken: frame.token, time: timestampFromDate(frame.time) }),
-        },
-      });
+      return {
+        case: "heartbeat",
+        value: create(HeartbeatSchema, { resumeToken: frame.token, time: timestampFromDate(frame.time) }),
+      };
     case "status":
-      return create(WatchWakesResponseSchema, {
-        event: {
-          case: "status",
-          value: create(SourceStatusSchema, {
-            sourceRef: frame.sourceRef,
-            state: sourceStateToProto(frame.state),
-            deleted: frame.deleted,
-            reason: frame.reason,
-            resumeToken: frame.token,
-          }),
-        },
-      });
+      return {
+        case: "status",
+        value: create(SourceStatusSchema, {
+          sourceRef: frame.sourceRef,
+          state: sourceStateToProto(frame.state),
+          deleted: frame.deleted,
+          reason: frame.reason,
+          resumeToken: frame.token,
+        }),
+      };
   }
 }

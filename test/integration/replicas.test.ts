@@ -1,6 +1,6 @@
 import { describe, expect, it, onTestFinished } from "vitest";
 import { pgSyncEnv, startProcess } from "../../scripts/lib/processes.js";
-import { FencedError } from "../../src/domain/change-log.js";
+import { FencedError } from "../../src/domain/errors.js";
 import { PgCursorStore } from "../../src/storage/pg-cursor-store.js";
 import {
   createReplicaCluster,

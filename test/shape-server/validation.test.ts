@@ -80,12 +80,12 @@ describe("request validation", () => {
     expect(sse.body).toEqual(invalid("live_sse", "can't be true unless live is also true"));
   });
 
-  it("should answer 400 errors.where with Postgres' message and location for a bad where", async () => {
+  it("should answer 400 errors.where with Electric's message and location for a bad where", async () => {
     const syntax = await rawGet(fx.shapeUrl, { table: "items", offset: "-1", where: "1 x 1" });
     expect(syntax.status).toBe(400);
-    expect(syntax.body).toEqual(invalid("where", /^At location \d+: syntax error at or near "x"$/));
+    expect(syntax.body).toEqual(invalid("where", `At location 17: syntax error at or near "x"`));
     const column = await rawGet(fx.shapeUrl, { table: "items", offset: "-1", where: "nope = 1" });
-    expect(column.body).toEqual(invalid("where", /column "nope" does not exist/));
+    expect(column.body).toEqual(invalid("where", "At location 0: unknown reference nope"));
     const notBool = await rawGet(fx.shapeUrl, { table: "items", offset: "-1", where: "id + 1" });
     expect(notBool.body).toEqual(invalid("where", /argument of WHERE must be type boolean/));
     const injection = await rawGet(fx.shapeUrl, {
@@ -101,7 +101,8 @@ describe("request validation", () => {
   it("should answer 400 errors.params for missing, extra or invalid params", async () => {
     const missing = await rawGet(fx.shapeUrl, { table: "items", offset: "-1", where: "id = $1" });
     expect(missing.status).toBe(400);
-    expect(missing.body).toEqual(invalid("params", /requires 1/));
+    // Electric's parser reports a missing parameter on the where clause
+    expect(missing.body).toEqual(invalid("where", "At location 5: parameter $1 was not provided"));
     const badValue = await rawGet(fx.shapeUrl, {
       table: "items",
       offset: "-1",
@@ -145,7 +146,7 @@ describe("request validation", () => {
       const err = rec.errors[0];
       expect(err).toBeInstanceOf(FetchError);
       expect((err as FetchError).status).toBe(400);
-      expect((err as FetchError).json).toEqual(invalid("where", /column "nope" does not exist/));
+      expect((err as FetchError).json).toEqual(invalid("where", "At location 0: unknown reference nope"));
     } finally {
       rec.stop();
     }

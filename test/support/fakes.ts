@@ -1,18 +1,14 @@
-import type {
-  ChangeEntry,
-  ChangeLogReader,
-  LogBounds,
-  LogEntry,
-  LogEvent,
-  LogNotifier,
-} from "../../src/domain/log-entry.js";
-import type { SourceRecord } from "../../src/domain/source.js";
+import type { ChangeEntry, LogBounds, LogEntry, LogEvent } from "../../src/domain/log-entry.js";
+import type { ChangeLogReader, LogNotifier } from "../../src/domain/ports.js";
+import type { SourceRecord, SourceState } from "../../src/domain/source.js";
 import type { Operation } from "../../src/domain/source-options.js";
 
 /** An in-memory change log with notifications, for unit tests of the watch session. */
 export class InMemoryChangeLog implements ChangeLogReader, LogNotifier {
   readonly #entries = new Map<string, LogEntry[]>();
   readonly #listeners = new Map<string, Set<(e: LogEvent) => void>>();
+  /** Source rows: absent = LIVE as created, null = deleted. */
+  readonly #sources = new Map<string, SourceRecord | null>();
   /** Number of read() calls (to check pagination). */
   reads = 0;
 
@@ -67,9 +63,28 @@ export class InMemoryChangeLog implements ChangeLogReader, LogNotifier {
     );
   }
 
-  /** Sends a state event. */
-  emitState(tenant: string, ref: string, state: string, deleted = false): void {
-    this.#notify(tenant, ref, { type: "state", tenant, sourceRef: ref, state, deleted });
+  /**
+   * Changes the source as the database would (its state, or deletes it) and sends the "source
+   * changed" notification. {@link source} reads it back.
+   */
+  emitState(tenant: string, ref: string, state: SourceState, deleted = false, lastError?: string): void {
+    this.#sources.set(
+      this.#key(tenant, ref),
+      deleted ? null : sourceRecord(ref, { tenant, state, lastError }),
+    );
+    this.notifyOnly(tenant, ref);
+  }
+
+  /** Sends a "source changed" notification without changing the source (a forged one). */
+  notifyOnly(tenant: string, ref: string): void {
+    this.#notify(tenant, ref, { type: "source", tenant, sourceRef: ref });
+  }
+
+  /** The source as the database holds it: LIVE unless {@link emitState} changed or deleted it. */
+  async source(tenant: string, ref: string): Promise<SourceRecord | undefined> {
+    const stored = this.#sources.get(this.#key(tenant, ref));
+    if (stored === null) return undefined;
+    return stored ?? sourceRecord(ref, { tenant });
   }
 
   async read(tenant: string, ref: string, afterSeq: bigint, limit: number): Promise<LogEntry[]> {

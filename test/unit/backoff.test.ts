@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { abortableSleep, createBackoff } from "../../src/domain/backoff.js";
+import { abortableSleep, createBackoff, parseRetryAfterMs } from "../../src/domain/backoff.js";
 
 describe("backoff", () => {
   it("should grow the cap exponentially up to the maximum (full jitter)", () => {
@@ -55,5 +55,16 @@ describe("backoff", () => {
     await sleeping;
     const after = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
     expect(after).toBe(before);
+  });
+
+  it("should read Retry-After as seconds or as an HTTP date against the injected clock", () => {
+    const now = () => Date.parse("2026-01-01T00:00:00Z");
+    const backoff = createBackoff({ now });
+    expect(backoff.retryAfterMs("3")).toBe(3_000);
+    expect(backoff.retryAfterMs("Thu, 01 Jan 2026 00:00:05 GMT")).toBe(5_000);
+    expect(backoff.retryAfterMs("Wed, 31 Dec 2025 23:59:00 GMT")).toBe(0);
+    expect(backoff.retryAfterMs("soon")).toBeUndefined();
+    expect(parseRetryAfterMs(null)).toBeUndefined();
+    expect(parseRetryAfterMs("-4")).toBe(0);
   });
 });

@@ -1,6 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type BridgeEvent, type BridgeStatus, transition } from "../../src/domain/bridge-state.js";
+import {
+  type BridgeEvent,
+  type BridgeStatus,
+  isTerminal,
+  transition,
+} from "../../src/domain/bridge-state.js";
 import type { SourceState } from "../../src/domain/source.js";
 
 const s = (state: SourceState, lastError?: string): BridgeStatus => ({ state, lastError });
@@ -24,6 +29,26 @@ describe("bridge state machine", () => {
     const next = transition(from, event);
     expect(next.status.state).toBe(state);
     expect(next.action).toBe(action);
+  });
+
+  it.each<[BridgeStatus, BridgeEvent, SourceState, string, boolean]>([
+    [s("BACKING_OFF", "503"), { type: "retry" }, "BACKING_OFF", "open-stream", false],
+    [s("LIVE"), { type: "fenced", message: "gen 3" }, "STOPPED", "close-stream", false],
+    [s("BACKING_OFF", "x"), { type: "source-gone" }, "STOPPED", "close-stream", false],
+    [s("LIVE"), { type: "stop" }, "STOPPED", "close-stream", true],
+    [s("STARTING"), { type: "permanent-error", message: "p" }, "FAILED", "close-stream", true],
+    [s("FAILED", "p"), { type: "retryable-error", message: "e" }, "FAILED", "none", false],
+    [s("IDLE"), { type: "fenced", message: "f" }, "IDLE", "none", false],
+  ])("should go from %j on %j to %s (%s, persist %s)", (from, event, state, action, persist) => {
+    const next = transition(from, event);
+    expect([next.status.state, next.action, next.persist]).toEqual([state, action, persist]);
+  });
+
+  it("should end the bridge exactly in FAILED, STOPPED and IDLE", () => {
+    const ended = (["STARTING", "LIVE", "BACKING_OFF", "FAILED", "STOPPED", "IDLE"] as const).filter((st) =>
+      isTerminal(s(st)),
+    );
+    expect(ended).toEqual(["FAILED", "STOPPED", "IDLE"]);
   });
 
   it("should keep the error visible while backing off and clear it when live", () => {

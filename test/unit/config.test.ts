@@ -1,5 +1,8 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.js";
+import { INT_SETTING_NAMES, SETTING_NAMES, SETTINGS, type Setting } from "../../src/settings.js";
 
 const BASE = {
   PGSYNC_DATABASE_URL: "postgres://u:secretpw@127.0.0.1:5432/db",
@@ -70,5 +73,52 @@ describe("loadConfig", () => {
       PGSYNC_INSECURE_NO_AUTH: "1",
     });
     expect(config.auth.insecureNoAuth).toBe(true);
+  });
+});
+
+/** The README row a setting should have: variable, default, accepted range, meaning. */
+function readmeRow(setting: Setting): string[] {
+  let fallback = "—";
+  if (setting.kind === "text" && setting.required) fallback = "(required)";
+  else if (setting.default !== undefined) fallback = `\`${setting.default}\``;
+  let range = "";
+  if (setting.kind === "int") {
+    range = setting.max === Number.MAX_SAFE_INTEGER ? `≥ ${setting.min}` : `${setting.min}–${setting.max}`;
+  }
+  return [`\`${setting.env}\``, fallback, range, setting.description];
+}
+
+/** The rows of README.md's configuration table, as cells. */
+function readmeTable(): string[][] {
+  const readme = readFileSync(join(import.meta.dirname, "../../README.md"), "utf8");
+  const section = readme.split("\n## Configuration\n")[1]?.split("\n## ")[0] ?? "";
+  return section
+    .split("\n")
+    .filter((line) => line.startsWith("| `"))
+    .map((line) =>
+      line
+        .slice(1, -1)
+        .split(" | ")
+        .map((cell) => cell.trim()),
+    );
+}
+
+describe("settings table", () => {
+  it("should match README.md's configuration table: same variables, defaults, ranges, meanings and order", () => {
+    expect(readmeTable()).toEqual(SETTING_NAMES.map((name) => readmeRow(SETTINGS[name])));
+  });
+
+  it("should give every whole-number setting a default within its bounds", () => {
+    for (const name of INT_SETTING_NAMES) {
+      const { default: fallback, min, max } = SETTINGS[name];
+      expect(fallback).toBeGreaterThanOrEqual(min);
+      expect(fallback).toBeLessThanOrEqual(max);
+      expect(loadConfig(BASE)[name]).toBe(fallback);
+    }
+  });
+
+  it("should name the variable and its bounds when a whole number is out of range", () => {
+    const err = errorOf({ ...BASE, PGSYNC_DB_POOL_SIZE: "0" });
+    expect(err.message).toBe('PGSYNC_DB_POOL_SIZE: must be at least 1 (got "0")');
   });
 });

@@ -1,6 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { ConsumerTooSlowError } from "../../src/domain/errors.js";
 import type { Operation } from "../../src/domain/source-options.js";
-import { ConsumerTooSlowError, type WatchFrame, type WatchOptions } from "../../src/domain/watch-frames.js";
+import type { WatchFrame, WatchOptions } from "../../src/domain/watch-frames.js";
 import { type WatchLimits, WatchSession } from "../../src/domain/watch-session.js";
 import { InMemoryChangeLog, sourceRecord } from "../support/fakes.js";
 
@@ -26,7 +27,7 @@ function open(log: InMemoryChangeLog, over: Partial<WatchOptions> = {}, refs = [
     sources: refs.map((r) => sourceRecord(r)),
     reader: log,
     notifier: log,
-    getSource: async (r) => sourceRecord(r, { state: "FAILED", lastError: "table dropped" }),
+    getSource: (r) => log.source("t1", r),
     options: options(over),
     limits,
   });
@@ -54,15 +55,44 @@ describe("WatchSession", () => {
     const frames = await take(s.next, 5);
     expect(frames.map((f) => f.type)).toEqual(["wake", "wake", "wake", "wake", "ready"]);
     expect(frames.slice(0, 4).map((f) => (f.type === "wake" ? f.wakeId : ""))).toEqual([
-      `${A}-1-1`,
-      `${A}-2-2`,
-      `${A}-3-3`,
-      `${A}-4-4`,
+      `${A}-1-1-1`,
+      `${A}-1-2-2`,
+      `${A}-1-3-3`,
+      `${A}-1-4-4`,
     ]);
     log.append("t1", A, "update");
     const live = await s.next();
     expect(live.type === "wake" && live.changes[0]?.operation).toBe("update");
     s.aborter.abort();
+  });
+
+  it("should give a re-registered source's wakes ids distinct from the old incarnation's", async () => {
+    // DeleteSource + RegisterSource: the log starts again at seq 1 under a new incarnation.
+    const before = new InMemoryChangeLog();
+    before.append("t1", A, "insert");
+    const after = new InMemoryChangeLog();
+    after.append("t1", A, "insert");
+    const ids: string[] = [];
+    for (const [log, incarnation] of [
+      [before, "1"],
+      [after, "2"],
+    ] as const) {
+      const session = new WatchSession({
+        tenant: "t1",
+        sources: [sourceRecord(A, { incarnation })],
+        reader: log,
+        notifier: log,
+        getSource: async (r) => sourceRecord(r, { incarnation }),
+        options: options(),
+        limits: LIMITS,
+      });
+      const aborter = new AbortController();
+      const first = await session.frames(aborter.signal)[Symbol.asyncIterator]().next();
+      aborter.abort();
+      if (first.value?.type === "wake") ids.push(first.value.wakeId);
+    }
+    expect(ids).toHaveLength(2);
+    expect(ids[0]).not.toBe(ids[1]);
   });
 
   it("should start at the head with START_POSITION_NOW", async () => {
@@ -152,7 +182,7 @@ describe("WatchSession", () => {
     const log = new InMemoryChangeLog();
     const s = open(log, { start: { position: "now" } }, [A, B]);
     expect((await s.next()).type).toBe("ready");
-    log.emitState("t1", B, "FAILED");
+    log.emitState("t1", B, "FAILED", false, "table dropped");
     expect(await s.next()).toMatchObject({
       type: "status",
       sourceRef: B,
@@ -160,6 +190,49 @@ describe("WatchSession", () => {
       reason: "table dropped",
     });
     s.aborter.abort();
+  });
+
+  it("should act on the source as stored, not on what a notification claims", async () => {
+    const log = new InMemoryChangeLog();
+    const s = open(log, { start: { position: "now" } }, [A, B]);
+    expect((await s.next()).type).toBe("ready");
+    // A forged "source changed" hint: the stored source is LIVE and exists, so nothing is told.
+    log.notifyOnly("t1", A);
+    log.notifyOnly("t1", B);
+    // Then B really fails and recovers, and A is really deleted: each is told, in order.
+    log.emitState("t1", B, "FAILED", false, "table dropped");
+    expect(await s.next()).toMatchObject({ type: "status", sourceRef: B, state: "FAILED" });
+    log.emitState("t1", B, "LIVE");
+    expect(await s.next()).toMatchObject({
+      type: "status",
+      sourceRef: B,
+      state: "LIVE",
+      reason: "the source recovered",
+    });
+    log.emitState("t1", A, "STOPPED", true);
+    expect(await s.next()).toMatchObject({ type: "status", sourceRef: A, deleted: true });
+    log.append("t1", B, "insert");
+    expect(await s.next()).toMatchObject({ type: "wake", sourceRef: B });
+    s.aborter.abort();
+  });
+
+  it("should treat a source registered again under a new incarnation as deleted", async () => {
+    const log = new InMemoryChangeLog();
+    const record = sourceRecord(A);
+    const session = new WatchSession({
+      tenant: "t1",
+      sources: [record],
+      reader: log,
+      notifier: log,
+      getSource: async () => ({ ...record, incarnation: "2" }),
+      options: options({ start: { position: "now" } }),
+      limits: LIMITS,
+    });
+    const it = session.frames(new AbortController().signal)[Symbol.asyncIterator]();
+    expect((await it.next()).value?.type).toBe("ready");
+    log.notifyOnly("t1", A);
+    expect((await it.next()).value).toMatchObject({ type: "status", sourceRef: A, deleted: true });
+    expect((await it.next()).done).toBe(true);
   });
 
   it("should cut a stalled consumer with its last handed-on token", async () => {
@@ -183,6 +256,34 @@ describe("WatchSession", () => {
     expect(err).toBeInstanceOf(ConsumerTooSlowError);
     expect((err as ConsumerTooSlowError).resumeToken).not.toBe("");
     expect(ready.type).toBe("ready");
+  });
+
+  it("should cut a stalled consumer by buffered bytes long before the frame bound", async () => {
+    const log = new InMemoryChangeLog();
+    const s = open(log, { start: { position: "now" } }, [A], {
+      maxBufferedFrames: 1_000,
+      maxBufferedBytes: 2_000,
+      stallTimeoutMs: 50,
+      readPageSize: 100,
+    });
+    expect((await s.next()).type).toBe("ready");
+    vi.useFakeTimers();
+    try {
+      log.append("t1", A, ...Array.from({ length: 200 }, () => "insert" as const));
+      // Nobody reads: the buffer fills by bytes, then stays full past the stall timeout.
+      await vi.advanceTimersByTimeAsync(100);
+    } finally {
+      vi.useRealTimers();
+    }
+    const err = await s.it.next().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConsumerTooSlowError);
+    const tooSlow = err as ConsumerTooSlowError;
+    expect(tooSlow.resumeToken).not.toBe("");
+    expect(tooSlow.bufferedBytes).toBeGreaterThanOrEqual(2_000);
+    expect(tooSlow.bufferedFrames).toBeLessThan(100);
   });
 
   it("should release subscriptions and timers when cancelled", async () => {

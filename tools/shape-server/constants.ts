@@ -142,6 +142,11 @@ export const STORAGE_POOL_SIZE = 8;
 export const SNAPSHOT_POOL_SIZE = 4;
 /** Connections in the read-only pool that evaluates `where` clauses. */
 export const EVAL_POOL_SIZE = 2;
+/**
+ * `statement_timeout` of the sessions that run tenant where clauses (snapshot fetches and live
+ * evaluation): 10 000 ms. One snapshot `FETCH` or one evaluation query longer than this fails.
+ */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
 
 /**
  * Session settings of every connection whose output text reaches clients: the snapshot, the
@@ -155,6 +160,9 @@ export const DISPLAY_SETTINGS: ReadonlyArray<readonly [string, string]> = [
   ["IntervalStyle", "iso_8601"],
 ];
 
+/** Largest POST body (subset parameters) read: 1 MiB; larger bodies answer 413. */
+export const MAX_POST_BODY_BYTES = 1024 * 1024;
+
 /** Environment variable names read by `main.ts`. */
 export const ENV = {
   databaseUrl: "SHAPE_DATABASE_URL",
@@ -162,4 +170,6 @@ export const ENV = {
   testControls: "SHAPE_TEST_CONTROLS",
   longPollTimeoutMs: "SHAPE_LONG_POLL_TIMEOUT_MS",
   logLevel: "SHAPE_LOG_LEVEL",
+  queryRole: "SHAPE_QUERY_ROLE",
+  statementTimeoutMs: "SHAPE_STATEMENT_TIMEOUT_MS",
 } as const;

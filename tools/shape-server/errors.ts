@@ -3,15 +3,18 @@
 /** Field → messages, the `errors` object of a 400 body. */
 export type FieldErrors = Record<string, string[]>;
 
+/** The `errors` object of a 400 body: messages per field, or per sub-field (`subset.limit`). */
+export type RequestErrors = Record<string, string[] | Record<string, string[]>>;
+
 /** A request Electric would reject with `400 {"message":"Invalid request","errors":{...}}`. */
 export class InvalidRequestError extends Error {
   override name = "InvalidRequestError";
   /** Stable reason. */
   readonly reason = "INVALID_REQUEST";
   /** Messages per request field. */
-  readonly errors: FieldErrors;
+  readonly errors: RequestErrors;
 
-  constructor(errors: FieldErrors) {
+  constructor(errors: RequestErrors) {
     super(`Invalid request: ${JSON.stringify(errors)}`);
     this.errors = errors;
   }

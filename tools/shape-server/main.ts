@@ -14,6 +14,7 @@ import {
   DEFAULT_PUBLICATION,
   DEFAULT_SSE_KEEPALIVE_MS,
   DEFAULT_SSE_TIMEOUT_MS,
+  DEFAULT_STATEMENT_TIMEOUT_MS,
   DEFAULT_STORAGE_SCHEMA,
   ENV,
 } from "./constants.js";
@@ -71,6 +72,19 @@ export function parseCli(
     .option("--publication <name>", "publication name", DEFAULT_PUBLICATION)
     .option("--storage-schema <name>", "schema of the server's own tables", DEFAULT_STORAGE_SCHEMA)
     .option(
+      "--statement-timeout-ms <ms>",
+      `statement_timeout of the sessions that run where clauses, 0 for none (env ${ENV.statementTimeoutMs})`,
+      nonNegativeInt,
+      env[ENV.statementTimeoutMs]
+        ? nonNegativeInt(env[ENV.statementTimeoutMs]!)
+        : DEFAULT_STATEMENT_TIMEOUT_MS,
+    )
+    .option(
+      "--query-role <role>",
+      `role the sessions that run where clauses switch to; SELECT-only (env ${ENV.queryRole})`,
+      env[ENV.queryRole],
+    )
+    .option(
       "--log-level <level>",
       `pino level, logs go to stderr (env ${ENV.logLevel})`,
       env[ENV.logLevel] ?? "info",
@@ -89,6 +103,8 @@ export function parseCli(
     slotName?: string;
     publication: string;
     storageSchema: string;
+    statementTimeoutMs: number;
+    queryRole?: string;
     logLevel: string;
   }>();
   if (!o.databaseUrl) program.error(`--database-url or ${ENV.databaseUrl} is required`);
@@ -104,6 +120,8 @@ export function parseCli(
     ...(o.slotName ? { slotName: o.slotName } : {}),
     publicationName: o.publication,
     storageSchema: o.storageSchema,
+    statementTimeoutMs: o.statementTimeoutMs,
+    ...(o.queryRole ? { queryRole: o.queryRole } : {}),
     logLevel: o.logLevel,
   };
 }

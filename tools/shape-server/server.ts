@@ -15,6 +15,7 @@ import {
   DEFAULT_SLOT_PREFIX,
   DEFAULT_SSE_KEEPALIVE_MS,
   DEFAULT_SSE_TIMEOUT_MS,
+  DEFAULT_STATEMENT_TIMEOUT_MS,
   DEFAULT_STORAGE_SCHEMA,
   DEFAULT_TAIL_BYTES_PER_SHAPE,
   DEFAULT_TAIL_BYTES_TOTAL,
@@ -35,6 +36,7 @@ import { ensureSlot, Publication } from "./replication/publication.js";
 import { ReplicationClient } from "./replication/replication-client.js";
 import { ShapeRegistry } from "./shapes/shape-registry.js";
 import { WhereEvaluator } from "./shapes/where-evaluator.js";
+import { loadWhereGrammar } from "./shapes/where-grammar.js";
 import { ShapeStore } from "./storage/shape-store.js";
 
 /** Options of {@link startShapeServer}. */
@@ -69,6 +71,17 @@ export interface ShapeServerOptions {
   readonly tailBytesPerShape?: number;
   /** In-memory log tail across shapes. Default 64 MiB. */
   readonly tailBytesTotal?: number;
+  /**
+   * `statement_timeout` of the sessions that run where clauses (each snapshot `FETCH`, each live
+   * evaluation query). Default 10 000 ms; 0 disables it.
+   */
+  readonly statementTimeoutMs?: number;
+  /**
+   * Role the snapshot and evaluation sessions switch to (`SET ROLE`) before running where
+   * clauses: a role with only SELECT on the served tables (see docs/shape-server.md). Default:
+   * none (the connecting role).
+   */
+  readonly queryRole?: string;
 }
 
 /** Counters for tests and benchmarks. */
@@ -85,6 +98,8 @@ export interface ShapeServerStats {
   readonly ingestBatches: number;
   /** Ingest counters and cumulative durations. */
   readonly ingest: Readonly<IngestTiming>;
+  /** Where-clause evaluations of live changes: in process (parse tree) and in Postgres. */
+  readonly whereEvaluations: { readonly inProcess: number; readonly inPostgres: number };
   /** Replicated transactions waiting to be stored. */
   readonly queuedTransactions: number;
   /** `global_last_seen_lsn`. */
@@ -151,10 +166,23 @@ function slotNameFor(databaseUrl: string): string {
   return `${DEFAULT_SLOT_PREFIX}${db.toLowerCase().replace(/[^a-z0-9_]/g, "_")}`.slice(0, 63);
 }
 
-const EVAL_OPTIONS = [
-  "-c default_transaction_read_only=on",
-  ...DISPLAY_SETTINGS.map(([name, value]) => `-c ${name}=${value}`),
-].join(" ");
+/**
+ * Startup options of the sessions that run tenant where clauses: read-only by default, a
+ * statement timeout, and the query role when one is configured.
+ */
+function tenantSqlOptions(options: ShapeServerOptions, readOnly: boolean): string {
+  const settings: string[] = [];
+  if (readOnly) settings.push("-c default_transaction_read_only=on");
+  if (readOnly) settings.push(...DISPLAY_SETTINGS.map(([name, value]) => `-c ${name}=${value}`));
+  settings.push(`-c statement_timeout=${options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS}`);
+  if (options.queryRole !== undefined) {
+    if (!/^[A-Za-z_][A-Za-z0-9_$]*$/.test(options.queryRole)) {
+      throw new Error(`queryRole must be a plain role name, got ${JSON.stringify(options.queryRole)}`);
+    }
+    settings.push(`-c role=${options.queryRole}`);
+  }
+  return settings.join(" ");
+}
 
 /** Starts a shape server; resolves once it listens (replication may still be connecting). */
 export async function startShapeServer(options: ShapeServerOptions): Promise<ShapeServer> {
@@ -163,11 +191,15 @@ export async function startShapeServer(options: ShapeServerOptions): Promise<Sha
   const slotName = options.slotName ?? slotNameFor(options.databaseUrl);
   const chunkBytesThreshold = options.chunkBytesThreshold ?? DEFAULT_CHUNK_BYTES_THRESHOLD;
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: STORAGE_POOL_SIZE });
-  const snapshotPool = new pg.Pool({ connectionString: options.databaseUrl, max: SNAPSHOT_POOL_SIZE });
+  const snapshotPool = new pg.Pool({
+    connectionString: options.databaseUrl,
+    max: SNAPSHOT_POOL_SIZE,
+    options: tenantSqlOptions(options, false),
+  });
   const evalPool = new pg.Pool({
     connectionString: options.databaseUrl,
     max: EVAL_POOL_SIZE,
-    options: EVAL_OPTIONS,
+    options: tenantSqlOptions(options, true),
   });
   const pools = [pool, snapshotPool, evalPool];
   for (const p of pools) p.on("error", (err) => logger.warn({ err }, "idle database connection failed"));
@@ -182,6 +214,7 @@ export async function startShapeServer(options: ShapeServerOptions): Promise<Sha
   let server: Server | null = null;
 
   try {
+    await loadWhereGrammar();
     await store.migrate();
     await publication.ensureExists();
     const slot = await ensureSlot(pool, slotName);
@@ -233,6 +266,7 @@ export async function startShapeServer(options: ShapeServerOptions): Promise<Sha
     const ctx: ServerContext = {
       registry,
       store,
+      snapshotPool,
       progress,
       logger: logger.child({ component: "http" }),
       closing: closing.signal,
@@ -342,6 +376,7 @@ export async function startShapeServer(options: ShapeServerOptions): Promise<Sha
           tailBytes: shapes.reduce((n, s) => n + s.tailBytes, 0),
           ingestBatches: ingestFinal.timing.batches,
           ingest: { ...ingestFinal.timing },
+          whereEvaluations: evaluator.counts,
           queuedTransactions: ingestFinal.queuedTransactions,
           globalLsn: progress.globalLsn.toString(),
         };

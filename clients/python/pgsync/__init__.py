@@ -5,14 +5,16 @@
 '61b724fea24ae3c5'
 """
 
-from pgsync.client import Backoff, Event, PgSyncClient, WakeStream, options_to_proto
-from pgsync.errors import PgSyncError
+from pgsync.client import PgSyncClient, options_to_proto
+from pgsync.errors import InvalidArgumentError, PgSyncError
+from pgsync.watch import Backoff, Event, WakeStream
 from pgsync.source_ref import canonical_json, fnv1a64, is_source_ref, source_ref
 from pgsync.v1 import cursor_pb2, pg_sync_service_pb2, source_pb2, wake_pb2
 
 __all__ = [
     "Backoff",
     "Event",
+    "InvalidArgumentError",
     "PgSyncClient",
     "PgSyncError",
     "WakeStream",

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
+from google.protobuf.message import DecodeError
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
-__all__ = ["PgSyncError", "error_from_rpc"]
+__all__ = ["InvalidArgumentError", "PgSyncError", "error_from_rpc"]
 
 RESUME_TOKEN_TRAILER = "pgsync-resume-token"
-_STATUS_DETAILS = "grpc-status-details-bin"
-_ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo"
 
 
 class PgSyncError(Exception):
@@ -40,59 +39,17 @@ class PgSyncError(Exception):
         self.resume_token = resume_token
 
 
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    shift = result = 0
-    while True:
-        b = buf[i]
-        i += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, i
-        shift += 7
-
-
-def _fields(buf: bytes) -> list[tuple[int, Any]]:
-    """Top-level fields of a protobuf message: (number, int | bytes). Enough for Status/ErrorInfo."""
-    out: list[tuple[int, Any]] = []
-    i = 0
-    while i < len(buf):
-        key, i = _varint(buf, i)
-        num, wire = key >> 3, key & 7
-        if wire == 0:
-            v, i = _varint(buf, i)
-        elif wire == 2:
-            n, i = _varint(buf, i)
-            v, i = buf[i : i + n], i + n
-        elif wire == 1:
-            v, i = buf[i : i + 8], i + 8
-        elif wire == 5:
-            v, i = buf[i : i + 4], i + 4
-        else:
-            raise ValueError("unsupported wire type")
-        out.append((num, v))
-    return out
-
-
-def _error_info(status_bin: bytes) -> tuple[str, str, dict[str, str]]:
-    """(reason, domain, metadata) of the first ErrorInfo in a serialized google.rpc.Status."""
-    for num, any_bytes in _fields(status_bin):
-        if num != 3 or not isinstance(any_bytes, bytes):
-            continue
-        any_fields = dict(_fields(any_bytes))
-        if any_fields.get(1, b"").decode() != _ERROR_INFO_TYPE:
-            continue
-        reason = domain = ""
-        metadata: dict[str, str] = {}
-        for n, v in _fields(any_fields.get(2, b"")):
-            if n == 1:
-                reason = v.decode()
-            elif n == 2:
-                domain = v.decode()
-            elif n == 3:
-                entry = dict(_fields(v))
-                metadata[entry.get(1, b"").decode()] = entry.get(2, b"").decode()
-        return reason, domain, metadata
-    return "", "", {}
+def _error_info(err: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
+    """The first ``google.rpc.ErrorInfo`` in the call's ``grpc-status-details-bin`` trailer."""
+    try:
+        status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    except (ValueError, DecodeError):  # details that disagree with the status, or are not a Status
+        return None
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return info
+    return None
 
 
 def error_from_rpc(err: grpc.RpcError) -> PgSyncError:
@@ -100,14 +57,26 @@ def error_from_rpc(err: grpc.RpcError) -> PgSyncError:
     code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     message = err.details() if hasattr(err, "details") else str(err)
     trailers = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None
-    reason = domain = token = ""
-    metadata: dict[str, str] = {}
+    token = ""
     for key, value in trailers or ():
-        if key == _STATUS_DETAILS and isinstance(value, bytes):
-            try:
-                reason, domain, metadata = _error_info(value)
-            except (ValueError, IndexError, UnicodeDecodeError):
-                pass
-        elif key == RESUME_TOKEN_TRAILER:
+        if key == RESUME_TOKEN_TRAILER:
             token = value if isinstance(value, str) else value.decode()
-    return PgSyncError(code or grpc.StatusCode.UNKNOWN, message or "", reason=reason, domain=domain, metadata=metadata, resume_token=token)
+    info = _error_info(err) if trailers else None
+    return PgSyncError(
+        code or grpc.StatusCode.UNKNOWN,
+        message or "",
+        reason=info.reason if info else "",
+        domain=info.domain if info else "",
+        metadata=dict(info.metadata) if info else {},
+        resume_token=token,
+    )
+
+
+class InvalidArgumentError(PgSyncError, ValueError):
+    """An argument was rejected locally, before any call; the message names it (``ops[0]``).
+
+    Its ``code`` is INVALID_ARGUMENT, as if the server had rejected it; it is a ``ValueError`` too.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(grpc.StatusCode.INVALID_ARGUMENT, message)

@@ -17,11 +17,16 @@ import tempfile
 import threading
 import time
 import urllib.request
+from concurrent import futures
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import grpc
 import psycopg
 import pytest
+
+from pgsync import PgSyncClient
+from pgsync.v1 import pg_sync_service_pb2_grpc as pb_grpc
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 STACK_START_TIMEOUT_S = 180
@@ -108,6 +113,28 @@ def stack() -> Iterator[Stack]:
         log.close()
         if not keep_log:
             os.unlink(log.name)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[pb_grpc.PgSyncServiceServicer], PgSyncClient]]:
+    """Serves a fake PgSyncService in-process on a loopback port and returns a client for it."""
+    servers: list[grpc.Server] = []
+    clients: list[PgSyncClient] = []
+
+    def start(service: pb_grpc.PgSyncServiceServicer) -> PgSyncClient:
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        pb_grpc.add_PgSyncServiceServicer_to_server(service, server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        servers.append(server)
+        clients.append(PgSyncClient(f"http://127.0.0.1:{port}", "tok"))
+        return clients[-1]
+
+    yield start
+    for c in clients:
+        c.close()
+    for s in servers:
+        s.stop(None)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.05, what: str = "condition") -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -78,6 +79,22 @@ class Watcher:
         self.stream.close()
         self.thread.join(10)
 
+    def __enter__(self) -> "Watcher":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def ready_watch(stack: Stack, client: PgSyncClient) -> Iterator[tuple[str, str, Watcher]]:
+    """A new table, its source LIVE, and a Watcher on it that has seen Ready."""
+    table = stack.new_table()
+    ref = register_live(client, table)
+    with Watcher(client.watch_wakes([ref], backoff=FAST)) as watcher:
+        watcher.next_of(wake_pb2.Ready)
+        yield table, ref, watcher
+
 
 def test_register_is_deterministic_and_idempotent(stack: Stack, client_a: PgSyncClient) -> None:
     table = stack.new_table()
@@ -96,11 +113,7 @@ def test_register_is_deterministic_and_idempotent(stack: Stack, client_a: PgSync
 
 
 def test_wakes_arrive_with_operations_in_order(stack: Stack, client_a: PgSyncClient) -> None:
-    table = stack.new_table()
-    ref = register_live(client_a, table)
-    watcher = Watcher(client_a.watch_wakes([ref], backoff=FAST))
-    try:
-        watcher.next_of(wake_pb2.Ready)
+    with ready_watch(stack, client_a) as (table, ref, watcher):
         stack.sql(f"INSERT INTO {table} (title, done) VALUES ('write tests', false)")
         stack.sql(f"UPDATE {table} SET done = true WHERE title = 'write tests'")
         stack.sql(f"DELETE FROM {table} WHERE title = 'write tests'")
@@ -117,8 +130,6 @@ def test_wakes_arrive_with_operations_in_order(stack: Stack, client_a: PgSyncCli
         assert seqs == sorted(seqs) and len(set(seqs)) == 3
         assert changes[0].value["title"] == "write tests"
         assert len({c.key for c in changes}) == 1
-    finally:
-        watcher.close()
 
 
 def test_ops_filter_and_start_earliest(stack: Stack, client_a: PgSyncClient) -> None:
@@ -135,11 +146,7 @@ def test_ops_filter_and_start_earliest(stack: Stack, client_a: PgSyncClient) -> 
 
 
 def test_resumes_across_server_restart_without_loss_or_duplicates(stack: Stack, client_a: PgSyncClient) -> None:
-    table = stack.new_table()
-    ref = register_live(client_a, table)
-    watcher = Watcher(client_a.watch_wakes([ref], backoff=FAST))
-    try:
-        watcher.next_of(wake_pb2.Ready)
+    with ready_watch(stack, client_a) as (table, ref, watcher):
         stack.sql(f"INSERT INTO {table} (title) VALUES ('before')")
         seen_titles: list[str] = []
         wake_ids: list[str] = []
@@ -179,8 +186,6 @@ def test_resumes_across_server_restart_without_loss_or_duplicates(stack: Stack, 
         assert len(set(wake_ids)) == len(wake_ids)
         assert seqs == sorted(set(seqs))
         assert watcher.stream.reconnects >= 1
-    finally:
-        watcher.close()
 
 
 def test_resume_token_from_a_new_stream(stack: Stack, client_a: PgSyncClient) -> None:
@@ -246,9 +251,9 @@ def test_demo_prints_one_line_per_wake(stack: Stack, client_a: PgSyncClient) -> 
     table = stack.new_table()
     ref = register_live(client_a, table)
     env = {**os.environ, "PGSYNC_URL": stack.url, "PGSYNC_TOKEN": stack.token_a}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
+    example = Path(__file__).resolve().parents[1] / "examples" / "watch_wakes.py"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pgsync.demo", ref], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, str(example), ref], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     out: queue.Queue[str] = queue.Queue()
     err: queue.Queue[str] = queue.Queue()

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import queue
 import threading
-from concurrent import futures
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import grpc
 import pytest
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from pgsync import Backoff, PgSyncClient, PgSyncError, wake_pb2
-from pgsync.demo import wake_line
 from pgsync.v1 import pg_sync_service_pb2 as pb, pg_sync_service_pb2_grpc as pb_grpc
 
 REF = "61b724fea24ae3c5"
@@ -29,24 +32,20 @@ def _ready(token: str) -> pb.WatchWakesResponse:
     return pb.WatchWakesResponse(ready=wake_pb2.Ready(resume_token=token))
 
 
-def _len(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+def _example(name: str) -> Any:
+    """A module of clients/python/examples (they are not part of the installed package)."""
+    path = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _ld(field: int, data: bytes) -> bytes:
-    return bytes([(field << 3) | 2]) + _len(len(data)) + data
-
-
-def _status_details(code: int, message: str, reason: str) -> bytes:
-    info = _ld(1, reason.encode()) + _ld(2, b"pgsync.dev") + _ld(3, _ld(1, b"k") + _ld(2, b"v"))
-    any_msg = _ld(1, b"type.googleapis.com/google.rpc.ErrorInfo") + _ld(2, info)
-    return bytes([0x08]) + _len(code) + _ld(2, message.encode()) + _ld(3, any_msg)
+def _not_found_status() -> grpc.Status:
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.ErrorInfo(reason="SOURCE_NOT_FOUND", domain="pgsync.dev", metadata={"k": "v"}))
+    return rpc_status.to_status(status_pb2.Status(code=code_pb2.NOT_FOUND, message="no such source", details=[detail]))
 
 
 Script = Callable[[pb.WatchWakesRequest, grpc.ServicerContext, int], Iterator[pb.WatchWakesResponse]]
@@ -64,31 +63,26 @@ class FakeService(pb_grpc.PgSyncServiceServicer):
         yield from self.script(request, context, len(self.requests))
 
     def GetSource(self, request: pb.GetSourceRequest, context: grpc.ServicerContext) -> Any:
-        context.set_trailing_metadata((("grpc-status-details-bin", _status_details(5, "no such source", "SOURCE_NOT_FOUND")),))
-        context.abort(grpc.StatusCode.NOT_FOUND, "no such source")
+        context.abort_with_status(_not_found_status())
 
 
 @pytest.fixture
-def fake() -> Iterator[Callable[[Script], tuple[FakeService, PgSyncClient]]]:
-    servers: list[grpc.Server] = []
-    clients: list[PgSyncClient] = []
-
+def fake(serve: Callable[[FakeService], PgSyncClient]) -> Callable[[Script], tuple[FakeService, PgSyncClient]]:
     def start(script: Script) -> tuple[FakeService, PgSyncClient]:
         service = FakeService(script)
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        pb_grpc.add_PgSyncServiceServicer_to_server(service, server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        server.start()
-        servers.append(server)
-        client = PgSyncClient(f"http://127.0.0.1:{port}", "tok")
-        clients.append(client)
-        return service, client
+        return service, serve(service)
 
-    yield start
-    for c in clients:
-        c.close()
-    for s in servers:
-        s.stop(None)
+    return start
+
+
+def _abort(code: grpc.StatusCode, message: str) -> Script:
+    """A script that fails every call with ``code``."""
+
+    def script(req: pb.WatchWakesRequest, ctx: grpc.ServicerContext, n: int) -> Iterator[pb.WatchWakesResponse]:
+        ctx.abort(code, message)
+        yield  # pragma: no cover
+
+    return script
 
 
 def test_resumes_after_unavailable_without_duplicates(fake) -> None:
@@ -165,11 +159,7 @@ def test_heartbeats_update_token_and_are_optional(fake) -> None:
 
 
 def test_non_retryable_error_is_raised_with_reason(fake) -> None:
-    def script(req, ctx, n):
-        ctx.abort(grpc.StatusCode.NOT_FOUND, "unknown source")
-        yield  # pragma: no cover
-
-    _, client = fake(script)
+    _, client = fake(_abort(grpc.StatusCode.NOT_FOUND, "unknown source"))
     with pytest.raises(PgSyncError) as info:
         list(client.watch_wakes(REF, backoff=FAST))
     assert info.value.code == grpc.StatusCode.NOT_FOUND
@@ -182,11 +172,7 @@ def test_non_retryable_error_is_raised_with_reason(fake) -> None:
 
 
 def test_gives_up_after_max_attempts(fake) -> None:
-    def script(req, ctx, n):
-        ctx.abort(grpc.StatusCode.UNAVAILABLE, "down")
-        yield  # pragma: no cover
-
-    service, client = fake(script)
+    service, client = fake(_abort(grpc.StatusCode.UNAVAILABLE, "down"))
     with pytest.raises(PgSyncError) as info:
         list(client.watch_wakes(REF, backoff=FAST, max_attempts=3))
     assert info.value.code == grpc.StatusCode.UNAVAILABLE
@@ -235,7 +221,7 @@ def test_wake_line_is_one_json_line() -> None:
     wake = _wake(1, 1, "t").wake
     change = wake.changes.add(key='"public"."todos"/"1"', operation=wake_pb2.OPERATION_INSERT, seq=1)
     change.value.update({"id": "1", "title": "a\nb"})
-    line = wake_line(wake)
+    line = _example("watch_wakes").wake_line(wake)
     assert "\n" not in line
     parsed = json.loads(line)
     assert parsed["changes"][0]["op"] == "insert"

@@ -108,21 +108,13 @@ export function createPgSyncTools(options: PgSyncToolsOptions): {
           ...(a.params !== undefined ? { params: a.params } : {}),
           ...(a.replica ? { replica: a.replica } : {}),
         });
-        const wake = {
-          on: "change" as const,
+        const wakeOptions = {
           ...(a.wake?.ops ? { ops: a.wake.ops } : {}),
           ...(a.wake?.debounceMs !== undefined ? { debounceMs: a.wake.debounceMs } : {}),
         };
         active.get(sourceRef)?.aborter.abort();
-        start({
-          sourceRef,
-          table: a.table,
-          wake: {
-            ...(a.wake?.ops ? { ops: a.wake.ops } : {}),
-            ...(a.wake?.debounceMs !== undefined ? { debounceMs: a.wake.debounceMs } : {}),
-          },
-        });
-        return text({ sourceRef, wake });
+        start({ sourceRef, table: a.table, wake: wakeOptions });
+        return text({ sourceRef, wake: { on: "change" as const, ...wakeOptions } });
       } catch (err) {
         return text({ error: (err as Error).message }, true);
       }

@@ -6,7 +6,7 @@ import type { Source } from "../gen/pgsync/v1/source_pb.js";
 import { toProtoOptions } from "./options.js";
 import type { PgSyncSource } from "./pg-sync.js";
 import type { SourceOptions } from "./source-ref.js";
-import { type WakeEvent, type WatchWakesOptions, watchWakes } from "./watch.js";
+import { type WakeStream, type WatchWakesOptions, watchWakes } from "./watch.js";
 
 /** Options of {@link createPgSyncClient}. */
 export interface PgSyncClientOptions {
@@ -40,7 +40,7 @@ export interface PgSyncClient {
   deleteSource(sourceRef: string): Promise<void>;
   getCursor(sourceRef: string): Promise<Cursor>;
   /** Resuming WatchWakes stream (see {@link watchWakes}). */
-  watchWakes(options: WatchWakesOptions): AsyncGenerator<WakeEvent>;
+  watchWakes(options: WatchWakesOptions): WakeStream;
   /** The underlying generated client, for anything else. */
   readonly raw: Client<typeof PgSyncService>;
 }

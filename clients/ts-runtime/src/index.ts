@@ -18,4 +18,17 @@ export {
   type SourceOptions,
   sourceRefFor,
 } from "./source-ref.js";
-export { type OperationName, type WakeEvent, type WatchWakesOptions, watchWakes } from "./watch.js";
+export {
+  type OperationName,
+  type WakeEvent,
+  type WakeStream,
+  type WatchWakesOptions,
+  watchWakes,
+} from "./watch.js";
+export {
+  DEFAULT_RECONNECT_INITIAL_DELAY_MS,
+  DEFAULT_RECONNECT_MAX_DELAY_MS,
+  RESUME_TOKEN_TRAILER,
+  reconnectDelayCapMs,
+  shouldReconnect,
+} from "./watch-resume.js";

@@ -1,46 +1,35 @@
 import type { Client } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { PgSyncService, WatchWakesResponse } from "../gen/pgsync/v1/pg_sync_service_pb.js";
+import { type Gap, GapReason, type Ready, type SourceStatus, type Wake } from "../gen/pgsync/v1/wake_pb.js";
 import {
-  type Gap,
-  Operation,
-  type Ready,
-  type SourceStatus,
-  StartPosition,
-  type Wake,
-} from "../gen/pgsync/v1/wake_pb.js";
+  startOf,
+  type WatchRequestBody,
+  type WatchRequestOptions,
+  watchRequestBody,
+} from "./watch-request.js";
+import {
+  DEFAULT_RECONNECT_INITIAL_DELAY_MS,
+  DEFAULT_RECONNECT_MAX_DELAY_MS,
+  RESUME_TOKEN_TRAILER,
+  reconnectDelayCapMs,
+  SeenWakes,
+  shouldReconnect,
+  tokenOf,
+} from "./watch-resume.js";
 
-/** Operations by name. */
-export type OperationName = "insert" | "update" | "delete";
-
-const OPERATION_BY_NAME: Record<OperationName, Operation> = {
-  insert: Operation.INSERT,
-  update: Operation.UPDATE,
-  delete: Operation.DELETE,
-};
+export type { OperationName } from "./watch-request.js";
 
 /** Options of {@link watchWakes}. */
-export interface WatchWakesOptions {
-  /** Sources to watch. */
-  readonly sourceRefs: readonly string[];
-  /** Operations that wake; default all. */
-  readonly ops?: readonly OperationName[];
-  /** Trailing debounce in ms; 0 (default) = one wake per change. */
-  readonly debounceMs?: number;
-  /** Longest a change may be held by debounce, in ms. */
-  readonly maxWaitMs?: number;
-  /** Largest wake. */
-  readonly maxChangesPerWake?: number;
-  /** Heartbeat interval in ms (server default 15 s). */
-  readonly heartbeatIntervalMs?: number;
-  /** Where to start: `"now"` (default), `"earliest"`, or a resume token. */
-  readonly start?: "now" | "earliest" | { readonly resumeToken: string };
+export interface WatchWakesOptions extends WatchRequestOptions {
   /** Stops the iteration. */
   readonly signal?: AbortSignal;
   /** First reconnect delay cap in ms (full jitter). Default 200. */
   readonly reconnectInitialDelayMs?: number;
   /** Largest reconnect delay in ms. Default 10_000. */
   readonly reconnectMaxDelayMs?: number;
+  /** Throw after this many consecutive failed attempts; default: retry forever. */
+  readonly maxAttempts?: number;
   /** Called before each reconnect, with the error that ended the stream. */
   readonly onReconnect?: (error: ConnectError, attempt: number, delayMs: number) => void;
 }
@@ -52,29 +41,12 @@ export type WakeEvent =
   | { readonly type: "gap"; readonly gap: Gap }
   | { readonly type: "status"; readonly status: SourceStatus };
 
-/** Codes after which the stream is resumed from the last token. */
-const RETRYABLE: ReadonlySet<Code> = new Set([
-  Code.Unavailable,
-  Code.ResourceExhausted,
-  Code.Unknown,
-  Code.Internal,
-  Code.Aborted,
-]);
-/** Wake ids remembered to drop re-deliveries. */
-const SEEN_WAKE_IDS_MAX = 10_000;
-
-function tokenOf(frame: WatchWakesResponse): string | undefined {
-  const e = frame.event;
-  switch (e.case) {
-    case "wake":
-    case "ready":
-    case "gap":
-    case "heartbeat":
-    case "status":
-      return e.value.resumeToken || undefined;
-    default:
-      return undefined;
-  }
+/** The iterator {@link watchWakes} returns, with where it stands. */
+export interface WakeStream extends AsyncGenerator<WakeEvent, void, undefined> {
+  /** Token of the last frame received (heartbeats included): a new watch started with it loses nothing. */
+  readonly resumeToken: string | undefined;
+  /** Reconnects so far. */
+  readonly reconnects: number;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -90,65 +62,98 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/**
- * WatchWakes as an async iterable that survives disconnects: on UNAVAILABLE (server restart or
- * shutdown), RESOURCE_EXHAUSTED (fell behind) or a broken connection it waits (full-jitter
- * exponential backoff) and resumes from the last token it saw, so nothing is lost; re-delivered
- * wake ids are dropped, so no wake is yielded twice. NOT_FOUND, INVALID_ARGUMENT,
- * UNAUTHENTICATED and other definite errors end the iteration by throwing.
- */
-export async function* watchWakes(
+/** The stream's mutable position, shared by the loop and the {@link WakeStream} getters. */
+interface Position {
+  token: string | undefined;
+  reconnects: number;
+}
+
+/** The event a frame yields, or undefined (heartbeats, re-delivered wakes). */
+function eventOf(frame: WatchWakesResponse, seen: SeenWakes): WakeEvent | undefined {
+  const e = frame.event;
+  switch (e.case) {
+    case "wake":
+      return seen.isNew(e.value) ? { type: "wake", wake: e.value } : undefined;
+    case "ready":
+      return { type: "ready", ready: e.value };
+    case "gap":
+      if (e.value.reason === GapReason.SOURCE_RESET) seen.forget(e.value.sourceRef);
+      return { type: "gap", gap: e.value };
+    case "status":
+      if (e.value.deleted) seen.forget(e.value.sourceRef);
+      return { type: "status", status: e.value };
+    default:
+      return undefined;
+  }
+}
+
+async function* run(
   client: Client<typeof PgSyncService>,
   options: WatchWakesOptions,
-): AsyncGenerator<WakeEvent> {
-  const initial = options.reconnectInitialDelayMs ?? 200;
-  const max = options.reconnectMaxDelayMs ?? 10_000;
-  const seen = new Set<string>();
-  let token = typeof options.start === "object" ? options.start.resumeToken : undefined;
-  let attempt = 0;
+  body: WatchRequestBody,
+  pos: Position,
+): AsyncGenerator<WakeEvent, void, undefined> {
+  const initial = options.reconnectInitialDelayMs ?? DEFAULT_RECONNECT_INITIAL_DELAY_MS;
+  const max = options.reconnectMaxDelayMs ?? DEFAULT_RECONNECT_MAX_DELAY_MS;
+  const seen = new SeenWakes();
+  let failures = 0;
   while (!options.signal?.aborted) {
-    const start = token
-      ? { case: "resumeToken" as const, value: token }
-      : {
-          case: "startPosition" as const,
-          value: options.start === "earliest" ? StartPosition.EARLIEST : StartPosition.NOW,
-        };
+    let gotFrame = false;
     try {
-      const stream = client.watchWakes(
-        {
-          sourceRefs: [...options.sourceRefs],
-          ops: (options.ops ?? []).map((op) => OPERATION_BY_NAME[op]),
-          debounceMs: options.debounceMs ?? 0,
-          maxWaitMs: options.maxWaitMs ?? 0,
-          maxChangesPerWake: options.maxChangesPerWake ?? 0,
-          heartbeatIntervalMs: options.heartbeatIntervalMs ?? 0,
-          start,
-        },
-        { signal: options.signal },
-      );
-      for await (const frame of stream) {
-        attempt = 0;
-        token = tokenOf(frame) ?? token;
-        const e = frame.event;
-        if (e.case === "wake") {
-          if (seen.has(e.value.wakeId)) continue;
-          seen.add(e.value.wakeId);
-          if (seen.size > SEEN_WAKE_IDS_MAX) seen.delete(seen.values().next().value as string);
-          yield { type: "wake", wake: e.value };
-        } else if (e.case === "ready") yield { type: "ready", ready: e.value };
-        else if (e.case === "gap") yield { type: "gap", gap: e.value };
-        else if (e.case === "status") yield { type: "status", status: e.value };
+      const request = { ...body, start: startOf(pos.token, options.start) };
+      for await (const frame of client.watchWakes(request, { signal: options.signal })) {
+        failures = 0;
+        gotFrame = true;
+        pos.token = tokenOf(frame) ?? pos.token;
+        const event = eventOf(frame, seen);
+        if (event) yield event;
       }
       return; // the server ended the stream normally (every watched source was deleted)
     } catch (err) {
       if (options.signal?.aborted) return;
       const error = ConnectError.from(err);
-      if (!RETRYABLE.has(error.code)) throw error;
-      token = error.metadata.get("pgsync-resume-token") ?? token;
-      const delay = Math.floor(Math.random() * Math.min(max, initial * 2 ** Math.min(attempt, 20)));
-      attempt++;
-      options.onReconnect?.(error, attempt, delay);
+      if (!shouldReconnect(error, gotFrame)) throw error;
+      pos.token ||= error.metadata.get(RESUME_TOKEN_TRAILER) || undefined;
+      failures++;
+      if (options.maxAttempts !== undefined && failures >= options.maxAttempts) throw error;
+      const delay = Math.floor(Math.random() * reconnectDelayCapMs(failures, initial, max));
+      pos.reconnects++;
+      options.onReconnect?.(error, failures, delay);
       await sleep(delay, options.signal);
     }
   }
+}
+
+/**
+ * WatchWakes as an async iterable that survives disconnects. The options are checked first: a
+ * bad one throws `ConnectError` (`Code.InvalidArgument`) naming it, before any call. The stream
+ * reconnects with full-jitter exponential backoff and resumes from the last token it saw (else the
+ * given one, else the error's `pgsync-resume-token` trailer) on UNAVAILABLE, on
+ * RESOURCE_EXHAUSTED carrying a resume token (the consumer fell behind), and on INTERNAL/UNKNOWN
+ * once this connection delivered a frame (a broken stream). Any other error is thrown, as is the
+ * last one after `maxAttempts` consecutive failures. Re-delivered wakes (a seen id, or a seq range
+ * already covered) are dropped; a source's memory is forgotten on a `SOURCE_RESET` gap or its
+ * deletion, since its seqs restart. Rules and defaults are shared with the Python and Go clients
+ * (test/vectors/client-conformance.json).
+ */
+export function watchWakes(client: Client<typeof PgSyncService>, options: WatchWakesOptions): WakeStream {
+  const body = watchRequestBody(options);
+  if (
+    options.maxAttempts !== undefined &&
+    !(Number.isInteger(options.maxAttempts) && options.maxAttempts > 0)
+  ) {
+    throw new ConnectError(
+      `watchWakes: maxAttempts must be a positive integer, got ${options.maxAttempts}`,
+      Code.InvalidArgument,
+    );
+  }
+  const pos: Position = {
+    token: typeof options.start === "object" ? options.start.resumeToken : undefined,
+    reconnects: 0,
+  };
+  const stream = run(client, options, body, pos);
+  return Object.defineProperties(stream, {
+    resumeToken: { get: () => pos.token, enumerable: true },
+    reconnects: { get: () => pos.reconnects, enumerable: true },
+  }) as WakeStream;
 }

@@ -93,6 +93,20 @@ export async function dropSlots(sql: pg.Pool): Promise<void> {
   );
 }
 
+/**
+ * Creates the SELECT-only role `shape_reader` (cluster-wide, once) that a fixture started with
+ * `queryRole: "shape_reader"` runs where clauses as, and grants it SELECT on the tables the test
+ * creates afterwards in `public`.
+ */
+export async function createQueryRole(fx: ShapeFixture): Promise<void> {
+  await fx.sql.query(`
+    DO $$ BEGIN CREATE ROLE shape_reader NOLOGIN;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
+    GRANT USAGE ON SCHEMA public TO shape_reader;
+    ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO shape_reader;
+  `);
+}
+
 /** A raw HTTP response with its parsed JSON body. */
 export interface RawResponse {
   readonly status: number;

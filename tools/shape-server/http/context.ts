@@ -1,4 +1,5 @@
 /** What the HTTP handlers share. */
+import type pg from "pg";
 import type { Logger } from "pino";
 import type { UnavailableError } from "../errors.js";
 import type { Progress } from "../replication/ingest.js";
@@ -23,6 +24,8 @@ export interface ServerContext {
   readonly registry: ShapeRegistry;
   /** Storage. */
   readonly store: ShapeStore;
+  /** Pool of snapshot transactions (subset snapshots run there: statement timeout, query role). */
+  readonly snapshotPool: pg.Pool;
   /** Replication progress. */
   readonly progress: Progress;
   /** Options. */

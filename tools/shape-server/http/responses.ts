@@ -10,7 +10,7 @@ import {
   HEADER,
   SERVER_VERSION,
 } from "../constants.js";
-import type { FieldErrors, UnavailableError } from "../errors.js";
+import type { RequestErrors, UnavailableError } from "../errors.js";
 import { MUST_REFETCH_BODY } from "../shapes/messages.js";
 
 /** Headers the router adds to every response (§1.1). */
@@ -40,7 +40,7 @@ export function sendJson(
 }
 
 /** 400 `{"message":"Invalid request","errors":{...}}`. */
-export function sendInvalid(res: ServerResponse, errors: FieldErrors): void {
+export function sendInvalid(res: ServerResponse, errors: RequestErrors): void {
   sendJson(res, 400, JSON.stringify({ message: "Invalid request", errors }), {
     [HEADER.cacheControl]: CACHE_CONTROL.error,
     [HEADER.surrogateControl]: CACHE_CONTROL.error,

@@ -1,7 +1,7 @@
 /** Routes of the shape server (§1.1) and per-request plumbing (ids, abort on disconnect, errors). */
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
-import { CACHE_CONTROL, HEADER, ROUTE } from "../constants.js";
+import { CACHE_CONTROL, HEADER, MAX_POST_BODY_BYTES, ROUTE } from "../constants.js";
 import type { ServerContext } from "./context.js";
 import { sendInternalError, sendJson, setCommonHeaders } from "./responses.js";
 import { handleShapeGet } from "./shape-handler.js";
@@ -60,6 +60,41 @@ export function createRouter(ctx: ServerContext): RequestListener {
   };
 }
 
+/**
+ * Reads a POST body of at most {@link MAX_POST_BODY_BYTES} as a JSON object; answers Electric's
+ * 413/400 and returns null otherwise.
+ */
+async function readJsonBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<Record<string, unknown> | null> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_POST_BODY_BYTES) {
+      sendJson(res, 413, JSON.stringify({ error: "Request body too large" }));
+      return null;
+    }
+    parts.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(parts).toString("utf8");
+  if (text.trim() === "") return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    const details = err instanceof Error ? err.message : String(err);
+    sendJson(res, 400, JSON.stringify({ error: "Invalid JSON in request body", details }));
+    return null;
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    sendJson(res, 400, JSON.stringify({ error: "Request body must be a JSON object" }));
+    return null;
+  }
+  return value as Record<string, unknown>;
+}
+
 async function route(
   ctx: ServerContext,
   req: IncomingMessage,
@@ -76,15 +111,9 @@ async function route(
     if (method === "DELETE") return handleShapeDelete(ctx, res, url.searchParams);
     if (method === "OPTIONS") return sendOptions(req, res);
     if (method === "POST") {
-      return sendJson(
-        res,
-        400,
-        JSON.stringify({
-          message: "Invalid request",
-          errors: { subset: ["subset snapshots are not supported"] },
-        }),
-        { [HEADER.cacheControl]: CACHE_CONTROL.error },
-      );
+      const body = await readJsonBody(req, res);
+      if (body) return handleShapeGet(ctx, req, res, url, signal, body);
+      return;
     }
     return notFound(res);
   }

@@ -3,13 +3,7 @@
  * (delegated to `sse.ts`) SSE, with Electric's headers, errors and 409s.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import {
-  CACHE_CONTROL,
-  HEADER,
-  PARAM,
-  RETRY_AFTER_DB_ERROR_S,
-  RETRY_AFTER_NOT_READY_S,
-} from "../constants.js";
+import { CACHE_CONTROL, HEADER, RETRY_AFTER_DB_ERROR_S, RETRY_AFTER_NOT_READY_S } from "../constants.js";
 import { InvalidRequestError, UnavailableError } from "../errors.js";
 import { formatOffset, type LogOffset, OP_INF, SNAPSHOT_END } from "../offset.js";
 import { snapshotEndMessage, upToDateMessage } from "../shapes/messages.js";
@@ -19,14 +13,20 @@ import type { ServerContext } from "./context.js";
 import { parseShapeRequest, type ShapeRequest } from "./request-params.js";
 import { etag, nextCursor, sendConflict, sendInvalid, sendUnavailable } from "./responses.js";
 import { serveSse } from "./sse.js";
+import { serveSubset } from "./subset-handler.js";
+import { isSubsetKey, parseSubset, subsetQueryValues } from "./subset-params.js";
 
-/** Handles a shape GET (or HEAD); errors are turned into Electric's responses. */
+/**
+ * Handles a shape GET (or HEAD, or a POST whose JSON body was read into `body`); errors are
+ * turned into Electric's responses.
+ */
 export async function handleShapeGet(
   ctx: ServerContext,
   req: IncomingMessage,
   res: ServerResponse,
   url: URL,
   signal: AbortSignal,
+  body: Record<string, unknown> = {},
 ): Promise<void> {
   if (ctx.logger.isLevelEnabled("debug")) {
     const started = performance.now();
@@ -48,12 +48,15 @@ export async function handleShapeGet(
     if (!ctx.isReady()) {
       return sendUnavailable(res, new UnavailableError("Stack not ready", RETRY_AFTER_NOT_READY_S));
     }
-    for (const key of url.searchParams.keys()) {
-      if (key.startsWith(PARAM.subsetPrefix)) {
-        throw InvalidRequestError.field("subset", "subset snapshots are not supported by this server");
-      }
+    const subsetRaw = subsetQueryValues(url.searchParams);
+    for (const [key, value] of Object.entries(body)) {
+      if (isSubsetKey(key)) subsetRaw[key] = value;
+      else if (typeof value === "string" || typeof value === "number")
+        url.searchParams.set(key, String(value));
     }
+    const subset = parseSubset(subsetRaw);
     const request = parseShapeRequest(url.searchParams);
+    if (subset) return await serveSubset(ctx, res, request, subset);
     await serve(ctx, req, res, request, signal);
   } catch (err) {
     if (err instanceof InvalidRequestError) return sendInvalid(res, err.errors);

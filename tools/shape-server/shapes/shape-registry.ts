@@ -14,6 +14,7 @@ import { definitionKey, generateHandle, observeHandle, type ShapeDefinition } fr
 import { runSnapshot } from "./snapshot.js";
 import { loadTableInfo, type TableInfo, unknownTableError } from "./table-info.js";
 import type { WhereEvaluator } from "./where-evaluator.js";
+import { checkWhere } from "./where-grammar.js";
 
 /** What the registry needs. */
 export interface ShapeRegistryDeps {
@@ -71,6 +72,7 @@ export class ShapeRegistry {
       let table: TableInfo;
       try {
         table = await loadTableInfo(this.#deps.pool, stored.definition.relation);
+        checkDefinitionWhere(table, stored.definition);
       } catch {
         this.#deps.onRemoved(stored.handle);
         continue;
@@ -145,6 +147,7 @@ export class ShapeRegistry {
     if (definition.relation.schema === deps.storageSchema) throw unknownTableError(definition.relation);
     const table = await loadTableInfo(deps.pool, definition.relation);
     validateColumns(table, definition.columns);
+    checkDefinitionWhere(table, definition);
     if (definition.where !== null) await deps.evaluator.validate(table, definition.where, definition.params);
     await deps.publication.addTable(table);
     const handle = generateHandle(definition);
@@ -225,6 +228,16 @@ function asRequestError(err: unknown, logger: Logger): unknown {
     });
   }
   return err;
+}
+
+/**
+ * Refuses a where clause outside Electric's grammar before any SQL runs (stored shapes from an
+ * earlier version are checked again when loaded).
+ */
+function checkDefinitionWhere(table: TableInfo, definition: ShapeDefinition): void {
+  if (definition.where === null) return;
+  const columns = new Set(table.columns.map((c) => c.name));
+  checkWhere(definition.where, { columns, paramCount: definition.params.length });
 }
 
 /** Checks the `columns` selection against the table (existence, primary key included). */

@@ -28,7 +28,8 @@ export interface SnapshotDeps {
 
 const CURSOR = "__electric_snapshot";
 
-function selectList(shape: Shape): { sql: string; names: string[] } {
+/** The snapshot's select list (selected and key columns as output-function text) and its names. */
+export function selectList(shape: Shape): { sql: string; names: string[] } {
   const wanted = new Set([...shape.selected.map((c) => c.name), ...shape.table.keyColumns]);
   const columns = shape.table.columns.filter((c) => wanted.has(c.name));
   const parts = columns.map((c) => {

@@ -1,8 +1,9 @@
 /**
- * Evaluates shape `where` clauses with Postgres itself: row images from replication are turned
- * into rows of the table's type with `jsonb_populate_record` (once per batch and table, into a
- * temporary copy of the table) and each distinct clause is one query over them. There is no SQL
- * evaluator in the shape server.
+ * Evaluates shape `where` clauses against replicated row images. Clauses the in-process
+ * evaluator handles (`where-ast.ts`: comparisons, boolean logic, null tests and IN lists over
+ * integer, text and bool columns) run on the parse tree without SQL. The others run in Postgres:
+ * the images are turned into rows of the table's type with `jsonb_populate_record` (once per
+ * batch and table, into a temporary copy of the table) and each distinct clause is one query.
  */
 import type pg from "pg";
 import { RETRY_AFTER_DB_ERROR_S } from "../constants.js";
@@ -10,6 +11,8 @@ import { InvalidRequestError, UnavailableError } from "../errors.js";
 import { quoteIdent, quoteRelation } from "../identifiers.js";
 import type { RowImage } from "./messages.js";
 import type { TableInfo } from "./table-info.js";
+import { type CompiledWhere, compileWhere, NotCompilable } from "./where-ast.js";
+import { checkWhere } from "./where-grammar.js";
 
 /** A `pg` query config that forces the extended protocol (one statement, real parameters). */
 function extendedQuery(text: string, values: unknown[]): pg.QueryConfig {
@@ -90,6 +93,10 @@ function tempName(table: TableInfo): string {
  */
 export class WhereEvaluator {
   readonly #pool: pg.Pool;
+  /** Compiled clauses by table signature and clause (null: evaluated by Postgres). */
+  readonly #compiled = new Map<string, CompiledWhere | null>();
+  #inProcess = 0;
+  #inPostgres = 0;
 
   /** @param pool a pool whose sessions are read-only and use the display settings. */
   constructor(pool: pg.Pool) {
@@ -106,11 +113,68 @@ export class WhereEvaluator {
     }
   }
 
+  /** Clause evaluations done in process and in Postgres since start. */
+  get counts(): { inProcess: number; inPostgres: number } {
+    return { inProcess: this.#inProcess, inPostgres: this.#inPostgres };
+  }
+
+  #compile(table: TableInfo, clause: WhereClause): CompiledWhere | null {
+    const signature = table.columns.map((c) => `${c.name}:${c.typeOid}:${c.dims}`).join(",");
+    const key = JSON.stringify([table.oid, signature, clause.where, clause.params]);
+    if (this.#compiled.has(key)) return this.#compiled.get(key)!;
+    let compiled: CompiledWhere | null = null;
+    try {
+      const columns = new Set(table.columns.map((c) => c.name));
+      compiled = compileWhere(
+        checkWhere(clause.where, { columns, paramCount: clause.params.length }),
+        table,
+        clause.params,
+      );
+    } catch {
+      compiled = null;
+    }
+    if (this.#compiled.size > 10_000) this.#compiled.clear();
+    this.#compiled.set(key, compiled);
+    return compiled;
+  }
+
+  /** Runs a compiled clause over the images; null when an image needs Postgres after all. */
+  #runCompiled(compiled: CompiledWhere, images: readonly RowImage[]): number[] | null {
+    const matches: number[] = [];
+    try {
+      for (let i = 0; i < images.length; i++) if (compiled(images[i]!) === true) matches.push(i);
+    } catch (err) {
+      if (err instanceof NotCompilable) return null;
+      throw err;
+    }
+    return matches;
+  }
+
   /**
    * Evaluates each clause against every image; returns per clause the indexes of the matching
    * images (ascending), or the error that clause raised.
    */
   async evaluate(
+    table: TableInfo,
+    images: readonly RowImage[],
+    clauses: readonly WhereClause[],
+  ): Promise<Array<number[] | Error>> {
+    const results: Array<number[] | Error | undefined> = clauses.map((clause) => {
+      const compiled = this.#compile(table, clause);
+      return compiled ? (this.#runCompiled(compiled, images) ?? undefined) : undefined;
+    });
+    const pending = clauses.filter((_, i) => results[i] === undefined);
+    this.#inProcess += clauses.length - pending.length;
+    if (pending.length > 0) {
+      this.#inPostgres += pending.length;
+      const fromSql = await this.#evaluateInPostgres(table, images, pending);
+      let next = 0;
+      for (let i = 0; i < results.length; i++) if (results[i] === undefined) results[i] = fromSql[next++];
+    }
+    return results as Array<number[] | Error>;
+  }
+
+  async #evaluateInPostgres(
     table: TableInfo,
     images: readonly RowImage[],
     clauses: readonly WhereClause[],

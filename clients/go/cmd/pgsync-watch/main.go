@@ -74,12 +74,12 @@ func main() {
 	req := &pgsyncv1.WatchWakesRequest{SourceRefs: flag.Args(), DebounceMs: uint32(*debounce)}
 	for _, op := range strings.Split(*ops, ",") {
 		if op = strings.TrimSpace(op); op != "" {
-			v, ok := pgsyncv1.Operation_value["OPERATION_"+strings.ToUpper(op)]
-			if !ok {
-				fmt.Fprintf(os.Stderr, "unknown operation %q\n", op)
+			v, err := pgsync.ParseOperation(op)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "-ops: %v\n", err)
 				os.Exit(2)
 			}
-			req.Ops = append(req.Ops, pgsyncv1.Operation(v))
+			req.Ops = append(req.Ops, v)
 		}
 	}
 	switch {

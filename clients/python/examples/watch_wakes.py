@@ -1,6 +1,8 @@
 """Prints every wake of a source, one JSON line each, resuming across server restarts.
 
-    PGSYNC_URL=http://127.0.0.1:50051 PGSYNC_TOKEN=... python -m pgsync.demo <source_ref> [...]
+    PGSYNC_URL=http://127.0.0.1:50051 PGSYNC_TOKEN=... python examples/watch_wakes.py <source_ref> [...]
+
+An example of the pgsync package (install it first: pip install clients/python); not part of it.
 
 Options: --ops insert,update  --debounce-ms N  --start now|earliest  --resume-token T.
 Ready, Gap and SourceStatus frames go to stderr; Ctrl-C prints the resume token to stderr.
@@ -43,7 +45,7 @@ def wake_line(wake: wake_pb2.Wake) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pgsync.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="watch_wakes.py", description=__doc__.splitlines()[0])
     parser.add_argument("source_refs", nargs="+", metavar="source_ref")
     parser.add_argument("--ops", default="", help="comma-separated: insert,update,delete (default: all)")
     parser.add_argument("--debounce-ms", type=int, default=0)

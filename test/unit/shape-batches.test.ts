@@ -1,0 +1,95 @@
+import { FetchError } from "@electric-sql/client";
+import { describe, expect, it } from "vitest";
+import { parseBatch } from "../../src/bridge/batch.js";
+import { resumeOptions, shapeBatches } from "../../src/bridge/shape-batches.js";
+import { shapeParamsFor } from "../../src/bridge/shape-params.js";
+import type { StoredCursor } from "../../src/domain/change-log.js";
+import { FakeFetch, insert, MUST_REFETCH, shapeResponse, UP_TO_DATE } from "../support/fake-electric.js";
+import { waitFor } from "../support/wait.js";
+
+const CURSOR: StoredCursor = {
+  shapeHandle: "h1",
+  shapeOffset: "0_0",
+  logMode: "changes_only",
+  headSeq: 0n,
+  tailSeq: 0n,
+  generation: 1n,
+  upToDateAt: undefined,
+  updatedAt: new Date(),
+  owner: undefined,
+  leaseExpiresAt: undefined,
+  leaseLive: false,
+};
+
+const options = (fake: FakeFetch, cursor = CURSOR) =>
+  resumeOptions(
+    "http://shape.test/v1/shape",
+    shapeParamsFor({ table: "todos", replica: "full" }),
+    cursor,
+    fake.fetch,
+  );
+
+describe("shapeBatches", () => {
+  it("should yield each batch with the handle and offset after it", async () => {
+    const fake = new FakeFetch((_, n) =>
+      n === 0 ? shapeResponse({ handle: "h1", offset: "3_1", messages: [insert(1), UP_TO_DATE] }) : "hang",
+    );
+    const aborter = new AbortController();
+    const seen = [];
+    for await (const batch of shapeBatches(options(fake), aborter.signal)) {
+      seen.push(batch);
+      aborter.abort();
+    }
+    expect(seen.map((b) => [b.handle, b.offset, b.messages.length])).toEqual([["h1", "3_1", 2]]);
+    expect(fake.urls[0]?.searchParams.get("replica")).toBe("full");
+  });
+
+  it("should start a fresh source at offset now, without a handle", async () => {
+    const fake = new FakeFetch(() => "hang");
+    const aborter = new AbortController();
+    const fresh = { ...CURSOR, shapeHandle: undefined, shapeOffset: undefined };
+    const done = (async () => {
+      for await (const _ of shapeBatches(options(fake, fresh), aborter.signal)) {
+        // no batch arrives
+      }
+    })();
+    await waitFor(() => fake.urls.length === 1, { what: "first request" });
+    expect(fake.urls[0]?.searchParams.get("offset")).toBe("now");
+    expect(fake.urls[0]?.searchParams.has("handle")).toBe(false);
+    aborter.abort();
+    await done;
+    expect(fake.inits[0]?.signal?.aborted).toBe(true);
+  });
+
+  it("should throw the stream's error", async () => {
+    const fake = new FakeFetch(() => new Response(JSON.stringify({ message: "no table" }), { status: 400 }));
+    const iterate = async () => {
+      for await (const _ of shapeBatches(options(fake), new AbortController().signal)) {
+        // none
+      }
+    };
+    await expect(iterate()).rejects.toBeInstanceOf(FetchError);
+  });
+
+  it("should close the stream when the consumer leaves the loop", async () => {
+    const fake = new FakeFetch((url) =>
+      url.searchParams.get("live") === "true"
+        ? "hang"
+        : shapeResponse({ offset: "1_0", messages: [UP_TO_DATE] }),
+    );
+    for await (const _ of shapeBatches(options(fake), new AbortController().signal)) break;
+    await waitFor(() => fake.inits.every((i) => i?.signal?.aborted), { what: "requests aborted" });
+  });
+});
+
+describe("parseBatch", () => {
+  it("should read changes in order and the control messages", () => {
+    const batch = parseBatch([MUST_REFETCH, insert(1), insert(2), UP_TO_DATE], "9_0");
+    expect(batch.mustRefetch).toBe(true);
+    expect(batch.upToDate).toBe(true);
+    expect(batch.changes.map((c) => [c.operation, c.offset, c.txids])).toEqual([
+      ["insert", "1_0", ["1"]],
+      ["insert", "2_0", ["2"]],
+    ]);
+  });
+});

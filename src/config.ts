@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { tenantProblem } from "./domain/tenant.js";
 import {
   DEFAULT_CONFIG,
   ENV,
@@ -25,6 +26,10 @@ export interface AuthConfig {
   readonly jwtAudience: string | undefined;
   /** Development only: no credentials, everyone is tenant `default` (`PGSYNC_INSECURE_NO_AUTH=1`). */
   readonly insecureNoAuth: boolean;
+  /** Longest accepted JWT lifetime (`PGSYNC_JWT_MAX_LIFETIME_MS`). */
+  readonly jwtMaxLifetimeMs: number;
+  /** Clock skew tolerated on `exp`, `nbf` and `iat` (`PGSYNC_JWT_CLOCK_SKEW_MS`). */
+  readonly jwtClockSkewMs: number;
 }
 
 /** Address the server listens on. */
@@ -54,6 +59,8 @@ export interface Config extends IntSettings {
   readonly logLevel: LogLevel;
   /** This replica's id (`PGSYNC_REPLICA_ID`); undefined: host name, process id and a random suffix. */
   readonly replicaId: string | undefined;
+  /** Authorization policy file (`PGSYNC_POLICY_FILE`); undefined: every table outside the reserved schemas. */
+  readonly policyFile: string | undefined;
 }
 
 /** Log levels accepted by `PGSYNC_LOG_LEVEL`. */
@@ -119,6 +126,8 @@ function parseTokens(value: string): Map<string, string> {
       throw new ConfigError(ENV.authTokens, `entry ${i + 1} must be token=tenant`, undefined);
     }
     if (tokens.has(token)) throw new ConfigError(ENV.authTokens, `entry ${i + 1} repeats a token`, undefined);
+    const problem = tenantProblem(tenant);
+    if (problem) throw new ConfigError(ENV.authTokens, `entry ${i + 1}: tenant ${problem}`, undefined);
     tokens.set(token, tenant);
   }
   return tokens;
@@ -167,7 +176,7 @@ function parseFlag(variable: string, value: string | undefined): boolean {
 }
 
 /** The authentication settings; at least one way to authenticate must be configured. */
-function parseAuth(env: NodeJS.ProcessEnv, listen: ListenAddress): AuthConfig {
+function parseAuth(env: NodeJS.ProcessEnv, listen: ListenAddress, ints: IntSettings): AuthConfig {
   const insecureNoAuth = parseFlag(ENV.insecureNoAuth, env[ENV.insecureNoAuth]);
   const tokens = parseTokens(env[ENV.authTokens] ?? "");
   const jwtSecret = env[ENV.jwtSecret] || undefined;
@@ -197,6 +206,8 @@ function parseAuth(env: NodeJS.ProcessEnv, listen: ListenAddress): AuthConfig {
     jwtIssuer: env[ENV.jwtIssuer]?.trim() || undefined,
     jwtAudience: env[ENV.jwtAudience]?.trim() || undefined,
     insecureNoAuth,
+    jwtMaxLifetimeMs: ints.jwtMaxLifetimeMs,
+    jwtClockSkewMs: ints.jwtClockSkewMs,
   });
 }
 
@@ -223,7 +234,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   }
   if (electricUrl) allowedOrigins.add(new URL(electricUrl).origin);
 
-  const auth = parseAuth(env, listen);
+  const ints = parseIntSettings(env);
+  const auth = parseAuth(env, listen, ints);
 
   const logLevelRaw = (env[ENV.logLevel]?.trim() || DEFAULT_CONFIG.logLevel).toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevelRaw)) {
@@ -238,6 +250,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     auth,
     logLevel: logLevelRaw as LogLevel,
     replicaId: parseReplicaId(env[ENV.replicaId]),
-    ...parseIntSettings(env),
+    policyFile: env[ENV.policyFile]?.trim() || undefined,
+    ...ints,
   });
 }

@@ -1,18 +1,19 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type pg from "pg";
 import { BridgeManager } from "./bridge/bridge-manager.js";
 import type { LeaseCoordinator } from "./bridge/lease-coordinator.js";
 import { probeShape } from "./bridge/probe.js";
 import type { Config } from "./config.js";
 import { createBackoff } from "./domain/backoff.js";
+import { TenantRateLimiter } from "./domain/rate-limiter.js";
 import { createUrlAllowList } from "./domain/shape-url.js";
 import { SourceRegistry } from "./domain/source-registry.js";
 import { WatchService } from "./domain/watch-service.js";
 import type { Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
+import { loadPolicyFile } from "./policy-file.js";
 import { checkHealth, HEALTH_SERVICES } from "./readiness.js";
 import { createLeaseCoordinator, replicaIdFor } from "./replicas.js";
 import { migrate } from "./storage/migrate.js";
@@ -23,24 +24,15 @@ import { pruneChangeLog } from "./storage/pg-retention.js";
 import { PgSourceStore } from "./storage/pg-source-store.js";
 import { createPool } from "./storage/pool.js";
 import { createAuthenticator } from "./transport/auth.js";
-import { createHealthRegistry, type HealthRegistry, registerHealth } from "./transport/health.js";
-import { createInterceptorChain } from "./transport/interceptors.js";
+import { createHealthRegistry, type HealthRegistry } from "./transport/health.js";
 import { createOnePortServer, createTextRoute, type OnePortServer } from "./transport/listener.js";
 import { PgSyncServiceImpl } from "./transport/pg-sync-service.js";
-import { registerReflection } from "./transport/reflection.js";
-import { pgSyncRoutes } from "./transport/routes.js";
+import { createRpcHandler, PUBLIC_SERVICES } from "./transport/rpc-handler.js";
 
 export { HEALTH_SERVICES };
 
-/** Services callable without credentials: health and reflection. */
-const UNAUTHENTICATED_SERVICES = [
-  "grpc.health.v1.Health",
-  "grpc.reflection.v1.ServerReflection",
-  "grpc.reflection.v1alpha.ServerReflection",
-];
-
 /** Services listed by reflection. */
-const REFLECTED_SERVICES = [HEALTH_SERVICES.api, ...UNAUTHENTICATED_SERVICES];
+const REFLECTED_SERVICES = [HEALTH_SERVICES.api, ...PUBLIC_SERVICES];
 
 /** Log entries read per query by a WatchWakes stream. */
 const WATCH_READ_PAGE_SIZE = 500;
@@ -159,6 +151,12 @@ function buildDomain(
     bridges: leases,
     defaultShapeUrl: config.electricUrl,
     allowedOrigins: config.allowedOrigins,
+    policy: config.policyFile ? loadPolicyFile(config.policyFile) : undefined,
+    quotas: {
+      maxSourcesPerTenant: config.maxSourcesPerTenant,
+      registrations: new TenantRateLimiter({ limit: config.maxRegistrationsPerMinute }),
+      listMaxResponseBytes: config.listMaxResponseBytes,
+    },
     probe: (shapeUrl, options) =>
       probeShape(shapeUrl, options, {
         timeoutMs: config.probeTimeoutMs,
@@ -190,20 +188,24 @@ async function buildTransport(config: Config, domain: Domain, logger: Logger): P
   const shutdown = new AbortController();
   const descriptorSet = await readFile(DESCRIPTORS_PATH);
   const impl = new PgSyncServiceImpl(domain);
-  const handler = connectNodeAdapter({
-    routes: (router: ConnectRouter) => {
-      pgSyncRoutes(impl)(router);
-      registerHealth(router, health);
-      registerReflection(router, { descriptorSet, services: REFLECTED_SERVICES });
-    },
+  // Credentials before bodies, request size limits, the health watch limit: see rpc-handler.ts.
+  const handler = createRpcHandler({
+    impl,
+    health,
+    reflection: { descriptorSet, services: REFLECTED_SERVICES },
+    authenticator: createAuthenticator(config.auth),
+    logger: logger.child({ component: "rpc" }),
     shutdownSignal: shutdown.signal,
-    interceptors: createInterceptorChain({
-      logger: logger.child({ component: "rpc" }),
-      authenticator: createAuthenticator(config.auth),
-      exemptServices: UNAUTHENTICATED_SERVICES,
-    }),
+    maxRequestBytes: config.maxRequestBytes,
+    maxHealthWatches: config.maxHealthWatches,
   });
   const listener = createOnePortServer(handler, {
+    limits: {
+      h2MaxConcurrentStreams: config.h2MaxConcurrentStreams,
+      h2MaxSessionMemoryMb: config.h2MaxSessionMemoryMb,
+      idleTimeoutMs: config.idleConnectionTimeoutMs,
+      maxConnections: config.maxConnections,
+    },
     httpRoutes: { "/metrics": createTextRoute(domain.metrics.registry) },
   });
   return { health, listener, shutdown };

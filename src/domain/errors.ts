@@ -19,7 +19,13 @@ export type DomainReason =
   | "QUOTA_EXCEEDED"
   | "UNAVAILABLE"
   | "CONSUMER_TOO_SLOW"
-  | "FENCED";
+  | "FENCED"
+  | "TABLE_NOT_ALLOWED"
+  | "COLUMN_NOT_ALLOWED"
+  | "POLICY_CLAIM_MISSING"
+  | "SOURCE_QUOTA_EXCEEDED"
+  | "REGISTRATION_RATE_EXCEEDED"
+  | "RESPONSE_TOO_LARGE";
 
 /** Base of every domain error: a stable reason plus ErrorInfo metadata. */
 export abstract class DomainError extends Error {
@@ -109,6 +115,59 @@ export class QuotaExceededError extends DomainError {
     message: string,
   ) {
     super(message, { quota });
+  }
+}
+
+/** The authorization policy (or the reserved schemas) does not let the tenant observe the table. */
+export class TableNotAllowedError extends DomainError {
+  override name = "TableNotAllowedError";
+  readonly reason = "TABLE_NOT_ALLOWED";
+  constructor(
+    readonly table: string,
+    why: string,
+  ) {
+    super(`options.table: ${table} ${why}`, { field: "options.table", table });
+  }
+}
+
+/** The policy restricts the table's columns and the source asks for others (or for all). */
+export class ColumnNotAllowedError extends DomainError {
+  override name = "ColumnNotAllowedError";
+  readonly reason = "COLUMN_NOT_ALLOWED";
+  constructor(
+    readonly field: string,
+    readonly table: string,
+    problem: string,
+  ) {
+    super(`${field}: ${problem}`, { field, table });
+  }
+}
+
+/** The policy's row filter references a claim the caller's credentials do not carry. */
+export class PolicyClaimMissingError extends DomainError {
+  override name = "PolicyClaimMissingError";
+  readonly reason = "POLICY_CLAIM_MISSING";
+  constructor(readonly claim: string) {
+    super(`the row filter for this table needs the token claim "${claim}" (a string or number)`, { claim });
+  }
+}
+
+/** Reasons of {@link LimitExceededError}, each a RESOURCE_EXHAUSTED quota. */
+export type LimitReason = "SOURCE_QUOTA_EXCEEDED" | "REGISTRATION_RATE_EXCEEDED" | "RESPONSE_TOO_LARGE";
+
+/** A per-tenant quota was reached; `limit` is the configured value, `retryAfterMs` when waiting helps. */
+export class LimitExceededError extends DomainError {
+  override name = "LimitExceededError";
+  constructor(
+    readonly reason: LimitReason,
+    message: string,
+    readonly limit: number,
+    retryAfterMs?: number,
+  ) {
+    super(message, {
+      limit: String(limit),
+      ...(retryAfterMs === undefined ? {} : { retry_after_ms: String(retryAfterMs) }),
+    });
   }
 }
 

@@ -46,8 +46,16 @@ export interface SourceStore {
   upsert(input: UpsertSource): Promise<{ record: SourceRecord; created: boolean }>;
   /** The tenant's source, or undefined. */
   get(tenant: string, sourceRef: string): Promise<SourceRecord | undefined>;
-  /** The tenant's sources ordered by ref, strictly after `afterRef`, at most `limit`. */
-  list(tenant: string, options: { afterRef?: string; limit: number }): Promise<SourceRecord[]>;
+  /**
+   * The tenant's sources ordered by ref, strictly after `afterRef`, at most `limit`; with
+   * `maxBytes`, only as many as fit in that many bytes of options and URL (at least one).
+   */
+  list(
+    tenant: string,
+    options: { afterRef?: string; limit: number; maxBytes?: number },
+  ): Promise<SourceRecord[]>;
+  /** Number of sources the tenant has. */
+  count(tenant: string): Promise<number>;
   /** Deletes the source with its cursor and log; false when it did not exist. */
   delete(tenant: string, sourceRef: string): Promise<boolean>;
   /** Every tenant's sources whose bridge should run at start (STARTING, LIVE, BACKING_OFF, STOPPED). */

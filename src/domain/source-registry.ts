@@ -3,7 +3,14 @@ import type { StoredCursor } from "./change-log.js";
 import { InvalidRequestError, NoShapeUrlError, SourceNotFoundError, UrlNotAllowedError } from "./errors.js";
 import { LIST_LIMITS } from "./limits.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
+import { authorizeSource, type Caller, checkSourceAccess, type Policy } from "./policy.js";
 import type { BridgeControl, CursorStore, ProbedCursor, ShapeProber, SourceStore } from "./ports.js";
+import {
+  checkListBytes,
+  checkSourceCount,
+  type RegistryQuotas,
+  takeRegistration,
+} from "./registry-quotas.js";
 import type { SourceRecord } from "./source.js";
 import { sourceKey } from "./source-key.js";
 import type { SourceOptions } from "./source-options.js";
@@ -29,6 +36,15 @@ export interface SourceRegistryDeps {
   readonly bridges: BridgeControl;
   /** Cursors and log bounds. */
   readonly cursors: CursorStore;
+  /** Authorization policy; undefined: every table outside the reserved schemas. */
+  readonly policy?: Policy | undefined;
+  /** Per-tenant quotas; each unlimited when absent. */
+  readonly quotas?: RegistryQuotas;
+}
+
+/** The caller when only the tenant is known (static tokens, internal calls): no claims. */
+function callerOf(tenant: string, caller: Caller | undefined): Caller {
+  return caller ?? { tenant, claims: {} };
 }
 
 /** Where a source stands (GetCursor). */
@@ -82,12 +98,17 @@ export class SourceRegistry {
    * upserts with the probe's cursor, and ensures the bridge runs. Idempotent: same options, same
    * ref, `created=false`, no second probe or bridge. Returns only once the first cursor is stored.
    */
-  async register(tenant: string, options: SourceOptions): Promise<RegisterResult> {
-    validateSourceOptions(options);
+  async register(tenant: string, requested: SourceOptions, caller?: Caller): Promise<RegisterResult> {
+    this.#takeRegistration(tenant);
+    validateSourceOptions(requested);
+    // The policy may AND a row filter in: the stored, hashed and requested options are the
+    // effective ones, so the bridge asks Electric for exactly what the policy allows.
+    const { options, accessKey } = authorizeSource(this.#deps.policy, callerOf(tenant, caller), requested);
     const shapeUrl = this.resolveShapeUrl(options);
     const sourceRef = sourceRefFor(options);
     const canonical = canonicalSourceOptions(options);
     const existing = await this.#deps.store.get(tenant, sourceRef);
+    if (existing === undefined) await this.#checkSourceQuota(tenant);
     const initialCursor =
       existing === undefined || existing.state === "FAILED"
         ? await this.#probeOnce(tenant, sourceRef, existing?.shapeUrl ?? shapeUrl, canonical)
@@ -97,10 +118,31 @@ export class SourceRegistry {
       sourceRef,
       options: canonical,
       shapeUrl,
+      ...(accessKey !== undefined ? { accessKey } : {}),
       ...(initialCursor ? { initialCursor } : {}),
     });
     await this.#deps.bridges.ensure(record);
     return { sourceRef, created, source: record };
+  }
+
+  #takeRegistration(tenant: string): void {
+    const limiter = this.#deps.quotas?.registrations;
+    if (limiter) takeRegistration(limiter, tenant);
+  }
+
+  async #checkSourceQuota(tenant: string): Promise<void> {
+    const max = this.#deps.quotas?.maxSourcesPerTenant;
+    if (max === undefined) return;
+    checkSourceCount(await this.#deps.store.count(tenant), max);
+  }
+
+  /**
+   * Checks the caller may read each of its tenant's sources under the policy (table still
+   * allowed, same row filter); NOT_FOUND or PERMISSION_DENIED otherwise. Free without a policy.
+   */
+  async checkAccess(caller: Caller, sourceRefs: readonly string[]): Promise<void> {
+    if (!this.#deps.policy) return;
+    for (const ref of new Set(sourceRefs)) await this.get(caller.tenant, ref, caller);
   }
 
   #probeOnce(
@@ -119,15 +161,16 @@ export class SourceRegistry {
   }
 
   /** The tenant's source; SourceNotFoundError when unknown or another tenant's. */
-  async get(tenant: string, sourceRef: string): Promise<SourceRecord> {
+  async get(tenant: string, sourceRef: string, caller?: Caller): Promise<SourceRecord> {
     checkRef(sourceRef);
     const record = await this.#deps.store.get(tenant, sourceRef);
     if (!record) throw new SourceNotFoundError(sourceRef);
+    if (caller && this.#deps.policy) checkSourceAccess(this.#deps.policy, caller, record);
     return record;
   }
 
   /** A page of the tenant's sources, ordered by ref. */
-  async list(tenant: string, pageSize: number, pageToken: string): Promise<SourcePage> {
+  async list(tenant: string, pageSize: number, pageToken: string, caller?: Caller): Promise<SourcePage> {
     if (!Number.isInteger(pageSize) || pageSize < 0 || pageSize > LIST_LIMITS.maxPageSize) {
       throw new InvalidRequestError(
         "page_size",
@@ -136,16 +179,43 @@ export class SourceRegistry {
     }
     const limit = pageSize === 0 ? LIST_LIMITS.defaultPageSize : pageSize;
     const afterRef = pageToken ? decodePageToken(pageToken) : undefined;
-    const rows = await this.#deps.store.list(tenant, { afterRef, limit: limit + 1 });
-    const sources = rows.slice(0, limit);
-    const last = sources.at(-1);
-    const nextPageToken = rows.length > limit && last ? encodePageToken(last.sourceRef) : "";
+    const maxBytes = this.#deps.quotas?.listMaxResponseBytes;
+    const rows = await this.#deps.store.list(tenant, {
+      afterRef,
+      limit: limit + 1,
+      ...(maxBytes === undefined ? {} : { maxBytes }),
+    });
+    // A byte-limited page may hold fewer than `limit` rows: the token then continues after it.
+    const truncated = rows.length <= limit && maxBytes !== undefined && rows.length > 0;
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    const more = rows.length > limit || (truncated && (await this.#hasMore(tenant, last)));
+    if (maxBytes !== undefined && page.length === 1) checkListBytes(page[0] as SourceRecord, maxBytes);
+    const sources = page.filter((r) => this.#readable(r, caller));
+    const nextPageToken = more && last ? encodePageToken(last.sourceRef) : "";
     return { sources, nextPageToken };
   }
 
+  async #hasMore(tenant: string, last: SourceRecord | undefined): Promise<boolean> {
+    if (!last) return false;
+    return (
+      (await this.#deps.store.list(tenant, { afterRef: last.sourceRef, limit: 1, maxBytes: 0 })).length > 0
+    );
+  }
+
+  #readable(record: SourceRecord, caller: Caller | undefined): boolean {
+    if (!caller || !this.#deps.policy) return true;
+    try {
+      checkSourceAccess(this.#deps.policy, caller, record);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** The persisted cursor, log bounds and state of the tenant's source. */
-  async getCursor(tenant: string, sourceRef: string): Promise<CursorReport> {
-    const source = await this.get(tenant, sourceRef);
+  async getCursor(tenant: string, sourceRef: string, caller?: Caller): Promise<CursorReport> {
+    const source = await this.get(tenant, sourceRef, caller);
     const cursor = await this.#deps.cursors.get(tenant, sourceRef);
     if (!cursor) throw new SourceNotFoundError(sourceRef);
     const view = this.#deps.bridges.view(tenant, sourceRef);
@@ -158,9 +228,8 @@ export class SourceRegistry {
   }
 
   /** Deletes the tenant's source with its cursor and log; SourceNotFoundError when unknown. */
-  async delete(tenant: string, sourceRef: string): Promise<void> {
-    checkRef(sourceRef);
-    if (!(await this.#deps.store.get(tenant, sourceRef))) throw new SourceNotFoundError(sourceRef);
+  async delete(tenant: string, sourceRef: string, caller?: Caller): Promise<void> {
+    await this.get(tenant, sourceRef, caller);
     await this.#deps.bridges.remove(tenant, sourceRef);
     if (!(await this.#deps.store.delete(tenant, sourceRef))) throw new SourceNotFoundError(sourceRef);
   }

@@ -38,6 +38,8 @@ export interface SourceRecord {
   readonly watchedAt: Date | undefined;
   /** Last state or error change. */
   readonly updatedAt: Date;
+  /** Identity of the policy row filter it was registered under (see domain/policy.ts); undefined when none. */
+  readonly accessKey?: string | undefined;
 }
 
 /** Input of {@link SourceStore.upsert}. */
@@ -46,6 +48,8 @@ export interface UpsertSource {
   readonly sourceRef: string;
   readonly options: CanonicalSourceOptions;
   readonly shapeUrl: string;
+  /** Identity of the policy row filter applied, when one is (stored for access checks). */
+  readonly accessKey?: string | undefined;
   /** First Electric cursor (from the registration probe); set only when the source has none yet. */
   readonly initialCursor?: {
     readonly shapeHandle: string;

@@ -17,11 +17,12 @@ export interface SourceRow {
   registered_at: Date;
   watched_at: Date | null;
   updated_at: Date;
+  access_key: string | null;
 }
 
 /** The columns {@link toSourceRecord} reads. */
 export const SOURCE_COLUMNS =
-  "tenant, source_ref, incarnation, options, shape_url, state, last_error, created_at, registered_at, watched_at, updated_at";
+  "tenant, source_ref, incarnation, options, shape_url, state, last_error, created_at, registered_at, watched_at, updated_at, access_key";
 
 /** Maps a sources row to the domain record. */
 export function toSourceRecord(row: SourceRow): SourceRecord {
@@ -37,6 +38,7 @@ export function toSourceRecord(row: SourceRow): SourceRecord {
     registeredAt: row.registered_at,
     watchedAt: row.watched_at ?? undefined,
     updatedAt: row.updated_at,
+    ...(row.access_key === null ? {} : { accessKey: row.access_key }),
   };
 }
 
@@ -55,8 +57,8 @@ export class PgSourceStore implements SourceStore {
     // exists without one, and a registration never returns before its first cursor is stored.
     const { rows } = await this.#pool.query<SourceRow & { inserted: boolean }>(
       `WITH s AS (
-         INSERT INTO ${TABLES.sources} (tenant, source_ref, options, shape_url)
-         VALUES ($1, $2, $3, $4)
+         INSERT INTO ${TABLES.sources} (tenant, source_ref, options, shape_url, access_key)
+         VALUES ($1, $2, $3, $4, $8)
          ON CONFLICT (tenant, source_ref) DO UPDATE SET registered_at = now()
          RETURNING ${SOURCE_COLUMNS}, (xmax = 0) AS inserted
        ), c AS (
@@ -76,6 +78,7 @@ export class PgSourceStore implements SourceStore {
         input.initialCursor?.shapeHandle ?? null,
         input.initialCursor?.shapeOffset ?? null,
         input.initialCursor?.logMode ?? null,
+        input.accessKey ?? null,
       ],
     );
     const row = rows[0] as SourceRow & { inserted: boolean };
@@ -90,14 +93,35 @@ export class PgSourceStore implements SourceStore {
     return rows[0] ? toSourceRecord(rows[0]) : undefined;
   }
 
-  async list(tenant: string, options: { afterRef?: string; limit: number }): Promise<SourceRecord[]> {
+  async list(
+    tenant: string,
+    options: { afterRef?: string; limit: number; maxBytes?: number },
+  ): Promise<SourceRecord[]> {
+    // The running size is computed from the index-ordered page before any row is fetched whole,
+    // so a page of large sources never loads more than `maxBytes` (plus one source) into memory.
     const { rows } = await this.#pool.query<SourceRow>(
-      `SELECT ${SOURCE_COLUMNS} FROM ${TABLES.sources}
-       WHERE tenant = $1 AND ($2::text IS NULL OR source_ref > $2)
-       ORDER BY source_ref LIMIT $3`,
-      [tenant, options.afterRef ?? null, options.limit],
+      `WITH page AS (
+         SELECT source_ref, sum(octet_length(options::text) + octet_length(shape_url) + 256)
+                  OVER (ORDER BY source_ref ROWS UNBOUNDED PRECEDING) AS running,
+                row_number() OVER (ORDER BY source_ref) AS n
+         FROM ${TABLES.sources}
+         WHERE tenant = $1 AND ($2::text IS NULL OR source_ref > $2)
+         ORDER BY source_ref LIMIT $3
+       )
+       SELECT ${SOURCE_COLUMNS} FROM ${TABLES.sources} JOIN page USING (source_ref)
+       WHERE tenant = $1 AND ($4::bigint IS NULL OR page.running <= $4 OR page.n = 1)
+       ORDER BY source_ref`,
+      [tenant, options.afterRef ?? null, options.limit, options.maxBytes ?? null],
     );
     return rows.map(toSourceRecord);
+  }
+
+  async count(tenant: string): Promise<number> {
+    const { rows } = await this.#pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM ${TABLES.sources} WHERE tenant = $1`,
+      [tenant],
+    );
+    return Number(rows[0]?.n ?? 0);
   }
 
   async delete(tenant: string, sourceRef: string): Promise<boolean> {

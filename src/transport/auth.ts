@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { createLocalJWKSet, type JWTPayload, type JWTVerifyResult, jwtVerify } from "jose";
 import type { AuthConfig } from "../config.js";
+import { tenantProblem } from "../domain/tenant.js";
 import { type Principal, principalKey } from "./context.js";
 
 /** Tenant of every caller when authentication is disabled (development on loopback only). */
@@ -42,6 +43,18 @@ function tenantOf(payload: JWTPayload): string | undefined {
   return typeof payload.sub === "string" && payload.sub.trim() !== "" ? payload.sub : undefined;
 }
 
+/**
+ * Refuses tokens living longer than `maxLifetimeMs`: `exp - iat`, or `exp - now` for a token
+ * without `iat` (jose has already checked that `exp` is present and not past).
+ */
+function checkLifetime(payload: JWTPayload, maxLifetimeMs: number): void {
+  const exp = payload.exp as number;
+  const from = typeof payload.iat === "number" ? payload.iat : Date.now() / 1000;
+  if ((exp - from) * 1000 > maxLifetimeMs) {
+    throw unauthenticated(`token lifetime exceeds the server's maximum of ${maxLifetimeMs / 1000} s`);
+  }
+}
+
 /** Looks like a JWT: three base64url parts. */
 function isJwtShaped(token: string): boolean {
   return /^[\w-]+\.[\w-]+\.[\w-]*$/.test(token);
@@ -68,6 +81,9 @@ function jwtVerifiers(config: AuthConfig): JwtVerifier[] {
   const verifyOptions = {
     ...(config.jwtIssuer ? { issuer: config.jwtIssuer } : {}),
     ...(config.jwtAudience ? { audience: config.jwtAudience } : {}),
+    // issue 12: a token must expire; skew is tolerated on exp, nbf and iat.
+    requiredClaims: ["exp"],
+    clockTolerance: Math.floor(config.jwtClockSkewMs / 1000),
   };
   const verifiers: JwtVerifier[] = [];
   if (config.jwtSecret) {
@@ -85,18 +101,31 @@ function jwtVerifiers(config: AuthConfig): JwtVerifier[] {
 }
 
 /** The principal of a JWT accepted by one of `verifiers`; UNAUTHENTICATED with jose's reason otherwise. */
-async function verifyJwt(verifiers: readonly JwtVerifier[], token: string): Promise<Principal> {
+async function verifyJwt(
+  verifiers: readonly JwtVerifier[],
+  token: string,
+  maxLifetimeMs: number,
+): Promise<Principal> {
   let lastReason = "invalid token";
   for (const verify of verifiers) {
     try {
       const { payload } = await verify(token);
+      checkLifetime(payload, maxLifetimeMs);
       const tenant = tenantOf(payload);
       if (!tenant) throw unauthenticated(`token has neither a "${TENANT_CLAIM}" nor a "sub" claim`);
-      return { tenant, method: "jwt", ...(typeof payload.sub === "string" ? { subject: payload.sub } : {}) };
+      const problem = tenantProblem(tenant);
+      if (problem) throw unauthenticated(`token's tenant claim ${problem}`);
+      return {
+        tenant,
+        method: "jwt",
+        claims: payload,
+        ...(typeof payload.sub === "string" ? { subject: payload.sub } : {}),
+      };
     } catch (err) {
       if (err instanceof ConnectError) throw err;
       // jose's codes are safe to show (e.g. ERR_JWT_EXPIRED); the token itself never is.
-      lastReason = (err as { code?: string }).code ?? "invalid token";
+      const { code, claim } = err as { code?: string; claim?: string };
+      lastReason = `${code ?? "invalid token"}${claim ? `: ${claim}` : ""}`;
     }
   }
   throw unauthenticated(`invalid token (${lastReason})`);
@@ -120,7 +149,8 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
       const token = match[1]!;
       const tenant = lookup(token);
       if (tenant !== undefined) return { tenant, method: "token" };
-      if (verifiers.length > 0 && isJwtShaped(token)) return verifyJwt(verifiers, token);
+      if (verifiers.length > 0 && isJwtShaped(token))
+        return verifyJwt(verifiers, token, config.jwtMaxLifetimeMs);
       throw unauthenticated("invalid token");
     },
   };

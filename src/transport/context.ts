@@ -8,6 +8,8 @@ export interface Principal {
   readonly method: "token" | "jwt" | "insecure";
   /** The JWT subject, when authenticated by JWT. */
   readonly subject?: string;
+  /** The verified JWT claims (row filters of the policy bind to them); absent for static tokens. */
+  readonly claims?: Readonly<Record<string, unknown>>;
 }
 
 /** Set by the auth interceptor for every pgsync.v1 call; handlers read it with `ctx.values.get`. */

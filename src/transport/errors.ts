@@ -16,6 +16,13 @@ export const CODE_BY_REASON: Readonly<Record<DomainReason, Code>> = {
   NO_SHAPE_URL: Code.FailedPrecondition,
   SHAPE_PROBE_FAILED: Code.FailedPrecondition,
   QUOTA_EXCEEDED: Code.ResourceExhausted,
+  // issue 12 (security): policy refusals and quotas.
+  TABLE_NOT_ALLOWED: Code.PermissionDenied,
+  COLUMN_NOT_ALLOWED: Code.PermissionDenied,
+  POLICY_CLAIM_MISSING: Code.PermissionDenied,
+  SOURCE_QUOTA_EXCEEDED: Code.ResourceExhausted,
+  REGISTRATION_RATE_EXCEEDED: Code.ResourceExhausted,
+  RESPONSE_TOO_LARGE: Code.ResourceExhausted,
   UNAVAILABLE: Code.Unavailable,
   CONSUMER_TOO_SLOW: Code.ResourceExhausted,
   FENCED: Code.Aborted,

@@ -94,15 +94,41 @@ async function* watch(registry: HealthRegistry, service: string, ctx: HandlerCon
   }
 }
 
+/** Options of {@link registerHealth}. */
+export interface HealthOptions {
+  /** Most open Watch streams, all (unauthenticated) callers together; more get RESOURCE_EXHAUSTED. */
+  readonly maxWatches?: number;
+}
+
 /** Serves grpc.health.v1.Health (Check, Watch, List) from a registry. */
-export function registerHealth(router: ConnectRouter, registry: HealthRegistry): void {
+export function registerHealth(
+  router: ConnectRouter,
+  registry: HealthRegistry,
+  options: HealthOptions = {},
+): void {
+  let watching = 0;
+  const max = options.maxWatches ?? Number.POSITIVE_INFINITY;
+  async function* limitedWatch(service: string, ctx: HandlerContext) {
+    if (watching >= max) {
+      throw new ConnectError(
+        `too many open health watches (limit ${max}); use Check, or retry later`,
+        Code.ResourceExhausted,
+      );
+    }
+    watching++;
+    try {
+      yield* watch(registry, service, ctx);
+    } finally {
+      watching--;
+    }
+  }
   router.service(Health, {
     check(req) {
       const status = registry.get(req.service);
       if (status === undefined) throw new ConnectError(`unknown service "${req.service}"`, Code.NotFound);
       return response(status);
     },
-    watch: (req, ctx) => watch(registry, req.service, ctx),
+    watch: (req, ctx) => limitedWatch(req.service, ctx),
     list() {
       const statuses: Record<string, HealthCheckResponse> = {};
       for (const [service, status] of registry.list()) statuses[service] = response(status);

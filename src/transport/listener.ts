@@ -17,6 +17,20 @@ export type HttpRoute = (
 /** Options of {@link createOnePortServer}. */
 export interface OnePortOptions {
   readonly httpRoutes?: Readonly<Record<string, HttpRoute>>;
+  /** Connection limits (issue 12); Node's defaults when absent. */
+  readonly limits?: ConnectionLimits;
+}
+
+/** Limits applied before any request is handled; see docs/security.md. */
+export interface ConnectionLimits {
+  /** Most concurrent streams per HTTP/2 connection (advertised in SETTINGS). */
+  readonly h2MaxConcurrentStreams: number;
+  /** Memory an HTTP/2 session may use, in MiB; past it new streams are refused. */
+  readonly h2MaxSessionMemoryMb: number;
+  /** Close a connection with no open request for this long; 0 never. */
+  readonly idleTimeoutMs: number;
+  /** Most open TCP connections; more are closed on accept. */
+  readonly maxConnections: number;
 }
 
 /** A listener serving HTTP/1.1 and cleartext HTTP/2 (h2c, prior knowledge) on one port. */
@@ -87,11 +101,20 @@ export function createOnePortServer(handler: UniversalHandler, options: OnePortO
     if (route && req.method === "GET") route(req, res);
     else handler(req, res);
   };
+  const limits = options.limits;
   const h1 = http.createServer(dispatch as http.RequestListener);
   const h2 = http2.createServer(
-    {},
+    limits
+      ? {
+          maxSessionMemory: limits.h2MaxSessionMemoryMb,
+          settings: { maxConcurrentStreams: limits.h2MaxConcurrentStreams },
+        }
+      : {},
     dispatch as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
   );
+  if (limits && limits.idleTimeoutMs > 0) {
+    h1.keepAliveTimeout = Math.min(h1.keepAliveTimeout, limits.idleTimeoutMs);
+  }
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
   let closing = false;
@@ -99,10 +122,12 @@ export function createOnePortServer(handler: UniversalHandler, options: OnePortO
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
     if (closing) session.close();
+    if (limits && limits.idleTimeoutMs > 0) closeWhenIdle(session, limits.idleTimeoutMs);
   });
 
   const route = prefaceRouter(h1, h2, sockets);
   const server = net.createServer({ noDelay: true }, route);
+  if (limits) server.maxConnections = limits.maxConnections;
 
   return {
     listen(host, port) {
@@ -153,4 +178,26 @@ export function createTextRoute(source: TextSource): HttpRoute {
         res.end();
       });
   };
+}
+
+/**
+ * Closes (GOAWAY) an HTTP/2 session that has had no open stream for `idleMs`. Long-lived streams
+ * (WatchWakes, Health.Watch) keep their session open however quiet they are.
+ */
+function closeWhenIdle(session: http2.ServerHttp2Session, idleMs: number): void {
+  let open = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    timer = setTimeout(() => session.close(), idleMs);
+    timer.unref();
+  };
+  session.on("stream", (stream: http2.ServerHttp2Stream) => {
+    open++;
+    clearTimeout(timer);
+    stream.once("close", () => {
+      if (--open === 0 && !session.closed) arm();
+    });
+  });
+  session.once("close", () => clearTimeout(timer));
+  arm();
 }

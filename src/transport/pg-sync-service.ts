@@ -20,8 +20,9 @@ import {
   type WatchWakesRequest,
   type WatchWakesResponse,
 } from "../../gen/pgsync/v1/pg_sync_service_pb.js";
+import type { Caller } from "../domain/policy.js";
 import type { SourceRegistry } from "../domain/source-registry.js";
-import type { WatchService } from "../domain/watch-service.js";
+import { WATCH_LIMITS, type WatchService } from "../domain/watch-service.js";
 import type { Metrics } from "../metrics.js";
 import { principalKey } from "./context.js";
 import { sourceOptionsFromProto, watchRequestFromProto } from "./from-proto.js";
@@ -40,11 +41,14 @@ export interface PgSyncServiceDeps {
 /** Trailer carrying the resume token when a stream ends with an error. */
 export const RESUME_TOKEN_TRAILER = "pgsync-resume-token";
 
-/** The tenant of the authenticated caller; the auth interceptor guarantees it is set. */
-function tenantOf(ctx: HandlerContext): string {
+/**
+ * The authenticated caller (tenant and JWT claims), which the authorization policy judges; the
+ * auth interceptor guarantees it is set.
+ */
+function callerOf(ctx: HandlerContext): Caller {
   const principal = ctx.values.get(principalKey);
   if (!principal) throw new ConnectError("not authenticated", Code.Unauthenticated);
-  return principal.tenant;
+  return { tenant: principal.tenant, claims: principal.claims ?? {} };
 }
 
 /**
@@ -60,8 +64,12 @@ export class PgSyncServiceImpl implements ServiceImpl<typeof PgSyncService> {
   }
 
   async registerSource(req: RegisterSourceRequest, ctx: HandlerContext): Promise<RegisterSourceResponse> {
-    const tenant = tenantOf(ctx);
-    const result = await this.#deps.registry.register(tenant, sourceOptionsFromProto(req.options));
+    const caller = callerOf(ctx);
+    const result = await this.#deps.registry.register(
+      caller.tenant,
+      sourceOptionsFromProto(req.options),
+      caller,
+    );
     return create(RegisterSourceResponseSchema, {
       sourceRef: result.sourceRef,
       created: result.created,
@@ -70,12 +78,14 @@ export class PgSyncServiceImpl implements ServiceImpl<typeof PgSyncService> {
   }
 
   async getSource(req: GetSourceRequest, ctx: HandlerContext): Promise<GetSourceResponse> {
-    const record = await this.#deps.registry.get(tenantOf(ctx), req.sourceRef);
+    const caller = callerOf(ctx);
+    const record = await this.#deps.registry.get(caller.tenant, req.sourceRef, caller);
     return create(GetSourceResponseSchema, { source: sourceToProto(record) });
   }
 
   async listSources(req: ListSourcesRequest, ctx: HandlerContext): Promise<ListSourcesResponse> {
-    const page = await this.#deps.registry.list(tenantOf(ctx), req.pageSize, req.pageToken);
+    const caller = callerOf(ctx);
+    const page = await this.#deps.registry.list(caller.tenant, req.pageSize, req.pageToken, caller);
     return create(ListSourcesResponseSchema, {
       sources: page.sources.map(sourceToProto),
       nextPageToken: page.nextPageToken,
@@ -83,12 +93,18 @@ export class PgSyncServiceImpl implements ServiceImpl<typeof PgSyncService> {
   }
 
   async deleteSource(req: DeleteSourceRequest, ctx: HandlerContext): Promise<DeleteSourceResponse> {
-    await this.#deps.registry.delete(tenantOf(ctx), req.sourceRef);
+    const caller = callerOf(ctx);
+    await this.#deps.registry.delete(caller.tenant, req.sourceRef, caller);
     return create(DeleteSourceResponseSchema, { sourceRef: req.sourceRef });
   }
 
   async *watchWakes(req: WatchWakesRequest, ctx: HandlerContext): AsyncGenerator<WatchWakesResponse> {
-    const watch = await this.#deps.watch.open(tenantOf(ctx), watchRequestFromProto(req));
+    const caller = callerOf(ctx);
+    // Over the ref limit, the watch service refuses the request before any read.
+    if (req.sourceRefs.length <= WATCH_LIMITS.maxSources) {
+      await this.#deps.registry.checkAccess(caller, req.sourceRefs);
+    }
+    const watch = await this.#deps.watch.open(caller.tenant, watchRequestFromProto(req));
     const { metrics } = this.#deps;
     metrics.openStreams.inc();
     try {
@@ -109,7 +125,8 @@ export class PgSyncServiceImpl implements ServiceImpl<typeof PgSyncService> {
   }
 
   async getCursor(req: GetCursorRequest, ctx: HandlerContext): Promise<GetCursorResponse> {
-    const report = await this.#deps.registry.getCursor(tenantOf(ctx), req.sourceRef);
+    const caller = callerOf(ctx);
+    const report = await this.#deps.registry.getCursor(caller.tenant, req.sourceRef, caller);
     return create(GetCursorResponseSchema, { cursor: cursorToProto(report) });
   }
 }

@@ -210,7 +210,9 @@ describe("replicas", { timeout: 150_000 }, () => {
   it("should claim nothing when a second process cannot bind its port, and show a fenced bridge as not LIVE", async () => {
     const c = await createReplicaCluster("bind", 3);
     onTestFinished(() => c.close());
-    const a = await c.start("ra");
+    // A long lease (renewed every 20 s): the term bumped below must meet the bridge's next commit,
+    // not a renewal first (which would drop the lease as lost instead of fenced).
+    const a = await c.start("ra", { PGSYNC_LEASE_TTL_MS: "60000" });
     await registerAll(c, a, 3);
     await waitAllOwned(c, ["ra"], "3 sources LIVE");
     const before = await c.leases();
@@ -227,6 +229,15 @@ describe("replicas", { timeout: 150_000 }, () => {
     // A term bumped behind the owner's back (as that second process used to do): its next commit
     // is refused, and the bridge leaves the LIVE count at once instead of being reported LIVE.
     const ref = c.refs[0] as string;
+    await waitFor(
+      async () => {
+        const { rows } = await c.sql.query<{ fresh: boolean }>(
+          "SELECT heartbeat_at > now() - interval '10 seconds' AS fresh FROM pgsync.replicas WHERE replica_id = 'ra'",
+        );
+        return rows[0]?.fresh === true;
+      },
+      { what: "ra's next renewal at least 10 s away", timeoutMs: 30_000 },
+    );
     await c.sql.query("UPDATE pgsync.cursors SET generation = generation + 1 WHERE source_ref = $1", [ref]);
     await c.sql.query("INSERT INTO t0 (n) VALUES (1)");
     await waitFor(async () => (await metricOf(a, /^pgsync_fenced_commits_total (\d+)/m)) === 1, {

@@ -79,6 +79,8 @@ function routerClient(statePool: pg.Pool, token: string | undefined, signal?: Ab
       jwtIssuer: undefined,
       jwtAudience: undefined,
       insecureNoAuth: false,
+      jwtMaxLifetimeMs: 86_400_000,
+      jwtClockSkewMs: 30_000,
     }),
     exemptServices: [],
   });

@@ -153,6 +153,31 @@ describe("replicas", { timeout: 150_000 }, () => {
     await expectExactLogs(c, writer.written);
   });
 
+  it("should hand a SIGTERMed replica's sources over at once, not at the next renewal", async () => {
+    const c = await createReplicaCluster("handover", 6);
+    onTestFinished(() => c.close());
+    // A 60 s lease is renewed (and re-planned) every 20 s: only the release announcement can
+    // move the sources within the bound below.
+    const env = { PGSYNC_LEASE_TTL_MS: "60000" };
+    const [a] = await Promise.all([c.start("ra", env), c.start("rb", env)]);
+    await registerAll(c, a as NonNullable<typeof a>, 6);
+    expect(await waitAllOwned(c, ["ra", "rb"], "6 sources over two replicas")).toEqual(
+      new Map([
+        ["ra", 3],
+        ["rb", 3],
+      ]),
+    );
+    const stoppedAt = Date.now();
+    expect(await c.replicas.get("rb")?.child.stop("SIGTERM")).toBe(0);
+    await waitFor(async () => (await c.counts()).get("ra") === 6, {
+      what: "ra owning every source",
+      timeoutMs: 5_000,
+      intervalMs: 20,
+    });
+    expect(Date.now() - stoppedAt).toBeLessThan(5_000);
+    await waitAllOwned(c, ["ra"], "every source LIVE on ra", 10_000);
+  });
+
   it("should keep ownership balanced after a replica joins and after one leaves", async () => {
     const c = await cluster("balance");
     const [a] = await Promise.all([c.start("ra"), c.start("rb")]);

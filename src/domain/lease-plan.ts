@@ -10,11 +10,13 @@ import { createHash } from "node:crypto";
  *   that already have it, so a balanced cluster never moves a source.
  *
  *   held > target  → release the surplus (sources this replica is least preferred for first)
- *   held < target  → acquire free sources (those it is most preferred for first)
+ *   held < target  → acquire its part of the free sources, dealt in key order each to the
+ *                    replica with the highest rendezvous score that is still below its target
  *
  * The targets add up to N, so every released or free source has a replica below its target to
- * take it, and at rest every replica holds exactly its target: within one of even.
- * "Preferred" is rendezvous hashing: racing replicas ask for different free sources first.
+ * take it, and at rest every replica holds exactly its target: within one of even. Every
+ * replica deals the free sources the same way from the same view, so replicas acquiring at once
+ * ask for disjoint sources and take them all in one round (no lost race, no wait for a re-plan).
  */
 
 /** A source as seen by the planner. */
@@ -124,21 +126,44 @@ export function planLeases(input: LeasePlanInput): LeasePlan {
     return { acquire: [], release, targets };
   }
   if (count < target && free.length > 0) {
-    const replicas = [...live];
-    const acquire = free
-      .map((s) => ({
-        s,
-        first: preferredReplica(replicas, s) === input.me,
-        score: rendezvousScore(input.me, s),
-      }))
-      .sort(
-        (a, b) => Number(b.first) - Number(a.first) || (a.score > b.score ? -1 : a.score < b.score ? 1 : 0),
-      )
-      .slice(0, target - count)
-      .map(({ s }) => keyOf(s));
-    return { acquire, release: [], targets };
+    return { acquire: dealFree(free, targets, held, input.me), release: [], targets };
   }
   return { acquire: [], release: [], targets };
+}
+
+/**
+ * Deals the free sources to the replicas below their target, each source to the replica with
+ * the highest rendezvous score that still has room, in key order. Every replica deals the same
+ * way from the same view, so replicas acquiring at once ask for disjoint sources (no lost races,
+ * no extra round) and between them take every free source. Returns this replica's part.
+ */
+function dealFree(
+  free: readonly SourceLeaseView[],
+  targets: ReadonlyMap<string, number>,
+  held: ReadonlyMap<string, number>,
+  me: string,
+): SourceKey[] {
+  const room = new Map<string, number>();
+  for (const [replica, target] of targets) {
+    const r = target - (held.get(replica) ?? 0);
+    if (r > 0) room.set(replica, r);
+  }
+  const mine: SourceKey[] = [];
+  const ordered = [...free].sort((a, b) => compareKeys(a, b));
+  for (const source of ordered) {
+    const to = preferredReplica([...room.keys()], source);
+    if (to === undefined) break;
+    const left = (room.get(to) ?? 1) - 1;
+    if (left > 0) room.set(to, left);
+    else room.delete(to);
+    if (to === me) mine.push(keyOf(source));
+  }
+  return mine;
+}
+
+function compareKeys(a: SourceKey, b: SourceKey): number {
+  if (a.tenant !== b.tenant) return a.tenant < b.tenant ? -1 : 1;
+  return a.sourceRef < b.sourceRef ? -1 : a.sourceRef > b.sourceRef ? 1 : 0;
 }
 
 function keyOf(source: SourceLeaseView): SourceKey {

@@ -113,6 +113,20 @@ describe("lease plan", () => {
     expect(preferredReplica([], free[0] as SourceLeaseView)).toBeUndefined();
   });
 
+  it("should deal the free sources to racing replicas disjointly, every one taken in one round", () => {
+    // A replica left: its 100 sources are free; b, c and d hold 100 each and take about 33 each.
+    const start = sources(400, (i) => (i < 100 ? undefined : ["b", "c", "d"][i % 3]));
+    const replicas = ["b", "c", "d"];
+    const plans = replicas.map((me) => planLeases({ me, replicas, sources: start }).acquire);
+    const taken = plans.flat().map((k) => k.sourceRef);
+    expect(new Set(taken).size).toBe(taken.length);
+    expect(taken.sort()).toEqual(start.filter((s) => s.liveOwner === undefined).map((s) => s.sourceRef));
+    const { view, rounds } = settle(replicas, start);
+    expect(rounds).toBe(2); // one round takes every source, the next finds nothing to do
+    const counts = replicas.map((id) => countBy(view).get(id) ?? 0);
+    expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
+  });
+
   it("should always settle within one source of even (property)", () => {
     fc.assert(
       fc.property(

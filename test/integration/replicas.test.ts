@@ -268,6 +268,17 @@ describe("replicas", { timeout: 150_000 }, () => {
     await waitFor(async () => (await metricOf(a, /^pgsync_fenced_commits_total (\d+)/m)) === 1, {
       what: "the fenced commit counted",
     });
-    expect(await metricOf(a, /^pgsync_bridges\{state="LIVE"\} (\d+)/m)).toBe(2);
+    // The fenced bridge was dropped as a lost lease; the source is then re-acquired at once, at a
+    // new term, and runs again (so the LIVE count is back to 3 rather than frozen at a stale 3).
+    expect(await metricOf(a, /^pgsync_leases_lost_total\{reason="fenced"\} (\d+)/m)).toBe(1);
+    const bumped = (await c.leases()).find((l) => l.sourceRef === ref)?.generation ?? 0n;
+    await waitFor(
+      async () => {
+        const lease = (await c.leases()).find((l) => l.sourceRef === ref);
+        return lease?.owner === "ra" && lease.live && lease.generation > bumped && lease.state === "LIVE";
+      },
+      { what: "the fenced source re-acquired at a new term and LIVE" },
+    );
+    expect(await metricOf(a, /^pgsync_bridges\{state="LIVE"\} (\d+)/m)).toBe(3);
   });
 });

@@ -6,6 +6,9 @@ import { defineConfig } from "vitest/config";
  * creates its own database on it.
  */
 export default defineConfig({
+  // The workspace clients (@pg-sync/runtime, @pg-sync/agents) export their TypeScript sources
+  // under the "@pg-sync/source" condition and their built dist/ otherwise: tests run the source.
+  ssr: { resolve: { conditions: ["@pg-sync/source", "module", "node", "development|production"] } },
   test: {
     include: ["test/**/*.test.ts", "clients/ts-*/test/**/*.test.ts"],
     globalSetup: ["test/support/global-setup.ts"],

@@ -18,11 +18,12 @@ import type { Context } from "./scenarios/context.js";
 import { failoverParams, runFailover } from "./scenarios/failover.js";
 import { manyParams, runManySources } from "./scenarios/many-sources.js";
 import { runShapeServer, shapeParams } from "./scenarios/shape-server.js";
+import { runSnapshot, snapshotParams } from "./scenarios/snapshot.js";
 import { runStall, stallParams } from "./scenarios/stall.js";
 import { runSync, syncParams } from "./scenarios/sync.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const GROUPS = ["sync", "many", "shape", "stall", "failover"] as const;
+const GROUPS = ["sync", "many", "shape", "stall", "snapshot", "failover"] as const;
 type Group = (typeof GROUPS)[number];
 
 const program = new Command()
@@ -97,6 +98,7 @@ async function main(): Promise<void> {
     await run("many", (ctx) => runManySources(ctx, manyParams()));
     await run("shape", (ctx) => runShapeServer(ctx, shapeParams(opts.quick)));
     await run("stall", (ctx) => runStall(ctx, stallParams(opts.quick)));
+    await run("snapshot", (ctx) => runSnapshot(ctx, snapshotParams(opts.quick)));
     await run("failover", (ctx) => runFailover(ctx, failoverParams()));
   } finally {
     await cleanup.run();

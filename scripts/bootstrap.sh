@@ -35,3 +35,7 @@ if [ ! -f "$stamp" ] || ! cmp -s "$PGSYNC_ROOT/package-lock.json" "$stamp"; then
   cp "$PGSYNC_ROOT/package-lock.json" "$stamp"
 fi
 export PATH="$PGSYNC_ROOT/node_modules/.bin:$PATH"
+
+# The client packages' dist/, which Node resolves @pg-sync/runtime to: built when stale (a few ms
+# to check when nothing changed).
+bash "$PGSYNC_ROOT/scripts/build-clients.sh" --if-stale

@@ -160,7 +160,7 @@ async function main(): Promise<void> {
   );
   say("  # Go");
   say(
-    `  (cd clients/go && PGSYNC_URL=${pgsync.url} PGSYNC_TOKEN=${token} go run ./cmd/pgsync-watch ${sourceRef})`,
+    `  (cd clients/go/pgsync && PGSYNC_URL=${pgsync.url} PGSYNC_TOKEN=${token} go run ./cmd/pgsync-watch ${sourceRef})`,
   );
   await new Promise(() => {});
 }

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Go client tests: `go test -json ./...` in clients/go with GOPATH, GOMODCACHE and GOCACHE under
+# Go client tests: `go test -json ./...` in clients/go/pgsync with GOPATH, GOMODCACHE and GOCACHE under
 # <repo>/.tools/go (so a second run is offline and fast). Live tests start their own stack
 # (TestMain); PGSYNC_TEST_PG_URL is used when set (scripts/test.sh sets it), else a throwaway
 # Postgres is started. Last line: `go: N passed, N failed` (subtests count, parents with
 # subtests do not).
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-GO_DIR="$ROOT/clients/go"
+GO_DIR="$ROOT/clients/go/pgsync"
 summary() { echo "go: $1 passed, $2 failed"; }
 
 if ! . "$ROOT/scripts/bootstrap.sh"; then echo "bootstrap failed" >&2; summary 0 1; exit 1; fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm test: bootstrap, one throwaway Postgres for the run, every test suite (TypeScript via vitest,
-# then the Python and Go clients when present), and a last line `N passed, N failed` summing them.
+# then the Python and Go clients and the package checks when present), and a last line
+# `N passed, N failed` summing them.
 # Extra arguments are passed to vitest (e.g. `npm test -- test/unit`).
 set -uo pipefail
 . "$(dirname "$0")/bootstrap.sh"
@@ -35,7 +36,7 @@ echo "typescript: $ts_pass passed, $ts_fail failed"
 add "$ts_pass" "$ts_fail"
 
 # Other languages: each script prints "N passed, N failed" as its last line.
-for suite in scripts/test-python.sh scripts/test-go.sh; do
+for suite in scripts/test-python.sh scripts/test-go.sh scripts/test-packages.sh; do
   [ -f "$suite" ] || continue
   out="$(mktemp)"
   bash "$suite" 2>&1 | tee "$out"

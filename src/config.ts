@@ -61,6 +61,11 @@ export interface Config extends IntSettings {
   readonly replicaId: string | undefined;
   /** Authorization policy file (`PGSYNC_POLICY_FILE`); undefined: every table outside the reserved schemas. */
   readonly policyFile: string | undefined;
+  /**
+   * Where traces go (OTLP/HTTP, the full `/v1/traces` URL): `PGSYNC_OTLP_ENDPOINT`, else the
+   * standard `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`; undefined: off.
+   */
+  readonly tracesUrl: string | undefined;
 }
 
 /** Log levels accepted by `PGSYNC_LOG_LEVEL`. */
@@ -211,6 +216,19 @@ function parseAuth(env: NodeJS.ProcessEnv, listen: ListenAddress, ints: IntSetti
   });
 }
 
+/** The OTLP/HTTP traces URL: a base endpoint gets `/v1/traces`, the traces-specific one is used as is. */
+function parseTracesUrl(env: NodeJS.ProcessEnv): string | undefined {
+  const specific = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim();
+  const base = env[ENV.otlpEndpoint]?.trim();
+  const variable = base ? ENV.otlpEndpoint : "OTEL_EXPORTER_OTLP_ENDPOINT";
+  const endpoint = base || (specific ? undefined : env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim());
+  if (!endpoint)
+    return specific ? parseHttpUrl("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", specific).toString() : undefined;
+  const url = parseHttpUrl(variable, endpoint);
+  url.pathname = `${url.pathname.replace(/\/$/, "")}/v1/traces`;
+  return url.toString();
+}
+
 /**
  * Reads and validates the configuration from environment variables. Pure: it reads only `env`.
  * Throws a {@link ConfigError} naming the variable on the first bad value.
@@ -251,6 +269,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     logLevel: logLevelRaw as LogLevel,
     replicaId: parseReplicaId(env[ENV.replicaId]),
     policyFile: env[ENV.policyFile]?.trim() || undefined,
+    tracesUrl: parseTracesUrl(env),
     ...ints,
   });
 }

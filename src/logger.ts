@@ -12,6 +12,10 @@ export const LOG_FIELDS = {
   code: "code",
   durationMs: "duration_ms",
   requestId: "request_id",
+  /** ErrorInfo reason of a failed call (`SOURCE_NOT_FOUND`). */
+  reason: "reason",
+  /** OpenTelemetry trace id, when tracing is on. */
+  traceId: "trace_id",
 } as const;
 
 /** Paths pino replaces with "[redacted]": secrets never reach logs. */

@@ -2,29 +2,22 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type pg from "pg";
-import { BridgeManager } from "./bridge/bridge-manager.js";
+import type { BridgeManager } from "./bridge/bridge-manager.js";
 import type { LeaseCoordinator } from "./bridge/lease-coordinator.js";
-import { probeShape } from "./bridge/probe.js";
 import type { Config } from "./config.js";
-import { createBackoff } from "./domain/backoff.js";
-import { TenantRateLimiter } from "./domain/rate-limiter.js";
-import { createUrlAllowList } from "./domain/shape-url.js";
-import { SourceRegistry } from "./domain/source-registry.js";
-import { WatchService } from "./domain/watch-service.js";
+import type { SourceRegistry } from "./domain/source-registry.js";
+import type { WatchService } from "./domain/watch-service.js";
+import { buildDomain, type Domain, type DomainOverrides, openStateDatabase } from "./domain-wiring.js";
 import type { Logger } from "./logger.js";
-import { createMetrics, type Metrics } from "./metrics.js";
-import { loadPolicyFile } from "./policy-file.js";
+import type { Metrics } from "./metrics.js";
 import { checkHealth, HEALTH_SERVICES } from "./readiness.js";
-import { createLeaseCoordinator, replicaIdFor } from "./replicas.js";
-import { migrate } from "./storage/migrate.js";
-import { PgChangeLog } from "./storage/pg-change-log.js";
-import { PgCursorStore } from "./storage/pg-cursor-store.js";
-import { PgNotifier } from "./storage/pg-notifier.js";
+import { startStep } from "./startup.js";
+import type { PgNotifier } from "./storage/pg-notifier.js";
 import { pruneChangeLog } from "./storage/pg-retention.js";
-import { PgSourceStore } from "./storage/pg-source-store.js";
-import { createPool } from "./storage/pool.js";
 import { createAuthenticator } from "./transport/auth.js";
-import { createHealthRegistry, type HealthRegistry } from "./transport/health.js";
+import { ConsumerGroupHandlers } from "./transport/consumer-group-handlers.js";
+import { createHealthRegistry, type HealthRegistry, ServingStatus } from "./transport/health.js";
+import { createProbeRoutes } from "./transport/http-probes.js";
 import { createOnePortServer, createTextRoute, type OnePortServer } from "./transport/listener.js";
 import { PgSyncServiceImpl } from "./transport/pg-sync-service.js";
 import { createRpcHandler, PUBLIC_SERVICES } from "./transport/rpc-handler.js";
@@ -33,9 +26,6 @@ export { HEALTH_SERVICES };
 
 /** Services listed by reflection. */
 const REFLECTED_SERVICES = [HEALTH_SERVICES.api, ...PUBLIC_SERVICES];
-
-/** Log entries read per query by a WatchWakes stream. */
-const WATCH_READ_PAGE_SIZE = 500;
 
 /** Where the descriptor set with source info (for reflection) is generated. */
 const DESCRIPTORS_PATH = join(import.meta.dirname, "../descriptors/pgsync.binpb");
@@ -47,11 +37,7 @@ const HEALTH_FLUSH_MS = 100;
 const HEALTH_CHECK_INTERVAL_MS = 5_000;
 
 /** Overrides for tests. */
-export interface ServerOverrides {
-  /** Fetch used for Electric requests. */
-  readonly fetchClient?: typeof fetch;
-  /** Replica id of this process (lease owner); default `PGSYNC_REPLICA_ID`, else hostname-pid-random. */
-  readonly owner?: string;
+export interface ServerOverrides extends DomainOverrides {
   /** How often health re-checks the state database (default 5 s). */
   readonly healthCheckIntervalMs?: number;
 }
@@ -73,17 +59,6 @@ export interface PgSyncServer {
   readonly health: HealthRegistry;
 }
 
-/** The domain and its adapters: state stores, bridges, registry, watch service. */
-interface Domain {
-  readonly metrics: Metrics;
-  readonly sources: PgSourceStore;
-  readonly registry: SourceRegistry;
-  readonly watch: WatchService;
-  readonly notifier: PgNotifier;
-  readonly bridges: BridgeManager;
-  readonly leases: LeaseCoordinator;
-}
-
 /** The Connect routes, health and the one-port listener. */
 interface Transport {
   readonly health: HealthRegistry;
@@ -92,102 +67,12 @@ interface Transport {
   readonly shutdown: AbortController;
 }
 
-/** Opens the state database pool and migrates the schema; the pool is closed again on failure. */
-async function openStateDatabase(config: Config, logger: Logger): Promise<pg.Pool> {
-  const pool = createPool({ connectionString: config.databaseUrl, max: config.dbPoolSize }, logger);
-  try {
-    const applied = await migrate(pool);
-    if (applied.length > 0) logger.info({ applied }, "migrations applied");
-  } catch (err) {
-    await pool.end().catch(() => {});
-    throw err;
-  }
-  return pool;
-}
-
-/**
- * Builds the domain over the state database: stores, bridge manager, lease coordinator, registry,
- * watch service. `onServing` is told when this replica starts or stops being able to hold leases.
- */
-function buildDomain(
-  config: Config,
-  pool: pg.Pool,
-  logger: Logger,
-  overrides: ServerOverrides,
-  onServing: () => void,
-): Domain {
-  const metrics = createMetrics();
-  const sources = new PgSourceStore(pool);
-  const cursors = new PgCursorStore(pool);
-  const fetchClient = overrides.fetchClient;
-  // The owner is the replica id; leases decide which bridges run here.
-  const owner = replicaIdFor(config, overrides.owner);
-  const bridges = new BridgeManager({
-    sources,
-    cursors,
-    backoff: createBackoff({ initialDelayMs: config.backoffInitialMs, maxDelayMs: config.backoffMaxMs }),
-    owner,
-    logger: logger.child({ component: "bridge-manager" }),
-    metrics,
-    idleTtlMs: config.idleTtlMs,
-    gcIntervalMs: config.gcIntervalMs,
-    isUrlAllowed: createUrlAllowList(config.allowedOrigins),
-    onFenced: (tenant, sourceRef) => leases.onFenced(tenant, sourceRef),
-    ...(fetchClient ? { fetchClient } : {}),
-  });
-  const leases = createLeaseCoordinator({
-    config,
-    pool,
-    logger,
-    metrics,
-    cursors,
-    bridges,
-    owner,
-    onServing,
-  });
-  const registry = new SourceRegistry({
-    store: sources,
-    cursors,
-    bridges: leases,
-    defaultShapeUrl: config.electricUrl,
-    allowedOrigins: config.allowedOrigins,
-    policy: config.policyFile ? loadPolicyFile(config.policyFile) : undefined,
-    quotas: {
-      maxSourcesPerTenant: config.maxSourcesPerTenant,
-      registrations: new TenantRateLimiter({ limit: config.maxRegistrationsPerMinute }),
-      listMaxResponseBytes: config.listMaxResponseBytes,
-    },
-    probe: (shapeUrl, options) =>
-      probeShape(shapeUrl, options, {
-        timeoutMs: config.probeTimeoutMs,
-        ...(fetchClient ? { fetchFn: fetchClient } : {}),
-      }),
-  });
-  const notifier = new PgNotifier(config.databaseUrl, logger.child({ component: "notifier" }));
-  const watch = new WatchService({
-    registry,
-    reader: new PgChangeLog(pool),
-    notifier,
-    retain: (record) => leases.retain(record),
-    touchWatched: (tenant, refs) => sources.touchWatched(tenant, refs),
-    limits: {
-      maxBufferedFrames: config.watchBufferFrames,
-      maxBufferedBytes: config.watchBufferBytes,
-      stallTimeoutMs: config.watchStallTimeoutMs,
-      readPageSize: WATCH_READ_PAGE_SIZE,
-    },
-    maxStreamsPerTenant: config.maxStreamsPerTenant,
-    onDispatch: (seconds) => metrics.wakeDispatchSeconds.observe(seconds),
-  });
-  return { metrics, sources, registry, watch, notifier, bridges, leases };
-}
-
 /** Builds the transport: PgSyncService, health and reflection behind the interceptors, on one port. */
 async function buildTransport(config: Config, domain: Domain, logger: Logger): Promise<Transport> {
   const health = createHealthRegistry();
   const shutdown = new AbortController();
-  const descriptorSet = await readFile(DESCRIPTORS_PATH);
-  const impl = new PgSyncServiceImpl(domain);
+  const descriptorSet = await startStep("reflection descriptor set", () => readFile(DESCRIPTORS_PATH));
+  const impl = new PgSyncServiceImpl({ ...domain, groups: new ConsumerGroupHandlers(domain.groups) });
   // Credentials before bodies, request size limits, the health watch limit: see rpc-handler.ts.
   const handler = createRpcHandler({
     impl,
@@ -198,6 +83,7 @@ async function buildTransport(config: Config, domain: Domain, logger: Logger): P
     shutdownSignal: shutdown.signal,
     maxRequestBytes: config.maxRequestBytes,
     maxHealthWatches: config.maxHealthWatches,
+    metrics: domain.metrics,
   });
   const listener = createOnePortServer(handler, {
     limits: {
@@ -206,7 +92,10 @@ async function buildTransport(config: Config, domain: Domain, logger: Logger): P
       idleTimeoutMs: config.idleConnectionTimeoutMs,
       maxConnections: config.maxConnections,
     },
-    httpRoutes: { "/metrics": createTextRoute(domain.metrics.registry) },
+    httpRoutes: {
+      "/metrics": createTextRoute(domain.metrics.registry),
+      ...createProbeRoutes(() => health.get(HEALTH_SERVICES.overall) === ServingStatus.SERVING),
+    },
   });
   return { health, listener, shutdown };
 }
@@ -250,7 +139,7 @@ export async function createServer(
   logger: Logger,
   overrides: ServerOverrides = {},
 ): Promise<PgSyncServer> {
-  const pool = await openStateDatabase(config, logger);
+  const pool = await startStep("state database", () => openStateDatabase(config, logger));
   // Health is re-checked at once whenever this replica starts or stops being able to hold leases.
   const domain = buildDomain(config, pool, logger, overrides, () => void checkHealth(pool, domain, health));
   const { health, listener, shutdown } = await buildTransport(config, domain, logger);
@@ -263,10 +152,11 @@ export async function createServer(
     health,
     async listen() {
       // Bind first, claim after: a process that cannot listen takes no source.
-      const address = await listener.listen(config.listen.host, config.listen.port);
-      await notifier.start();
-      await bridges.start(false); // the idle check only: leases decide which bridges run here
-      await leases.start();
+      const { listen: at } = config;
+      const address = await startStep("listener", () => listener.listen(at.host, at.port));
+      await startStep("state database notifications", () => notifier.start());
+      await startStep("state database", () => bridges.start(false)); // leases decide what runs here
+      await startStep("state database", () => leases.start());
       const interval = overrides.healthCheckIntervalMs ?? HEALTH_CHECK_INTERVAL_MS;
       stopJobs = await startBackgroundJobs(config, pool, domain, health, logger, interval);
       const host = address.host.includes(":") ? `[${address.host}]` : address.host;

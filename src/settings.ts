@@ -223,6 +223,16 @@ export const SETTINGS = {
     secret: false,
     description: "a stream whose buffer stays full this long ends with `RESOURCE_EXHAUSTED` + resume token",
   },
+  snapshotPageRows: {
+    kind: "int",
+    env: "PGSYNC_SNAPSHOT_PAGE_ROWS",
+    default: 5_000,
+    min: 1,
+    max: 1_000_000,
+    secret: false,
+    description: "rows per snapshot page, read in one Electric subset request",
+  },
+
   maxStreamsPerTenant: {
     kind: "int",
     env: "PGSYNC_MAX_STREAMS_PER_TENANT",
@@ -232,6 +242,35 @@ export const SETTINGS = {
     secret: false,
     description: "open WatchWakes streams per tenant",
   },
+  maxGroupsPerTenant: {
+    kind: "int",
+    env: "PGSYNC_MAX_GROUPS_PER_TENANT",
+    default: 100,
+    min: 1,
+    max: 1_000_000,
+    secret: false,
+    description: "consumer groups per tenant",
+  },
+  groupWindow: {
+    kind: "int",
+    env: "PGSYNC_GROUP_WINDOW",
+    default: 1_000,
+    min: 1,
+    max: 1_000_000,
+    secret: false,
+    description: "unfinished deliveries a consumer group keeps per source before it pauses reading the log",
+  },
+  groupPollIntervalMs: {
+    kind: "int",
+    env: "PGSYNC_GROUP_POLL_INTERVAL_MS",
+    default: 1_000,
+    min: 10,
+    max: 600_000,
+    secret: false,
+    description:
+      "how often an idle group member or paused group reader re-checks for work from other replicas",
+  },
+
   policyFile: {
     kind: "text",
     env: "PGSYNC_POLICY_FILE",
@@ -338,6 +377,13 @@ export const SETTINGS = {
     secret: false,
     description: "largest ListSources response; pages are cut to fit",
   },
+  otlpEndpoint: {
+    kind: "text",
+    env: "PGSYNC_OTLP_ENDPOINT",
+    secret: false,
+    description:
+      "OTLP/HTTP collector for traces (`http://host:4318`); off unless this or `OTEL_EXPORTER_OTLP_ENDPOINT`",
+  },
   replicaId: {
     kind: "text",
     env: "PGSYNC_REPLICA_ID",
@@ -398,3 +444,20 @@ export const DEFAULT_CONFIG = Object.freeze(
 export const SECRET_VARS: ReadonlySet<string> = new Set(
   SETTING_NAMES.filter((name) => SETTINGS[name].secret).map((name) => SETTINGS[name].env),
 );
+
+/**
+ * `PGSYNC_*` variables that are not server settings: read by pg-sync's scripts, tests, demo and
+ * client examples, so the server does not warn about them.
+ */
+export const TOOLING_VARS: ReadonlySet<string> = new Set([
+  "PGSYNC_ROOT",
+  "PGSYNC_URL",
+  "PGSYNC_TOKEN",
+  "PGSYNC_PORT",
+  "PGSYNC_REQUIRE_LIVE",
+  "PGSYNC_REQUIRE_GENERATOR",
+  "PGSYNC_STACK_LOG",
+]);
+
+/** Prefixes of tooling variables (`PGSYNC_TEST_PG_URL`, `PGSYNC_DEMO_DIR`, …). */
+export const TOOLING_PREFIXES: readonly string[] = ["PGSYNC_TEST_", "PGSYNC_DEMO_"];

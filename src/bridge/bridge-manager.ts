@@ -44,6 +44,14 @@ export interface BridgeView {
   readonly upToDateAt: Date | undefined;
 }
 
+/** A running bridge as the metrics see it. */
+export interface RunningBridge extends BridgeView {
+  readonly tenant: string;
+  readonly sourceRef: string;
+  /** Newest log seq this bridge committed or claimed. */
+  readonly headSeq: bigint;
+}
+
 /**
  * Owns the bridges of this process: exactly one per (tenant, source_ref), created synchronously
  * so concurrent registrations cannot start two; resumes every active source at start; stops
@@ -122,6 +130,17 @@ export class BridgeManager implements BridgeControl {
   view(tenant: string, sourceRef: string): BridgeView | undefined {
     const bridge = this.#bridges.get(keyOf(tenant, sourceRef));
     return bridge ? { status: bridge.status, upToDateAt: bridge.upToDateAt } : undefined;
+  }
+
+  /** Every bridge this process runs (ended ones included), for per-source metrics. */
+  running(): RunningBridge[] {
+    return [...this.#bridges.values()].map((b) => ({
+      tenant: b.tenant,
+      sourceRef: b.sourceRef,
+      status: b.status,
+      upToDateAt: b.upToDateAt,
+      headSeq: b.headSeq,
+    }));
   }
 
   /**

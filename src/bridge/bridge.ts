@@ -11,6 +11,7 @@ import type { CursorStore } from "../domain/ports.js";
 import type { CanonicalSourceOptions } from "../domain/source-ref.js";
 import { LOG_FIELDS, type Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
+import { type CommittedRange, traceBatch } from "../tracing.js";
 import { parseBatch } from "./batch.js";
 import { classifyError, errorSummary } from "./classify-error.js";
 import { resumeOptions, type ShapeBatch, shapeBatches } from "./shape-batches.js";
@@ -240,9 +241,16 @@ export class Bridge {
     }
   }
 
-  /** Commits one batch (changes, gap, cursor) and reports it to the machine. */
-  async #onBatch({ messages, handle, offset }: ShapeBatch): Promise<void> {
+  /** Commits one batch (traced: receipt to commit) and reports it to the machine. */
+  async #onBatch(batch: ShapeBatch): Promise<void> {
+    const { tenant, sourceRef } = this.#deps;
+    await traceBatch(tenant, sourceRef, batch.messages.length, () => this.#commitBatch(batch));
+  }
+
+  /** Commits one batch (changes, gap, cursor) and reports it; returns the seqs it appended. */
+  async #commitBatch({ messages, handle, offset }: ShapeBatch): Promise<CommittedRange | undefined> {
     const receivedAt = performance.now();
+    let appended: CommittedRange | undefined;
     const { metrics, store, tenant, sourceRef } = this.#deps;
     metrics.electricBatches.inc();
     const batch = parseBatch(messages, offset);
@@ -261,6 +269,7 @@ export class Bridge {
       });
       this.#committed = { handle, offset };
       this.#headSeq = result.headSeq;
+      appended = { from: result.headSeq - BigInt(result.appended) + 1n, to: result.headSeq };
       metrics.cursorWrites.inc();
       metrics.changesLogged.inc(batch.changes.length);
       if (gap) metrics.gapsLogged.inc({ reason: gap.reason });
@@ -269,6 +278,7 @@ export class Bridge {
     if (batch.upToDate) this.#upToDateAt = new Date();
     this.#attempt = 0;
     await this.#dispatch({ type: "committed", upToDate: batch.upToDate });
+    return appended;
   }
 
   #mustRefetchGap(handle: string | undefined): NewGap {

@@ -1,11 +1,10 @@
 import { type Backoff, createBackoff } from "../domain/backoff.js";
 import type { LogMode } from "../domain/change-log.js";
 import { ShapeProbeFailedError, UnavailableError } from "../domain/errors.js";
-import { publicShapeUrl } from "../domain/shape-url.js";
 import type { CanonicalSourceOptions } from "../domain/source-ref.js";
 import { DEFAULT_CONFIG } from "../settings.js";
 import { ELECTRIC_HEADERS, ELECTRIC_PARAMS, OFFSET_NOW } from "./electric-constants.js";
-import { formatElectricError } from "./electric-error.js";
+import { formatElectricError, invalidOptionsFrom } from "./electric-error.js";
 import {
   createElectricFetch,
   NotAShapeEndpointError,
@@ -53,10 +52,12 @@ export interface ProbeOptions {
  * Asks the shape endpoint for the source's shape at `offset=now` with `log=changes_only`, exactly
  * as the bridge will request it. Success gives the fresh source's first cursor (persisted before
  * RegisterSource returns, so nothing committed afterwards is skipped). Failure is a
- * {@link ShapeProbeFailedError} with a reason a user can act on. Redirects are never followed,
- * bodies are read up to {@link PROBE_BODY_MAX_BYTES}, and messages show the URL without its
- * secrets; an unreachable endpoint is reported without URL or network cause (which would map the
- * internal network for a tenant).
+ * {@link ShapeProbeFailedError} with a reason a user can act on, or, when Electric's 400 names the
+ * where clause, columns or params, an {@link InvalidSourceOptionsError} naming that option with
+ * Electric's message. Redirects are never followed, bodies are read up to
+ * {@link PROBE_BODY_MAX_BYTES}, and messages never show the URL (the server's default endpoint is
+ * internal) nor, for an unreachable endpoint, the network cause (which would map the internal
+ * network for a tenant).
  */
 export async function probeShape(
   shapeUrl: string,
@@ -70,11 +71,10 @@ export async function probeShape(
 ): Promise<ProbeResult> {
   const url = applyShapeParams(new URL(shapeUrl), shapeParamsFor(options), "changes_only");
   url.searchParams.set(ELECTRIC_PARAMS.offset, OFFSET_NOW);
-  const shown = publicShapeUrl(shapeUrl);
   const electricFetch = createElectricFetch(fetchFn);
   const deadline = now() + timeoutMs;
   for (let attempt = 0; ; attempt++) {
-    const response = await request(electricFetch, url, shown, Math.max(1, deadline - now()));
+    const response = await request(electricFetch, url, Math.max(1, deadline - now()));
     if (response.ok) {
       await response.body?.cancel().catch(() => {});
       return {
@@ -83,13 +83,13 @@ export async function probeShape(
         logMode: "changes_only",
       };
     }
-    const detail = formatElectricError(response.status, {
-      text: await readBodyCapped(response, PROBE_BODY_MAX_BYTES),
-    });
+    const text = await readBodyCapped(response, PROBE_BODY_MAX_BYTES);
+    const detail = formatElectricError(response.status, { text });
     if (!isTransient(response.status)) {
-      throw new ShapeProbeFailedError(
-        `shape endpoint ${shown} rejected the shape (${response.status}): ${detail}`,
-        response.status,
+      // A bad where, column or parameter is the caller's to fix: INVALID_ARGUMENT naming the option.
+      throw (
+        invalidOptionsFrom(response.status, text, options) ??
+        new ShapeProbeFailedError(`rejected the shape (${response.status}): ${detail}`, response.status)
       );
     }
     // Electric answers 503 while it starts and 429 when overloaded: wait within the probe's budget.
@@ -97,7 +97,7 @@ export async function probeShape(
     const delay = backoff.delayMs(attempt, Math.min(asked ?? 0, PROBE_MAX_RETRY_AFTER_MS));
     if (now() + delay >= deadline) {
       throw new UnavailableError(
-        `shape endpoint ${shown} is temporarily unavailable (${response.status}: ${detail}); retry later`,
+        `the shape endpoint is temporarily unavailable (${response.status}: ${detail}); retry later`,
       );
     }
     await backoff.sleep(delay);
@@ -105,25 +105,23 @@ export async function probeShape(
 }
 
 /** One probe request; a redirect, a non-shape answer or no answer become a ShapeProbeFailedError. */
-async function request(
-  electricFetch: typeof fetch,
-  url: URL,
-  shown: string,
-  timeoutMs: number,
-): Promise<Response> {
+async function request(electricFetch: typeof fetch, url: URL, timeoutMs: number): Promise<Response> {
   try {
     return await electricFetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
     if (err instanceof ShapeEndpointRedirectError) {
-      throw new ShapeProbeFailedError(`shape endpoint ${shown}: ${err.message}`, err.status);
+      throw new ShapeProbeFailedError(
+        `answered ${err.status} (a redirect); pg-sync does not follow redirects, so the source's url must name the endpoint itself`,
+        err.status,
+      );
     }
     if (err instanceof NotAShapeEndpointError) {
       throw new ShapeProbeFailedError(
-        `${shown} answered ${err.status} but is not an Electric shape log (no ${ELECTRIC_HEADERS.handle} header); shape endpoints are usually served at ${new URL(shown).origin}/v1/shape`,
+        `answered ${err.status} but is not an Electric shape log (no ${ELECTRIC_HEADERS.handle} header); Electric serves shapes at the path /v1/shape`,
         err.status,
       );
     }
     // ECONNREFUSED, ENOTFOUND, timeouts: one answer, so a tenant cannot map hosts and ports.
-    throw new ShapeProbeFailedError("shape endpoint is unreachable");
+    throw new ShapeProbeFailedError("is unreachable");
   }
 }

@@ -20,14 +20,14 @@ export type ShapeBatchesOptions = Omit<ShapeStreamOptions<unknown>, "signal" | "
  * Electric's default parser turns int8 into BigInt (not JSON-safe) and NaN/Infinity floats into
  * numbers JSON cannot hold. Keep them as exact strings; everything else as Electric parses it.
  */
-const JSON_SAFE_PARSER = {
+export const JSON_SAFE_PARSER = {
   int8: (value: string) => value,
   float4: (value: string) => (Number.isFinite(Number(value)) ? Number(value) : value),
   float8: (value: string) => (Number.isFinite(Number(value)) ? Number(value) : value),
 };
 
 /** The Electric client's own retries are off: every failure comes back to the bridge's backoff. */
-const NO_CLIENT_RETRIES = { initialDelay: 100, maxDelay: 100, multiplier: 1, maxRetries: 0 };
+export const NO_CLIENT_RETRIES = { initialDelay: 100, maxDelay: 100, multiplier: 1, maxRetries: 0 };
 
 /**
  * The stream options that resume a source from its committed `cursor` (or start it at `now`):

@@ -25,7 +25,9 @@ export type DomainReason =
   | "POLICY_CLAIM_MISSING"
   | "SOURCE_QUOTA_EXCEEDED"
   | "REGISTRATION_RATE_EXCEEDED"
-  | "RESPONSE_TOO_LARGE";
+  | "RESPONSE_TOO_LARGE"
+  | "CONSUMER_GROUP_NOT_FOUND"
+  | "CONSUMER_GROUP_CONFLICT";
 
 /** Base of every domain error: a stable reason plus ErrorInfo metadata. */
 export abstract class DomainError extends Error {
@@ -94,7 +96,11 @@ export class NoShapeUrlError extends DomainError {
   }
 }
 
-/** The shape endpoint cannot serve the shape; `detail` says why in terms a user can act on. */
+/**
+ * The shape endpoint cannot serve the shape; `detail` says why in terms a user can act on, as what
+ * the endpoint did ("is unreachable", "rejected the shape (400): …"): the message names the
+ * endpoint once and never its URL (the server's default endpoint is internal).
+ */
 export class ShapeProbeFailedError extends DomainError {
   override name = "ShapeProbeFailedError";
   readonly reason = "SHAPE_PROBE_FAILED";
@@ -102,7 +108,10 @@ export class ShapeProbeFailedError extends DomainError {
     readonly detail: string,
     readonly status?: number,
   ) {
-    super(`shape endpoint probe failed: ${detail}`, status === undefined ? {} : { status: String(status) });
+    super(
+      `registration probe failed: the shape endpoint ${detail}`,
+      status === undefined ? {} : { status: String(status) },
+    );
   }
 }
 
@@ -212,4 +221,29 @@ export class FencedError extends DomainError {
 /** True for any domain error. */
 export function isDomainError(err: unknown): err is DomainError {
   return err instanceof DomainError;
+}
+
+/** The group does not exist for this tenant (or is another tenant's: same error). */
+export class ConsumerGroupNotFoundError extends DomainError {
+  override name = "ConsumerGroupNotFoundError";
+  readonly reason = "CONSUMER_GROUP_NOT_FOUND";
+  constructor(readonly group: string) {
+    super(`consumer group ${JSON.stringify(group)} not found`, { group });
+  }
+}
+
+/** A request names a group setting that differs from the one the group was created with. */
+export class ConsumerGroupConflictError extends DomainError {
+  override name = "ConsumerGroupConflictError";
+  readonly reason = "CONSUMER_GROUP_CONFLICT";
+  constructor(
+    readonly field: string,
+    readonly group: string,
+    existing: string,
+  ) {
+    super(
+      `${field}: differs from consumer group ${JSON.stringify(group)}, created with ${existing}; leave it unset to keep the group's, or delete the group first`,
+      { field, group },
+    );
+  }
 }

@@ -11,6 +11,8 @@ export interface ChangeEntry {
   readonly oldValue: Record<string, unknown> | undefined;
   readonly offset: string;
   readonly txids: readonly string[];
+  /** True for a snapshot row (not a logged change): the row as of the snapshot, as an insert. */
+  readonly snapshot?: boolean;
 }
 
 /** A gap read back from a source's log. */

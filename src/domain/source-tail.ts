@@ -1,6 +1,8 @@
 import type { ChangeEntry, LogEntry } from "./log-entry.js";
 import type { ChangeLogReader } from "./ports.js";
 import type { TokenPosition } from "./resume-token.js";
+import { runSnapshot, type SnapshotSettings } from "./snapshot-feed.js";
+import { newSplice, type SpliceState, spliceChange } from "./snapshot-splice.js";
 import type { SourceRecord } from "./source.js";
 import type { StartPlan } from "./start-plan.js";
 import { type UnsealedFrame, type WatchOptions, wakeIdFor } from "./watch-frames.js";
@@ -22,6 +24,10 @@ export interface SourceTailDeps {
   readonly onError: (err: unknown) => void;
   /** Called with the latency from a log notification to its frames being handed on (metrics). */
   readonly onDispatch?: (seconds: number) => void;
+  /** How snapshots are read; required for snapshot starts and rebuilds. */
+  readonly snapshots?: SnapshotSettings;
+  /** Aborts snapshot page requests when the stream ends. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -30,7 +36,9 @@ export interface SourceTailDeps {
  * into wakes of at most max_changes_per_wake and hands them on. It owns the source's position and
  * is the only code that moves it: the position advances only past entries handed on (or filtered
  * out with nothing held before them), never backwards, so a token stamped after any frame resumes
- * with no loss and no duplicate.
+ * with no loss and no duplicate. A snapshot (START_POSITION_SNAPSHOT, or a rebuild after a gap)
+ * is delivered before the log is read further, and then spliced with it (snapshot-splice.ts): the
+ * splice travels in the position until it retires.
  */
 export class SourceTail {
   readonly #deps: SourceTailDeps;
@@ -48,6 +56,12 @@ export class SourceTail {
   #live = false;
   #closed = false;
   #notifiedAt: number | undefined;
+  /** The snapshot being delivered or spliced with the log; undefined when there is none. */
+  #splice: SpliceState | undefined;
+  /** Seq of the change that retires the splice: it is dropped once the position passes it. */
+  #retireAt: bigint | undefined;
+  /** Newest log seq this tail knows of (read, or announced by a notification). */
+  #knownHead = 0n;
 
   constructor(deps: SourceTailDeps) {
     this.#deps = deps;
@@ -64,7 +78,15 @@ export class SourceTail {
       sourceRef: this.#deps.record.sourceRef,
       incarnation: this.#deps.record.incarnation,
       seq: this.#position,
+      ...(this.#splice ? { splice: this.#splice } : {}),
     };
+  }
+
+  /** Log entries known to exist that this stream has not handed on or skipped yet (metrics). */
+  get backlog(): bigint {
+    let head = this.#knownHead;
+    if (this.#readPosition > head) head = this.#readPosition;
+    return head > this.#position ? head - this.#position : 0n;
   }
 
   /** Whether the log may hold entries not read yet. */
@@ -77,11 +99,14 @@ export class SourceTail {
     const sourceRef = this.#deps.record.sourceRef;
     for (const gap of plan.gaps) {
       this.#advance(gap.positionAfter);
-      const { reason, fromSeq, toSeq, detail } = gap;
-      await this.#deps.emit({ type: "gap", sourceRef, reason, fromSeq, toSeq, detail });
+      const { reason, fromSeq, toSeq, detail, rebuild } = gap;
+      if (rebuild) this.#splice = plan.splice;
+      const frame = { type: "gap" as const, sourceRef, reason, fromSeq, toSeq, detail };
+      await this.#deps.emit(rebuild ? { ...frame, rebuild } : frame);
     }
     this.#advance(plan.position);
     this.#readPosition = this.#position;
+    this.#splice = plan.splice;
   }
 
   /**
@@ -90,6 +115,7 @@ export class SourceTail {
    */
   notify(headSeq?: bigint): boolean {
     if (headSeq !== undefined) {
+      if (headSeq > this.#knownHead) this.#knownHead = headSeq;
       if (headSeq <= this.#readPosition) return false;
       this.#notifiedAt ??= performance.now();
     }
@@ -108,9 +134,17 @@ export class SourceTail {
     this.#dirty = false;
     for (;;) {
       if (this.#stopped()) return;
+      if (this.#splice && !this.#splice.complete) await this.#deliverSnapshot();
+      if (this.#stopped()) return;
       const entries = await reader.read(tenant, record.sourceRef, this.#readPosition, readPageSize);
-      for (const entry of entries) await this.#accept(entry);
-      if (entries.length < readPageSize) break;
+      let rebuilding = false;
+      for (const entry of entries) {
+        await this.#accept(entry);
+        // A gap started a rebuild: its snapshot goes before the entries after the gap.
+        rebuilding = this.#splice?.complete === false;
+        if (rebuilding) break;
+      }
+      if (!rebuilding && entries.length < readPageSize) break;
     }
     if (this.#notifiedAt !== undefined) {
       this.#deps.onDispatch?.((performance.now() - this.#notifiedAt) / 1000);
@@ -159,6 +193,39 @@ export class SourceTail {
       );
     }
     this.#position = seq;
+    if (this.#retireAt !== undefined && seq >= this.#retireAt) {
+      this.#splice = undefined;
+      this.#retireAt = undefined;
+    }
+  }
+
+  /** Delivers the rest of the snapshot at the current position (no debounce: rows go now). */
+  async #deliverSnapshot(): Promise<void> {
+    const { snapshots, options, record } = this.#deps;
+    if (!snapshots) throw new Error("snapshots are not configured on this server");
+    await this.flush();
+    await runSnapshot({
+      record,
+      settings: snapshots,
+      seq: this.#position,
+      maxChangesPerWake: options.maxChangesPerWake,
+      deliverRows: options.ops.size === 0 || options.ops.has("insert"),
+      getState: () => this.#splice ?? newSplice(),
+      setState: (state) => {
+        this.#splice = state;
+      },
+      emit: (frame) => this.#deps.emit(frame),
+      isOpen: () => !this.#stopped(),
+      signal: this.#deps.signal ?? new AbortController().signal,
+    });
+  }
+
+  /** Whether the splice says the change is already in the delivered snapshot (skip it). */
+  #spliced(entry: ChangeEntry): boolean {
+    if (!this.#splice?.complete || this.#retireAt !== undefined) return false;
+    const verdict = spliceChange(this.#splice, entry);
+    if (verdict.retire) this.#retireAt = entry.seq;
+    return verdict.skip;
   }
 
   async #accept(entry: LogEntry): Promise<void> {
@@ -168,6 +235,9 @@ export class SourceTail {
       await this.flush();
       this.#readPosition = entry.seq;
       this.#advance(entry.seq);
+      const rebuild = this.#deps.options.rebuildAfterGap === true;
+      // The gap's token already asks for the rebuild, so resuming from it delivers the snapshot.
+      if (rebuild) [this.#splice, this.#retireAt] = [newSplice(), undefined];
       const { reason, seq, detail } = entry;
       await this.#deps.emit({
         type: "gap",
@@ -176,12 +246,13 @@ export class SourceTail {
         fromSeq: seq,
         toSeq: seq,
         detail,
+        ...(rebuild ? { rebuild } : {}),
       });
       return;
     }
     this.#readPosition = entry.seq;
     const { ops, debounceMs, maxChangesPerWake } = this.#deps.options;
-    if (ops.size > 0 && !ops.has(entry.operation)) {
+    if ((ops.size > 0 && !ops.has(entry.operation)) || this.#spliced(entry)) {
       if (this.#held.length === 0) this.#advance(entry.seq);
       return;
     }

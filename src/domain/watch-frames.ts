@@ -5,7 +5,7 @@ import type { SourceState } from "./source.js";
 import type { Operation } from "./source-options.js";
 
 /** Where a WatchWakes stream starts when it has no resume token. */
-export type StartPosition = "now" | "earliest";
+export type StartPosition = "now" | "earliest" | "snapshot";
 
 /** Validated WatchWakes options. */
 export interface WatchOptions {
@@ -19,6 +19,8 @@ export interface WatchOptions {
   readonly maxChangesPerWake: number;
   /** Heartbeat interval on an idle stream. */
   readonly heartbeatIntervalMs: number;
+  /** After each gap, deliver a fresh snapshot of the source spliced with the log. */
+  readonly rebuildAfterGap?: boolean;
   /** A resume token, or a start position. */
   readonly start: { readonly token: string } | { readonly position: StartPosition };
 }
@@ -34,6 +36,8 @@ export type WatchFrame =
       readonly changes: readonly ChangeEntry[];
       readonly firstSeq: bigint;
       readonly lastSeq: bigint;
+      /** The changes are snapshot rows. */
+      readonly snapshot?: boolean;
       readonly token: string;
     }
   | {
@@ -43,6 +47,8 @@ export type WatchFrame =
       readonly fromSeq: bigint;
       readonly toSeq: bigint;
       readonly detail: string;
+      /** A snapshot of the source follows (rebuild after gap). */
+      readonly rebuild?: boolean;
       readonly token: string;
     }
   | { readonly type: "heartbeat"; readonly token: string; readonly time: Date }

@@ -1,7 +1,9 @@
 import { InvalidRequestError, QuotaExceededError, SourceNotFoundError } from "./errors.js";
 import type { ChangeLogReader, LogNotifier } from "./ports.js";
 import { decodeResumeToken } from "./resume-token.js";
+import type { SnapshotSettings } from "./snapshot-feed.js";
 import type { SourceRecord } from "./source.js";
+import { sourceKey } from "./source-key.js";
 import { isOperation, type Operation } from "./source-options.js";
 import type { SourceRegistry } from "./source-registry.js";
 import type { StartPosition, WatchOptions } from "./watch-frames.js";
@@ -28,6 +30,8 @@ export interface WatchRequest {
   readonly maxChangesPerWake: number;
   readonly heartbeatIntervalMs: number;
   readonly start: { readonly token: string } | { readonly position: StartPosition };
+  /** After each gap, deliver a fresh snapshot (default false). */
+  readonly rebuildAfterGap?: boolean;
 }
 
 /** Dependencies of {@link WatchService}. */
@@ -43,6 +47,8 @@ export interface WatchServiceDeps {
   /** Most open streams per tenant. */
   readonly maxStreamsPerTenant: number;
   readonly onDispatch?: (seconds: number) => void;
+  /** How snapshots are read; without it, snapshot starts and rebuilds are refused. */
+  readonly snapshots?: SnapshotSettings;
 }
 
 function checkRange(field: string, value: number, max: number): void {
@@ -85,6 +91,7 @@ export function validateWatchRequest(req: WatchRequest): WatchOptions {
     maxWaitMs: req.maxWaitMs,
     maxChangesPerWake: req.maxChangesPerWake || WATCH_LIMITS.defaultMaxChangesPerWake,
     heartbeatIntervalMs: req.heartbeatIntervalMs || WATCH_LIMITS.defaultHeartbeatMs,
+    rebuildAfterGap: req.rebuildAfterGap ?? false,
     start: req.start,
   };
 }
@@ -104,6 +111,7 @@ export interface OpenWatch {
 export class WatchService {
   readonly #deps: WatchServiceDeps;
   readonly #open = new Map<string, number>();
+  readonly #sessions = new Map<WatchSession, string>();
 
   constructor(deps: WatchServiceDeps) {
     this.#deps = deps;
@@ -114,8 +122,31 @@ export class WatchService {
     return this.#open.get(tenant) ?? 0;
   }
 
+  /**
+   * Per (tenant, source) watched in this process, the largest backlog of any open stream: log
+   * entries known to exist (read or announced) that the stream has not delivered. Cheap: no I/O.
+   */
+  backlogs(): { readonly tenant: string; readonly sourceRef: string; readonly entries: bigint }[] {
+    const largest = new Map<string, { tenant: string; sourceRef: string; entries: bigint }>();
+    for (const [session, tenant] of this.#sessions) {
+      for (const { sourceRef, entries } of session.backlogs()) {
+        const key = sourceKey(tenant, sourceRef);
+        const seen = largest.get(key);
+        if (!seen || entries > seen.entries) largest.set(key, { tenant, sourceRef, entries });
+      }
+    }
+    return [...largest.values()];
+  }
+
+  /** Validates the request, checks access and quota, and opens the session (see the class). */
   async open(tenant: string, req: WatchRequest): Promise<OpenWatch> {
     const options = validateWatchRequest(req);
+    const wantsSnapshot =
+      options.rebuildAfterGap || ("position" in options.start && options.start.position === "snapshot");
+    if (wantsSnapshot && !this.#deps.snapshots) {
+      const field = options.rebuildAfterGap ? "rebuild_after_gap" : "start_position";
+      throw new InvalidRequestError(field, "snapshots are not available on this server");
+    }
     const refs = [...new Set(req.sourceRefs)];
     const sources: SourceRecord[] = [];
     for (const ref of refs) sources.push(await this.#deps.registry.get(tenant, ref));
@@ -143,13 +174,16 @@ export class WatchService {
       options,
       limits: this.#deps.limits,
       ...(this.#deps.onDispatch ? { onDispatch: this.#deps.onDispatch } : {}),
+      ...(this.#deps.snapshots ? { snapshots: this.#deps.snapshots } : {}),
     });
     let closed = false;
+    this.#sessions.set(session, tenant);
     return {
       session,
       close: () => {
         if (closed) return;
         closed = true;
+        this.#sessions.delete(session);
         for (const release of releases) release();
         const n = (this.#open.get(tenant) ?? 1) - 1;
         if (n <= 0) this.#open.delete(tenant);

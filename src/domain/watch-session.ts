@@ -3,6 +3,7 @@ import { ConsumerTooSlowError } from "./errors.js";
 import type { LogEvent } from "./log-entry.js";
 import type { ChangeLogReader, LogNotifier } from "./ports.js";
 import { decodeResumeToken, encodeResumeToken, type TokenPosition } from "./resume-token.js";
+import type { SnapshotSettings } from "./snapshot-feed.js";
 import type { SourceRecord, SourceState } from "./source.js";
 import { SourceTail } from "./source-tail.js";
 import { planStart, type StartFrom } from "./start-plan.js";
@@ -48,6 +49,8 @@ export interface WatchSessionDeps {
   readonly limits: WatchLimits;
   /** Called with the latency from a log notification to its frame being queued (metrics). */
   readonly onDispatch?: (seconds: number) => void;
+  /** How snapshots are read (START_POSITION_SNAPSHOT, rebuilds after gaps). */
+  readonly snapshots?: SnapshotSettings;
 }
 
 /**
@@ -65,6 +68,8 @@ export class WatchSession {
   readonly #toldStates = new Map<string, SourceState>();
   readonly #outbox: BoundedOutbox<WatchFrame>;
   readonly #unsubscribes: (() => void)[] = [];
+  /** Aborts snapshot requests in flight when the stream ends. */
+  readonly #abort = new AbortController();
   #pumping: Promise<void> | undefined;
   /** Source re-reads, chained so they apply in order. */
   #sourceChecks: Promise<void> = Promise.resolve();
@@ -96,6 +101,8 @@ export class WatchSession {
         isOpen: () => !this.#outbox.ended,
         onError: (err) => this.#outbox.end(err),
         ...(deps.onDispatch ? { onDispatch: deps.onDispatch } : {}),
+        ...(deps.snapshots ? { snapshots: deps.snapshots } : {}),
+        signal: this.#abort.signal,
       });
       this.#tails.set(record.sourceRef, tail);
       this.#toldStates.set(record.sourceRef, record.state);
@@ -124,6 +131,11 @@ export class WatchSession {
     }
   }
 
+  /** Per watched source, the log entries known to exist that this stream has not delivered yet. */
+  backlogs(): { readonly sourceRef: string; readonly entries: bigint }[] {
+    return [...this.#tails.values()].map((t) => ({ sourceRef: t.record.sourceRef, entries: t.backlog }));
+  }
+
   /** Resume token of the last frame handed on. */
   get resumeToken(): string {
     return this.#handedToken;
@@ -131,6 +143,7 @@ export class WatchSession {
 
   #close(): void {
     this.#outbox.end();
+    this.#abort.abort();
     for (const unsubscribe of this.#unsubscribes.splice(0)) unsubscribe();
     for (const tail of this.#tails.values()) tail.close();
     clearInterval(this.#heartbeat);
@@ -157,7 +170,8 @@ export class WatchSession {
     for (const tail of this.#tails.values()) {
       const { sourceRef, incarnation, state, lastError } = tail.record;
       const from: StartFrom = token ? { token: token.get(sourceRef) } : (options.start as StartFrom);
-      await tail.begin(planStart(await reader.bounds(tenant, sourceRef), incarnation, from));
+      const bounds = await reader.bounds(tenant, sourceRef);
+      await tail.begin(planStart(bounds, incarnation, from, options.rebuildAfterGap === true));
       if (state === "FAILED") {
         const reason = lastError ?? "the source failed";
         await this.#push({ type: "status", sourceRef, state: "FAILED", deleted: false, reason });

@@ -18,3 +18,13 @@ export const CHANGES_CHANNEL = "pgsync_changes";
 export const SOURCES_CHANNEL = "pgsync_sources";
 /** NOTIFY channel telling replicas to re-plan leases now (a lease was released or a source woke up). */
 export const LEASES_CHANNEL = "pgsync_leases";
+
+// --- consumer groups (issue 15) ---
+/** Consumer group tables (migration 004). */
+export const GROUP_TABLES = {
+  groups: `${SCHEMA}.consumer_groups`,
+  sources: `${SCHEMA}.consumer_group_sources`,
+  deliveries: `${SCHEMA}.consumer_deliveries`,
+  members: `${SCHEMA}.consumer_group_members`,
+} as const;
+// --- end consumer groups ---

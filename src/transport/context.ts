@@ -1,4 +1,5 @@
 import { createContextKey } from "@connectrpc/connect";
+import type { Context as OtelContext } from "@opentelemetry/api";
 
 /** The authenticated caller. The tenant comes only from credentials, never from request data. */
 export interface Principal {
@@ -19,3 +20,8 @@ export const principalKey = createContextKey<Principal | undefined>(undefined, {
 
 /** Set by the request-id interceptor; echoed in the `x-request-id` response header. */
 export const requestIdKey = createContextKey<string>("", { description: "request id" });
+
+/** Set by the tracing interceptor: the OpenTelemetry context of the call's span (parent of its work). */
+export const traceContextKey = createContextKey<OtelContext | undefined>(undefined, {
+  description: "trace context",
+});

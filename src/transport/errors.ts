@@ -26,6 +26,8 @@ export const CODE_BY_REASON: Readonly<Record<DomainReason, Code>> = {
   UNAVAILABLE: Code.Unavailable,
   CONSUMER_TOO_SLOW: Code.ResourceExhausted,
   FENCED: Code.Aborted,
+  CONSUMER_GROUP_NOT_FOUND: Code.NotFound,
+  CONSUMER_GROUP_CONFLICT: Code.FailedPrecondition,
 };
 
 /** ErrorInfo reasons the transport itself gives, for errors that are not domain errors. */
@@ -67,4 +69,18 @@ export function toConnectError(err: unknown): ConnectError {
     );
   }
   return withErrorInfo("internal error", Code.Internal, TRANSPORT_REASONS.internal, {}, err);
+}
+
+/**
+ * The canonical gRPC name of a status code, `OK` for success (`undefined`): `INVALID_ARGUMENT`,
+ * `FAILED_PRECONDITION`, … The one spelling of codes in logs and metric labels.
+ */
+export function statusCodeName(code: Code | undefined): string {
+  if (code === undefined) return "OK";
+  return (Code[code] ?? "UNKNOWN").replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+}
+
+/** The ErrorInfo reason of an error, when it carries one. */
+export function errorReason(err: ConnectError): string | undefined {
+  return err.findDetails(ErrorInfoSchema)[0]?.reason;
 }

@@ -61,11 +61,17 @@ const OPERATION_FROM_PROTO: Record<number, Operation> = {
 export function watchRequestFromProto(req: WatchWakesRequest): WatchRequest {
   let start: WatchRequest["start"];
   if (req.start.case === "resumeToken") start = { token: req.start.value };
-  else
+  else {
+    const position = req.start.case === "startPosition" ? req.start.value : StartPosition.UNSPECIFIED;
     start = {
       position:
-        req.start.case === "startPosition" && req.start.value === StartPosition.EARLIEST ? "earliest" : "now",
+        position === StartPosition.EARLIEST
+          ? "earliest"
+          : position === StartPosition.SNAPSHOT
+            ? "snapshot"
+            : "now",
     };
+  }
   return {
     sourceRefs: req.sourceRefs,
     ops: req.ops.map((op) => OPERATION_FROM_PROTO[op] ?? "unspecified"),
@@ -74,5 +80,6 @@ export function watchRequestFromProto(req: WatchWakesRequest): WatchRequest {
     maxChangesPerWake: req.maxChangesPerWake,
     heartbeatIntervalMs: req.heartbeatIntervalMs,
     start,
+    rebuildAfterGap: req.rebuildAfterGap,
   };
 }

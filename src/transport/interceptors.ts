@@ -6,11 +6,14 @@ import {
   type StreamResponse,
   type UnaryResponse,
 } from "@connectrpc/connect";
+import { context, isSpanContextValid, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { Logger } from "../logger.js";
 import { LOG_FIELDS } from "../logger.js";
+import type { Metrics } from "../metrics.js";
+import { extractRequestContext, tracer } from "../tracing.js";
 import { type Authenticator, createAuthInterceptor } from "./auth.js";
-import { principalKey, requestIdKey } from "./context.js";
-import { toConnectError } from "./errors.js";
+import { principalKey, requestIdKey, traceContextKey } from "./context.js";
+import { errorReason, statusCodeName, toConnectError } from "./errors.js";
 
 /** The next handler in an interceptor chain. */
 type Next = Parameters<Interceptor>[0];
@@ -57,6 +60,41 @@ export function createErrorInterceptor(): Interceptor {
     settleOutcome(next, req, (err) => (err === undefined ? undefined : toConnectError(err)));
 }
 
+/**
+ * One server span per call, `<service>/<method>`, child of the caller's `traceparent` when it
+ * sent one; ends when the call does (a stream: when its last message is read) with the gRPC code.
+ * The span's context is active for the inner interceptors and stored under
+ * {@link traceContextKey} for handlers. A no-op span while tracing is off.
+ */
+export function createTracingInterceptor(): Interceptor {
+  return (next) => (req) => {
+    const parent = extractRequestContext(req.header);
+    const span = tracer.startSpan(
+      `${req.service.typeName}/${req.method.name}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          "rpc.system": "grpc",
+          "rpc.service": req.service.typeName,
+          "rpc.method": req.method.name,
+        },
+      },
+      parent,
+    );
+    const ctx = trace.setSpan(parent, span);
+    req.contextValues.set(traceContextKey, ctx);
+    return context.with(ctx, () =>
+      settleOutcome(next, req, (err) => {
+        const code = err === undefined ? undefined : ConnectError.from(err).code;
+        span.setAttribute("rpc.grpc.status_code", code ?? 0);
+        if (code !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: statusCodeName(code) });
+        span.end();
+        return err;
+      }),
+    );
+  };
+}
+
 /** Header carrying the request id, accepted from the caller when well-formed, echoed back. */
 export const REQUEST_ID_HEADER = "x-request-id";
 
@@ -92,29 +130,43 @@ const CLIENT_CODES: ReadonlySet<Code> = new Set([
   Code.Unimplemented, // unknown method, or a stream cancelled before its request message
 ]);
 
+/** The RPC metrics the logging interceptor records. */
+export type RpcMetrics = Pick<Metrics, "rpcHandled" | "rpcSeconds">;
+
 /**
- * One log line per call when it ends: method, tenant, code, duration, request id. Internal errors
- * carry their cause in the log, never in the response. Never logs headers or payloads (secrets).
+ * One log line per call when it ends: method, tenant, code (`OK`, `INVALID_ARGUMENT`: gRPC's
+ * names), ErrorInfo reason, duration, request id; and, with `metrics`, the call counted by
+ * service, method and code (unary calls also timed). Internal errors carry their cause in the
+ * log, never in the response. Never logs headers or payloads (secrets).
  */
-export function createLoggingInterceptor(logger: Logger): Interceptor {
+export function createLoggingInterceptor(logger: Logger, metrics?: RpcMetrics): Interceptor {
   return (next) => async (req) => {
     const started = performance.now();
+    const spanContext = trace.getSpan(context.active())?.spanContext();
+    const traceId = spanContext && isSpanContextValid(spanContext) ? spanContext.traceId : undefined;
     const log = (err: unknown) => {
+      const seconds = (performance.now() - started) / 1000;
+      const error = err === undefined ? undefined : ConnectError.from(err);
+      const code = statusCodeName(error?.code);
+      const labels = { service: req.service.typeName, method: req.method.name };
+      metrics?.rpcHandled.inc({ ...labels, code });
+      if (req.stream === false) metrics?.rpcSeconds.observe(labels, seconds);
       const fields: Record<string, unknown> = {
         [LOG_FIELDS.rpcMethod]: `${req.service.typeName}/${req.method.name}`,
         [LOG_FIELDS.requestId]: req.contextValues.get(requestIdKey),
-        [LOG_FIELDS.durationMs]: Math.round((performance.now() - started) * 10) / 10,
+        [LOG_FIELDS.durationMs]: Math.round(seconds * 10_000) / 10,
+        [LOG_FIELDS.code]: code,
         protocol: req.header.get("content-type")?.split(";")[0],
       };
       const tenant = req.contextValues.get(principalKey)?.tenant;
       if (tenant) fields[LOG_FIELDS.tenant] = tenant;
-      if (err === undefined) {
-        fields[LOG_FIELDS.code] = "ok";
+      if (traceId) fields[LOG_FIELDS.traceId] = traceId;
+      if (error === undefined) {
         logger.debug(fields, "rpc");
         return;
       }
-      const error = ConnectError.from(err);
-      fields[LOG_FIELDS.code] = Code[error.code];
+      const reason = errorReason(error);
+      if (reason) fields[LOG_FIELDS.reason] = reason;
       // A client that went away mid-call (reset, closed connection) is not a server error.
       const clientGone = req.signal.aborted || /premature close/i.test(error.rawMessage);
       if (clientGone || CLIENT_CODES.has(error.code) || error.code === Code.Unavailable) {
@@ -139,16 +191,19 @@ export interface InterceptorChainOptions {
   readonly authenticator: Authenticator;
   /** Services callable without credentials (health, reflection). */
   readonly exemptServices: readonly string[];
+  /** Where calls are counted and timed; none in tests that do not care. */
+  readonly metrics?: RpcMetrics;
 }
 
 /**
- * The server's interceptors, outermost first: request id, logging, authentication, then error
- * mapping (innermost, so every outer interceptor sees ConnectErrors).
+ * The server's interceptors, outermost first: tracing, request id, logging, authentication, then
+ * error mapping (innermost, so every outer interceptor sees ConnectErrors).
  */
 export function createInterceptorChain(options: InterceptorChainOptions): Interceptor[] {
   return [
+    createTracingInterceptor(),
     createRequestIdInterceptor(),
-    createLoggingInterceptor(options.logger),
+    createLoggingInterceptor(options.logger, options.metrics),
     createAuthInterceptor(options.authenticator, { exemptServices: options.exemptServices }),
     createErrorInterceptor(),
   ];

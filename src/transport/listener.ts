@@ -8,7 +8,7 @@ export type UniversalHandler = (
   res: http.ServerResponse | http2.Http2ServerResponse,
 ) => void;
 
-/** Plain HTTP routes (GET) served beside the RPC handler, e.g. `/metrics`. */
+/** Plain HTTP routes (GET and HEAD) served beside the RPC handler, e.g. `/metrics`. */
 export type HttpRoute = (
   req: http.IncomingMessage | http2.Http2ServerRequest,
   res: http.ServerResponse | http2.Http2ServerResponse,
@@ -98,7 +98,7 @@ export function createOnePortServer(handler: UniversalHandler, options: OnePortO
   const dispatch: UniversalHandler = (req, res) => {
     const path = (req.url ?? "/").split("?")[0]!;
     const route = routes[path];
-    if (route && req.method === "GET") route(req, res);
+    if (route && (req.method === "GET" || req.method === "HEAD")) route(req, res);
     else handler(req, res);
   };
   const limits = options.limits;
@@ -163,15 +163,21 @@ export interface TextSource {
   readonly contentType: string;
 }
 
-/** A GET route serving `source` (e.g. `/metrics` from a Prometheus registry); 500 when it fails. */
+/**
+ * A GET/HEAD route serving `source` (e.g. `/metrics` from a Prometheus registry); 500 when it
+ * fails. HEAD answers the same status and headers without the body.
+ */
 export function createTextRoute(source: TextSource): HttpRoute {
-  return (_req, response) => {
+  return (req, response) => {
     const res = response as http.ServerResponse;
     source
       .metrics()
       .then((text) => {
-        res.writeHead(200, { "content-type": source.contentType });
-        res.end(text);
+        res.writeHead(200, {
+          "content-type": source.contentType,
+          "content-length": Buffer.byteLength(text),
+        });
+        res.end(req.method === "HEAD" ? undefined : text);
       })
       .catch(() => {
         res.writeHead(500);

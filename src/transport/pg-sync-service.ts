@@ -24,7 +24,9 @@ import type { Caller } from "../domain/policy.js";
 import type { SourceRegistry } from "../domain/source-registry.js";
 import { WATCH_LIMITS, type WatchService } from "../domain/watch-service.js";
 import type { Metrics } from "../metrics.js";
-import { principalKey } from "./context.js";
+import { startWakeSpan } from "../tracing.js";
+import type { ConsumerGroupHandlers } from "./consumer-group-handlers.js";
+import { principalKey, traceContextKey } from "./context.js";
 import { sourceOptionsFromProto, watchRequestFromProto } from "./from-proto.js";
 import { cursorToProto, sourceToProto, watchFrameToProto } from "./to-proto.js";
 
@@ -36,6 +38,8 @@ export interface PgSyncServiceDeps {
   readonly watch: WatchService;
   /** Metrics (open streams, wakes sent). */
   readonly metrics: Metrics;
+  /** The consumer-group methods (issue 15). */
+  readonly groups: ConsumerGroupHandlers;
 }
 
 /** Trailer carrying the resume token when a stream ends with an error. */
@@ -106,11 +110,30 @@ export class PgSyncServiceImpl implements ServiceImpl<typeof PgSyncService> {
     }
     const watch = await this.#deps.watch.open(caller.tenant, watchRequestFromProto(req));
     const { metrics } = this.#deps;
+    const traceParent = ctx.values.get(traceContextKey);
     metrics.openStreams.inc();
     try {
       for await (const frame of watch.session.frames(ctx.signal)) {
-        if (frame.type === "wake") metrics.wakesSent.inc();
-        yield watchFrameToProto(frame);
+        if (frame.type !== "wake") {
+          yield watchFrameToProto(frame);
+          continue;
+        }
+        metrics.wakesSent.inc();
+        const { wakeId, sourceRef, firstSeq, lastSeq } = frame;
+        const wake = {
+          tenant: caller.tenant,
+          sourceRef,
+          wakeId,
+          firstSeq,
+          lastSeq,
+          changes: frame.changes.length,
+        };
+        const span = startWakeSpan(traceParent, wake);
+        try {
+          yield watchFrameToProto(frame);
+        } finally {
+          span.end();
+        }
       }
       const reason: unknown = ctx.signal.reason;
       if (ctx.signal.aborted && reason instanceof ConnectError) throw reason;
@@ -129,4 +152,22 @@ export class PgSyncServiceImpl implements ServiceImpl<typeof PgSyncService> {
     const report = await this.#deps.registry.getCursor(caller.tenant, req.sourceRef, caller);
     return create(GetCursorResponseSchema, { cursor: cursorToProto(report) });
   }
+
+  // --- consumer groups (issue 15): delegated to ConsumerGroupHandlers ---
+  consumeWakes(...args: Parameters<ConsumerGroupHandlers["consumeWakes"]>) {
+    return this.#deps.groups.consumeWakes(...args);
+  }
+  ackWakes(...args: Parameters<ConsumerGroupHandlers["ackWakes"]>) {
+    return this.#deps.groups.ackWakes(...args);
+  }
+  nackWakes(...args: Parameters<ConsumerGroupHandlers["nackWakes"]>) {
+    return this.#deps.groups.nackWakes(...args);
+  }
+  getConsumerGroup(...args: Parameters<ConsumerGroupHandlers["getConsumerGroup"]>) {
+    return this.#deps.groups.getConsumerGroup(...args);
+  }
+  deleteConsumerGroup(...args: Parameters<ConsumerGroupHandlers["deleteConsumerGroup"]>) {
+    return this.#deps.groups.deleteConsumerGroup(...args);
+  }
+  // --- end consumer groups ---
 }

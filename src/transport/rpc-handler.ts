@@ -1,6 +1,7 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "../logger.js";
+import type { Metrics } from "../metrics.js";
 import type { Authenticator } from "./auth.js";
 import { type HealthRegistry, registerHealth } from "./health.js";
 import { createInterceptorChain } from "./interceptors.js";
@@ -35,6 +36,8 @@ export interface RpcHandlerOptions {
   readonly maxRequestBytes: number;
   /** Most open Health.Watch streams (`PGSYNC_MAX_HEALTH_WATCHES`). */
   readonly maxHealthWatches: number;
+  /** RPC metrics (`pgsync_rpc_*`). */
+  readonly metrics?: Pick<Metrics, "rpcHandled" | "rpcSeconds">;
 }
 
 /**
@@ -49,6 +52,7 @@ export function createRpcHandler(options: RpcHandlerOptions): UniversalHandler {
     logger: options.logger,
     authenticator: options.authenticator,
     exemptServices: PUBLIC_SERVICES,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   const api = connectNodeAdapter({
     routes: (router: ConnectRouter) => pgSyncRoutes(options.impl)(router),

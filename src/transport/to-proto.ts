@@ -124,6 +124,7 @@ function changeToProto(entry: ChangeEntry, table: string): Change {
     seq: entry.seq,
     table,
     txids: entry.txids.map((t) => BigInt(t)),
+    snapshot: entry.snapshot === true,
   });
 }
 
@@ -154,6 +155,7 @@ function frameEvent(frame: WatchFrame): WatchWakesResponse["event"] {
           resumeToken: frame.token,
           firstSeq: frame.firstSeq,
           lastSeq: frame.lastSeq,
+          snapshot: frame.snapshot === true,
         }),
       };
     case "gap":
@@ -166,6 +168,7 @@ function frameEvent(frame: WatchFrame): WatchWakesResponse["event"] {
           toSeq: frame.toSeq,
           detail: frame.detail,
           resumeToken: frame.token,
+          rebuild: frame.rebuild === true,
         }),
       };
     case "heartbeat":

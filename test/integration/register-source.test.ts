@@ -170,6 +170,47 @@ describe("RegisterSource", () => {
     },
   );
 
+  it.each<[string, Parameters<Stack["a"]["registerSource"]>[0], string, RegExp]>([
+    [
+      "a where clause that does not parse",
+      { options: { table: "todos", where: "1 x 1" } },
+      "options.where",
+      /syntax error/,
+    ],
+    [
+      "an unknown column in where",
+      { options: { table: "todos", where: "nope = 1" } },
+      "options.where",
+      /nope/,
+    ],
+    [
+      "an unknown column",
+      { options: { table: "todos", columns: ["id", "nope"] } },
+      "options.columns",
+      /nope/,
+    ],
+    [
+      "a missing parameter",
+      { options: { table: "todos", where: "id > $1" } },
+      "options.positional_params",
+      /\$1/,
+    ],
+  ])(
+    "should reject %s with INVALID_ARGUMENT naming the field, keeping the shape endpoint's message",
+    async (_name, req, field, message) => {
+      const before = await sourceRows();
+      const err = await errorOf(stack.a.registerSource(req));
+      expect(err.code).toBe(Code.InvalidArgument);
+      expect(reasonOf(err)).toBe("INVALID_SOURCE_OPTIONS");
+      expect(err.findDetails(ErrorInfoSchema)[0]?.metadata.field).toBe(field);
+      expect(err.rawMessage.startsWith(`${field}: `)).toBe(true);
+      expect(err.rawMessage).toMatch(message);
+      expect(err.rawMessage).not.toMatch(/bind message|prepared statement|shape endpoint.*shape endpoint/);
+      expect(err.rawMessage).not.toContain(stack.shape.origin);
+      expect(await sourceRows()).toBe(before);
+    },
+  );
+
   it("should register over Connect HTTP/1.1, Connect HTTP/2, gRPC-Web and gRPC (grpc-js)", async () => {
     const options = { table: "todos", where: "id > 300" };
     const h1 = await connectClient(stack.url, TOKENS.a, "1.1").registerSource({ options });

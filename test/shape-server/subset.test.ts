@@ -15,6 +15,8 @@ beforeAll(async () => {
   await fx.sql.query(`
     CREATE TABLE items (id int PRIMARY KEY, title text, prio int);
     INSERT INTO items SELECT i, 'item ' || chr(96 + i), i % 3 FROM generate_series(1, 9) AS i;
+    CREATE TABLE numbered (id int PRIMARY KEY);
+    INSERT INTO numbered SELECT i FROM generate_series(1, 12) AS i;
     CREATE TABLE big (id int8 PRIMARY KEY, label text);
     INSERT INTO big VALUES (9223372036854775801, 'alpha'), (9223372036854775802, 'beta'), (9223372036854775803, 'gamma');
   `);
@@ -70,6 +72,15 @@ describe("subset snapshots", () => {
       expect(Number.isInteger(metadata.snapshot_mark)).toBe(true);
     },
   );
+
+  it("should order by the column's own type, not its text form (2 before 10)", async () => {
+    const s = stream("numbered");
+    await untilUpToDate(s);
+    const { data } = await s.fetchSnapshot({ orderBy: "id", limit: 4, offset: 1 });
+    expect(ids(data)).toEqual([2, 3, 4, 5]);
+    const after = await s.fetchSnapshot({ where: "id > 8", orderBy: "id DESC", limit: 10 });
+    expect(ids(after.data)).toEqual([12, 11, 10, 9]);
+  });
 
   it("should inject requestSnapshot rows into a changes_only Shape and keep streaming after it", async () => {
     const s = stream("items");

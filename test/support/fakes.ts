@@ -45,6 +45,36 @@ export class InMemoryChangeLog implements ChangeLogReader, LogNotifier {
     return added;
   }
 
+  /** Appends changes with the given values and transaction ids, and notifies. */
+  appendChanges(
+    tenant: string,
+    ref: string,
+    ...changes: { operation: Operation; value: Record<string, unknown>; txids: string[] }[]
+  ): void {
+    const list = this.#entries.get(this.#key(tenant, ref)) ?? [];
+    this.#entries.set(this.#key(tenant, ref), list);
+    for (const { operation, value, txids } of changes) {
+      const seq = BigInt(list.length === 0 ? 1 : Number((list.at(-1) as LogEntry).seq) + 1);
+      const key = `"public"."t"/"${String(value.id)}"`;
+      list.push({
+        kind: "change",
+        seq,
+        key,
+        operation,
+        value,
+        oldValue: undefined,
+        offset: `${seq}_0`,
+        txids,
+      });
+    }
+    this.#notify(tenant, ref, {
+      type: "appended",
+      tenant,
+      sourceRef: ref,
+      headSeq: (list.at(-1) as LogEntry).seq,
+    });
+  }
+
   /** Appends a must-refetch gap and notifies. */
   appendGap(tenant: string, ref: string): void {
     const list = this.#entries.get(this.#key(tenant, ref)) ?? [];

@@ -9,6 +9,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { PgSyncService } from "../../gen/pgsync/v1/pg_sync_service_pb.js";
+import { ConsumerGroupService } from "../../src/domain/consumer-group-service.js";
 import { ShapeProbeFailedError } from "../../src/domain/errors.js";
 import type { BridgeControl, ShapeProber } from "../../src/domain/ports.js";
 import { SourceRegistry } from "../../src/domain/source-registry.js";
@@ -17,10 +18,12 @@ import { createLogger } from "../../src/logger.js";
 import { createMetrics } from "../../src/metrics.js";
 import { migrate } from "../../src/storage/migrate.js";
 import { PgChangeLog } from "../../src/storage/pg-change-log.js";
+import { PgConsumerGroupStore } from "../../src/storage/pg-consumer-group-store.js";
 import { PgCursorStore } from "../../src/storage/pg-cursor-store.js";
 import { PgNotifier } from "../../src/storage/pg-notifier.js";
 import { PgSourceStore } from "../../src/storage/pg-source-store.js";
 import { createAuthenticator } from "../../src/transport/auth.js";
+import { ConsumerGroupHandlers } from "../../src/transport/consumer-group-handlers.js";
 import { ERROR_DOMAIN } from "../../src/transport/errors.js";
 import { createInterceptorChain } from "../../src/transport/interceptors.js";
 import { PgSyncServiceImpl, RESUME_TOKEN_TRAILER } from "../../src/transport/pg-sync-service.js";
@@ -69,7 +72,27 @@ function routerClient(statePool: pg.Pool, token: string | undefined, signal?: Ab
     limits: { maxBufferedFrames: 100, stallTimeoutMs: 10_000, readPageSize: 100 },
     maxStreamsPerTenant: 10,
   });
-  const impl = new PgSyncServiceImpl({ registry, watch, metrics: createMetrics({ withDefaults: false }) });
+  const groups = new ConsumerGroupService({
+    registry,
+    store: new PgConsumerGroupStore(statePool),
+    reader: new PgChangeLog(statePool),
+    notifier,
+    retain: () => () => {},
+    limits: {
+      windowSize: 100,
+      readPageSize: 100,
+      pollIntervalMs: 1_000,
+      maxGroupsPerTenant: 10,
+      maxStreamsPerTenant: 10,
+    },
+    onError: () => {},
+  });
+  const impl = new PgSyncServiceImpl({
+    registry,
+    watch,
+    metrics: createMetrics({ withDefaults: false }),
+    groups: new ConsumerGroupHandlers(groups),
+  });
   const interceptors = createInterceptorChain({
     logger: createLogger("silent"),
     authenticator: createAuthenticator({

@@ -1,7 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { probeShape } from "../../src/bridge/probe.js";
 import { createBackoff } from "../../src/domain/backoff.js";
-import { ShapeProbeFailedError, UnavailableError } from "../../src/domain/errors.js";
+import {
+  InvalidSourceOptionsError,
+  ShapeProbeFailedError,
+  UnavailableError,
+} from "../../src/domain/errors.js";
 import type { CanonicalSourceOptions } from "../../src/domain/source-ref.js";
 import { FakeFetch, shapeResponse } from "../support/fake-electric.js";
 
@@ -75,18 +79,49 @@ describe("probeShape", () => {
 
   it("should quote Electric's field errors when it rejects the shape", async () => {
     const fake = new FakeFetch(() =>
-      jsonError(400, { message: "Invalid request", errors: { where: ["unknown column done"] } }),
+      jsonError(400, { message: "Invalid request", errors: { table: ["relation todos does not exist"] } }),
     );
     const err = await probeShape(URL_, OPTIONS, { fetchFn: fake.fetch }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ShapeProbeFailedError);
-    expect((err as Error).message).toContain("rejected the shape (400): where: unknown column done");
+    expect((err as Error).message).toBe(
+      "registration probe failed: the shape endpoint rejected the shape (400): table: relation todos does not exist",
+    );
   });
+
+  it.each<[string, object, CanonicalSourceOptions, string, string]>([
+    ["a where error", { where: ["unknown column done"] }, OPTIONS, "options.where", "unknown column done"],
+    ["a columns error", { columns: ["unknown column x"] }, OPTIONS, "options.columns", "unknown column x"],
+    [
+      "a where error about a missing parameter",
+      { where: ["At location 5: parameter $2 was not provided"] },
+      OPTIONS,
+      "options.positional_params",
+      "At location 5: parameter $2 was not provided",
+    ],
+    [
+      "a params error on named params",
+      { params: ["must be strings"] },
+      { ...OPTIONS, params: { "1": "x" } },
+      "options.named_params",
+      "must be strings",
+    ],
+  ])(
+    "should turn %s into INVALID_SOURCE_OPTIONS naming the option, keeping Electric's message",
+    async (_n, errors, options, field, message) => {
+      const fake = new FakeFetch(() => jsonError(400, { message: "Invalid request", errors }));
+      const err = await probeShape(URL_, options, { fetchFn: fake.fetch }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidSourceOptionsError);
+      expect((err as InvalidSourceOptionsError).field).toBe(field);
+      expect((err as Error).message).toBe(`${field}: ${message}`);
+    },
+  );
 
   it("should say where shape endpoints usually are when the answer is not a shape log", async () => {
     const fake = new FakeFetch(() => new Response("<html>hello</html>", { status: 200 }));
     const err = await probeShape(URL_, OPTIONS, { fetchFn: fake.fetch }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ShapeProbeFailedError);
-    expect((err as Error).message).toMatch(/not an Electric shape log.*http:\/\/shape\.test:3000\/v1\/shape/);
+    expect((err as Error).message).toMatch(/not an Electric shape log.*at the path \/v1\/shape$/);
+    expect((err as Error).message).not.toContain("shape.test");
   });
 
   it("should not follow a redirect and name its status", async () => {
@@ -98,9 +133,12 @@ describe("probeShape", () => {
     );
     expect(fake.inits[0]?.redirect).toBe("manual");
     expect(err).toBeInstanceOf(ShapeProbeFailedError);
+    // The endpoint is named once, without its URL (the default endpoint is internal).
     expect((err as Error).message).toMatch(
-      /^shape endpoint probe failed: shape endpoint http:\/\/shape\.test:3000\/v1\/shape: the shape endpoint answered 307 \(a redirect\)/,
+      /^registration probe failed: the shape endpoint answered 307 \(a redirect\); pg-sync does not follow redirects/,
     );
+    expect((err as Error).message.match(/shape endpoint/g)).toHaveLength(1);
+    expect((err as Error).message).not.toContain("shape.test");
     expect((err as Error).message).not.toContain("abc");
   });
 });

@@ -46,6 +46,21 @@ describe("SourceTail", () => {
     vi.useRealTimers();
   });
 
+  it("should count as backlog what a notification announced and debounce still holds, until handed on", async () => {
+    const log = new InMemoryChangeLog();
+    const { t } = tail(log, { debounceMs: 1_000 });
+    await t.begin({ gaps: [], position: 0n });
+    t.goLive();
+    expect(t.backlog).toBe(0n);
+    log.append("t1", A, "insert", "insert", "insert");
+    t.notify(3n);
+    expect(t.backlog).toBe(3n);
+    await t.drain();
+    expect(t.backlog).toBe(3n); // read, but held by debounce
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(t.backlog).toBe(0n);
+  });
+
   it("should announce the plan's gaps with their positions, then read after the start position", async () => {
     const log = new InMemoryChangeLog();
     log.append("t1", A, "insert", "insert", "insert");

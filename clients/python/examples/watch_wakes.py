@@ -2,7 +2,7 @@
 
     PGSYNC_URL=http://127.0.0.1:50051 PGSYNC_TOKEN=... python examples/watch_wakes.py <source_ref> [...]
 
-An example of the pgsync package (install it first: pip install clients/python); not part of it.
+An example of the pg-sync-client package (install it first: pip install clients/python); not part of it.
 
 Options: --ops insert,update  --debounce-ms N  --start now|earliest  --resume-token T.
 Ready, Gap and SourceStatus frames go to stderr; Ctrl-C prints the resume token to stderr.
@@ -17,7 +17,7 @@ import sys
 
 from google.protobuf.json_format import MessageToDict
 
-from pgsync import PgSyncClient, PgSyncError, wake_pb2
+from pg_sync_client import PgSyncClient, PgSyncError, wake_pb2
 
 
 def wake_line(wake: wake_pb2.Wake) -> str:

@@ -25,8 +25,8 @@ import grpc
 import psycopg
 import pytest
 
-from pgsync import PgSyncClient
-from pgsync.v1 import pg_sync_service_pb2_grpc as pb_grpc
+from pg_sync_client import PgSyncClient
+from pg_sync_client.v1 import pg_sync_service_pb2_grpc as pb_grpc
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 STACK_START_TIMEOUT_S = 180

@@ -13,8 +13,8 @@ from typing import Any, Callable, Iterator
 import grpc
 import pytest
 
-from pgsync import Backoff, InvalidArgumentError, PgSyncClient, PgSyncError, wake_pb2
-from pgsync.v1 import pg_sync_service_pb2 as pb, pg_sync_service_pb2_grpc as pb_grpc
+from pg_sync_client import Backoff, InvalidArgumentError, PgSyncClient, PgSyncError, wake_pb2
+from pg_sync_client.v1 import pg_sync_service_pb2 as pb, pg_sync_service_pb2_grpc as pb_grpc
 
 VECTORS = json.loads((Path(__file__).resolve().parents[3] / "test/vectors/client-conformance.json").read_text())
 FAST = Backoff(initial=0.001, maximum=0.002)

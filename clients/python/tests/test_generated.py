@@ -1,4 +1,4 @@
-"""The committed generated code (pgsync/v1/*_pb2*) matches what generate.sh makes from /proto."""
+"""The committed generated code (pg_sync_client/v1/*_pb2*) matches what generate.sh makes from /proto."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-GENERATED = PACKAGE_ROOT / "pgsync" / "v1"
+GENERATED = PACKAGE_ROOT / "pg_sync_client" / "v1"
 
 
 def _generated_files(directory: Path) -> dict[str, bytes]:
@@ -25,7 +25,7 @@ def test_generated_code_is_current(tmp_path: Path) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    fresh = _generated_files(tmp_path / "pgsync" / "v1")
+    fresh = _generated_files(tmp_path / "pg_sync_client" / "v1")
     committed = _generated_files(GENERATED)
     assert fresh, "generate.sh produced nothing"
     assert sorted(committed) == sorted(fresh), "generated file set differs: run clients/python/generate.sh"

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import grpc
 import pytest
 
-from pgsync import Backoff, PgSyncClient, PgSyncError, WakeStream, source_pb2, source_ref, wake_pb2
+from pg_sync_client import Backoff, PgSyncClient, PgSyncError, WakeStream, source_pb2, source_ref, wake_pb2
 
 from conftest import Stack, wait_for
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pgsync.source_ref import canonical_json, fnv1a64, is_source_ref, source_ref
+from pg_sync_client.source_ref import canonical_json, fnv1a64, is_source_ref, source_ref
 
 VECTORS_PATH = Path(__file__).resolve().parents[3] / "test" / "vectors" / "source-ref.json"
 VECTORS = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))

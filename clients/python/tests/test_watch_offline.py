@@ -15,8 +15,8 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from pgsync import Backoff, PgSyncClient, PgSyncError, wake_pb2
-from pgsync.v1 import pg_sync_service_pb2 as pb, pg_sync_service_pb2_grpc as pb_grpc
+from pg_sync_client import Backoff, PgSyncClient, PgSyncError, wake_pb2
+from pg_sync_client.v1 import pg_sync_service_pb2 as pb, pg_sync_service_pb2_grpc as pb_grpc
 
 REF = "61b724fea24ae3c5"
 FAST = Backoff(initial=0.01, maximum=0.05)
@@ -229,7 +229,7 @@ def test_wake_line_is_one_json_line() -> None:
 
 
 def test_url_forms() -> None:
-    from pgsync.client import _target
+    from pg_sync_client.client import target_of as _target
 
     assert _target("http://127.0.0.1:5000") == ("127.0.0.1:5000", False)
     assert _target("https://example.com") == ("example.com:443", True)

@@ -24,7 +24,10 @@ export interface AgentTool<D = unknown> {
 export interface Observation {
   readonly sourceRef: string;
   readonly table: string;
-  readonly wake: { readonly ops?: readonly ("insert" | "update" | "delete")[]; readonly debounceMs?: number };
+  readonly wake: {
+    readonly ops?: readonly ("insert" | "update" | "delete")[] | undefined;
+    readonly debounceMs?: number | undefined;
+  };
 }
 
 /** Options of {@link createPgSyncTools}. */
@@ -34,7 +37,7 @@ export interface PgSyncToolsOptions {
   /** Called for every event of an observation's WatchWakes stream (wakes, gaps, ready, status). */
   readonly onWake: (event: WakeEvent, observation: Observation) => void | Promise<void>;
   /** Called when an observation's stream fails for good. */
-  readonly onError?: (error: unknown, observation: Observation) => void;
+  readonly onError?: ((error: unknown, observation: Observation) => void) | undefined;
 }
 
 function text(details: unknown, isError = false): ToolResult {

@@ -11,11 +11,11 @@ import { type WakeStream, type WatchWakesOptions, watchWakes } from "./watch.js"
 /** Options of {@link createPgSyncClient}. */
 export interface PgSyncClientOptions {
   /** pg-sync's base URL, e.g. `http://127.0.0.1:50051`. Ignored when `transport` is given. */
-  readonly baseUrl?: string;
+  readonly baseUrl?: string | undefined;
   /** Bearer token (sent as `authorization: Bearer <token>`). */
-  readonly token?: string;
+  readonly token?: string | undefined;
   /** A Connect transport of your own (gRPC, gRPC-Web, in-memory...). */
-  readonly transport?: Transport;
+  readonly transport?: Transport | undefined;
 }
 
 /** Result of registering a source. */
@@ -32,8 +32,8 @@ export interface PgSyncClient {
   getSource(sourceRef: string): Promise<Source>;
   /** One page of sources. */
   listSources(page?: {
-    pageSize?: number;
-    pageToken?: string;
+    pageSize?: number | undefined;
+    pageToken?: string | undefined;
   }): Promise<{ sources: Source[]; nextPageToken: string }>;
   /** Every source, following page tokens. */
   allSources(): AsyncGenerator<Source>;

@@ -1,4 +1,10 @@
 export { Code, ConnectError } from "@connectrpc/connect";
+export type {
+  ConsumerGroup,
+  ConsumerGroupSettings,
+  DeadLetter,
+} from "../gen/pgsync/v1/consumer_group_pb.js";
+export { Ordering, SettleStatus } from "../gen/pgsync/v1/consumer_group_pb.js";
 export type { Cursor } from "../gen/pgsync/v1/cursor_pb.js";
 export type { Source } from "../gen/pgsync/v1/source_pb.js";
 export { SourceState } from "../gen/pgsync/v1/source_pb.js";
@@ -10,6 +16,13 @@ export {
   type PgSyncClientOptions,
   type RegisteredSource,
 } from "./client.js";
+export {
+  type ConsumeOptions,
+  consume,
+  type GroupDelivery,
+  type OrderingName,
+  type SettleOutcome,
+} from "./consume.js";
 export { toProtoOptions } from "./options.js";
 export { type PgSyncSource, pgSync } from "./pg-sync.js";
 export {

@@ -4,19 +4,19 @@
  */
 export interface SourceOptions {
   /** Electric shape endpoint; absent means the server default (and is left out of the hash). */
-  readonly url?: string;
+  readonly url?: string | undefined;
   /** Table: `name`, `schema.name` or quoted identifiers. */
   readonly table: string;
   /** Columns, order kept; absent or empty means all columns. */
-  readonly columns?: readonly string[];
+  readonly columns?: readonly string[] | undefined;
   /** Row filter with `$n` placeholders. */
-  readonly where?: string;
+  readonly where?: string | undefined;
   /** Placeholder values: positional list or numbered map. */
-  readonly params?: readonly string[] | Readonly<Record<string, string>>;
+  readonly params?: readonly string[] | Readonly<Record<string, string>> | undefined;
   /** Update/delete payload mode; absent means `default`. */
-  readonly replica?: "default" | "full";
+  readonly replica?: "default" | "full" | undefined;
   /** Identity metadata (hashed with the #4576 rule). */
-  readonly metadata?: Readonly<Record<string, string>>;
+  readonly metadata?: Readonly<Record<string, string>> | undefined;
 }
 
 /*

@@ -19,17 +19,22 @@ export interface WatchRequestOptions {
   /** Sources to watch. */
   readonly sourceRefs: readonly string[];
   /** Operations that wake; default all. */
-  readonly ops?: readonly OperationName[];
+  readonly ops?: readonly OperationName[] | undefined;
   /** Trailing debounce in ms; 0 (default) = one wake per change. */
-  readonly debounceMs?: number;
+  readonly debounceMs?: number | undefined;
   /** Longest a change may be held by debounce, in ms; 0 (default) = no bound. */
-  readonly maxWaitMs?: number;
+  readonly maxWaitMs?: number | undefined;
   /** Largest wake; 0 (default) = the server's default. */
-  readonly maxChangesPerWake?: number;
+  readonly maxChangesPerWake?: number | undefined;
   /** Heartbeat interval in ms; 0 (default) = the server's default (15 s). */
-  readonly heartbeatIntervalMs?: number;
-  /** Where to start: `"now"` (default), `"earliest"`, or a resume token. */
-  readonly start?: "now" | "earliest" | { readonly resumeToken: string };
+  readonly heartbeatIntervalMs?: number | undefined;
+  /**
+   * Where to start: `"now"` (default), `"earliest"`, `"snapshot"` (the current rows as snapshot
+   * changes, then every change after them), or a resume token.
+   */
+  readonly start?: "now" | "earliest" | "snapshot" | { readonly resumeToken: string } | undefined;
+  /** After each gap, deliver a fresh snapshot of the source (the Gap has `rebuild` set). Default false. */
+  readonly rebuildAfterGap?: boolean | undefined;
 }
 
 /** The request without its start, which changes on every reconnect. */
@@ -65,9 +70,12 @@ export function watchRequestBody(options: WatchRequestOptions): WatchRequestBody
     return op;
   });
   const start = options.start;
-  if (start !== undefined && start !== "now" && start !== "earliest") {
+  if (start !== undefined && start !== "now" && start !== "earliest" && start !== "snapshot") {
     if (typeof start !== "object" || typeof start.resumeToken !== "string" || start.resumeToken === "") {
-      throw invalid("start", `must be "now", "earliest" or { resumeToken }, got ${JSON.stringify(start)}`);
+      throw invalid(
+        "start",
+        `must be "now", "earliest", "snapshot" or { resumeToken }, got ${JSON.stringify(start)}`,
+      );
     }
   }
   return {
@@ -77,6 +85,7 @@ export function watchRequestBody(options: WatchRequestOptions): WatchRequestBody
     maxWaitMs: uint32("maxWaitMs", options.maxWaitMs),
     maxChangesPerWake: uint32("maxChangesPerWake", options.maxChangesPerWake),
     heartbeatIntervalMs: uint32("heartbeatIntervalMs", options.heartbeatIntervalMs),
+    rebuildAfterGap: options.rebuildAfterGap === true,
   };
 }
 
@@ -88,6 +97,11 @@ export function startOf(
   if (token) return { case: "resumeToken", value: token };
   return {
     case: "startPosition",
-    value: start === "earliest" ? StartPosition.EARLIEST : StartPosition.NOW,
+    value:
+      start === "earliest"
+        ? StartPosition.EARLIEST
+        : start === "snapshot"
+          ? StartPosition.SNAPSHOT
+          : StartPosition.NOW,
   };
 }

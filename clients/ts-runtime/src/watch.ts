@@ -23,15 +23,15 @@ export type { OperationName } from "./watch-request.js";
 /** Options of {@link watchWakes}. */
 export interface WatchWakesOptions extends WatchRequestOptions {
   /** Stops the iteration. */
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
   /** First reconnect delay cap in ms (full jitter). Default 200. */
-  readonly reconnectInitialDelayMs?: number;
+  readonly reconnectInitialDelayMs?: number | undefined;
   /** Largest reconnect delay in ms. Default 10_000. */
-  readonly reconnectMaxDelayMs?: number;
+  readonly reconnectMaxDelayMs?: number | undefined;
   /** Throw after this many consecutive failed attempts; default: retry forever. */
-  readonly maxAttempts?: number;
+  readonly maxAttempts?: number | undefined;
   /** Called before each reconnect, with the error that ended the stream. */
-  readonly onReconnect?: (error: ConnectError, attempt: number, delayMs: number) => void;
+  readonly onReconnect?: ((error: ConnectError, attempt: number, delayMs: number) => void) | undefined;
 }
 
 /** What the iterator yields. Heartbeats only move the resume token and are not yielded. */
@@ -101,7 +101,10 @@ async function* run(
     let gotFrame = false;
     try {
       const request = { ...body, start: startOf(pos.token, options.start) };
-      for await (const frame of client.watchWakes(request, { signal: options.signal })) {
+      for await (const frame of client.watchWakes(
+        request,
+        options.signal ? { signal: options.signal } : {},
+      )) {
         failures = 0;
         gotFrame = true;
         pos.token = tokenOf(frame) ?? pos.token;

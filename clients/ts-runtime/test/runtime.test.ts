@@ -91,6 +91,39 @@ describe("@pg-sync/runtime", () => {
     await loop;
   });
 
+  it("should start from a snapshot of the current rows, marked as snapshot changes", async () => {
+    await stack.sql.query("CREATE TABLE snapped (id int PRIMARY KEY, title text)");
+    await stack.sql.query("INSERT INTO snapped VALUES (1, 'a'), (2, 'b')");
+    const client = createPgSyncClient({ baseUrl: stack.url, token: TOKENS.a });
+    const { sourceRef } = await client.registerSource(pgSync({ table: "snapped" }));
+    const aborter = new AbortController();
+    const events: WakeEvent[] = [];
+    const loop = (async () => {
+      for await (const e of client.watchWakes({
+        sourceRefs: [sourceRef],
+        start: "snapshot",
+        signal: aborter.signal,
+      }))
+        events.push(e);
+    })();
+    await waitFor(() => events.some((e) => e.type === "ready"), { what: "ready" });
+    await stack.sql.query("INSERT INTO snapped VALUES (3, 'c')");
+    const changes = await waitFor(
+      () => {
+        const c = events.flatMap((e) => (e.type === "wake" ? e.wake.changes : []));
+        return c.length >= 3 ? c : undefined;
+      },
+      { what: "2 snapshot rows and 1 insert" },
+    );
+    expect(changes.map((c) => [c.value?.id, c.snapshot])).toEqual([
+      [1, true],
+      [2, true],
+      [3, false],
+    ]);
+    aborter.abort();
+    await loop;
+  });
+
   it("should surface a foreign ref as a ConnectError with Code.NotFound", async () => {
     const a = createPgSyncClient({ baseUrl: stack.url, token: TOKENS.a });
     const b = createPgSyncClient({ baseUrl: stack.url, token: TOKENS.b });

@@ -4,6 +4,8 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { AckWakesRequestSchema, AckWakesResponseSchema, ConsumeWakesRequestSchema, ConsumeWakesResponseSchema, DeleteConsumerGroupRequestSchema, DeleteConsumerGroupResponseSchema, GetConsumerGroupRequestSchema, GetConsumerGroupResponseSchema, NackWakesRequestSchema, NackWakesResponseSchema } from "./consumer_group_pb.js";
+import { file_pgsync_v1_consumer_group } from "./consumer_group_pb.js";
 import type { Cursor } from "./cursor_pb.js";
 import { file_pgsync_v1_cursor } from "./cursor_pb.js";
 import type { Source, SourceOptions } from "./source_pb.js";
@@ -16,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pgsync/v1/pg_sync_service.proto.
  */
 export const file_pgsync_v1_pg_sync_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9wZ3N5bmMvdjEvcGdfc3luY19zZXJ2aWNlLnByb3RvEglwZ3N5bmMudjEiQgoVUmVnaXN0ZXJTb3VyY2VSZXF1ZXN0EikKB29wdGlvbnMYASABKAsyGC5wZ3N5bmMudjEuU291cmNlT3B0aW9ucyJgChZSZWdpc3RlclNvdXJjZVJlc3BvbnNlEhIKCnNvdXJjZV9yZWYYASABKAkSDwoHY3JlYXRlZBgCIAEoCBIhCgZzb3VyY2UYAyABKAsyES5wZ3N5bmMudjEuU291cmNlIiYKEEdldFNvdXJjZVJlcXVlc3QSEgoKc291cmNlX3JlZhgBIAEoCSI2ChFHZXRTb3VyY2VSZXNwb25zZRIhCgZzb3VyY2UYASABKAsyES5wZ3N5bmMudjEuU291cmNlIjsKEkxpc3RTb3VyY2VzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJSChNMaXN0U291cmNlc1Jlc3BvbnNlEiIKB3NvdXJjZXMYASADKAsyES5wZ3N5bmMudjEuU291cmNlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIpChNEZWxldGVTb3VyY2VSZXF1ZXN0EhIKCnNvdXJjZV9yZWYYASABKAkiKgoURGVsZXRlU291cmNlUmVzcG9uc2USEgoKc291cmNlX3JlZhgBIAEoCSKHAgoRV2F0Y2hXYWtlc1JlcXVlc3QSEwoLc291cmNlX3JlZnMYASADKAkSIQoDb3BzGAIgAygOMhQucGdzeW5jLnYxLk9wZXJhdGlvbhITCgtkZWJvdW5jZV9tcxgDIAEoDRITCgttYXhfd2FpdF9tcxgEIAEoDRIcChRtYXhfY2hhbmdlc19wZXJfd2FrZRgFIAEoDRIWCgxyZXN1bWVfdG9rZW4YBiABKAlIABIyCg5zdGFydF9wb3NpdGlvbhgHIAEoDjIYLnBnc3luYy52MS5TdGFydFBvc2l0aW9uSAASHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAggASgNQgcKBXN0YXJ0ItYBChJXYXRjaFdha2VzUmVzcG9uc2USIQoFcmVhZHkYASABKAsyEC5wZ3N5bmMudjEuUmVhZHlIABIfCgR3YWtlGAIgASgLMg8ucGdzeW5jLnYxLldha2VIABIdCgNnYXAYAyABKAsyDi5wZ3N5bmMudjEuR2FwSAASKQoJaGVhcnRiZWF0GAQgASgLMhQucGdzeW5jLnYxLkhlYXJ0YmVhdEgAEikKBnN0YXR1cxgFIAEoCzIXLnBnc3luYy52MS5Tb3VyY2VTdGF0dXNIAEIHCgVldmVudCImChBHZXRDdXJzb3JSZXF1ZXN0EhIKCnNvdXJjZV9yZWYYASABKAkiNgoRR2V0Q3Vyc29yUmVzcG9uc2USIQoGY3Vyc29yGAEgASgLMhEucGdzeW5jLnYxLkN1cnNvcjL9AwoNUGdTeW5jU2VydmljZRJaCg5SZWdpc3RlclNvdXJjZRIgLnBnc3luYy52MS5SZWdpc3RlclNvdXJjZVJlcXVlc3QaIS5wZ3N5bmMudjEuUmVnaXN0ZXJTb3VyY2VSZXNwb25zZSIDkAICEksKCUdldFNvdXJjZRIbLnBnc3luYy52MS5HZXRTb3VyY2VSZXF1ZXN0GhwucGdzeW5jLnYxLkdldFNvdXJjZVJlc3BvbnNlIgOQAgESUQoLTGlzdFNvdXJjZXMSHS5wZ3N5bmMudjEuTGlzdFNvdXJjZXNSZXF1ZXN0Gh4ucGdzeW5jLnYxLkxpc3RTb3VyY2VzUmVzcG9uc2UiA5ACARJUCgxEZWxldGVTb3VyY2USHi5wZ3N5bmMudjEuRGVsZXRlU291cmNlUmVxdWVzdBofLnBnc3luYy52MS5EZWxldGVTb3VyY2VSZXNwb25zZSIDkAICEk0KCldhdGNoV2FrZXMSHC5wZ3N5bmMudjEuV2F0Y2hXYWtlc1JlcXVlc3QaHS5wZ3N5bmMudjEuV2F0Y2hXYWtlc1Jlc3BvbnNlIgAwARJLCglHZXRDdXJzb3ISGy5wZ3N5bmMudjEuR2V0Q3Vyc29yUmVxdWVzdBocLnBnc3luYy52MS5HZXRDdXJzb3JSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_pgsync_v1_cursor, file_pgsync_v1_source, file_pgsync_v1_wake]);
+  fileDesc("Ch9wZ3N5bmMvdjEvcGdfc3luY19zZXJ2aWNlLnByb3RvEglwZ3N5bmMudjEiQgoVUmVnaXN0ZXJTb3VyY2VSZXF1ZXN0EikKB29wdGlvbnMYASABKAsyGC5wZ3N5bmMudjEuU291cmNlT3B0aW9ucyJgChZSZWdpc3RlclNvdXJjZVJlc3BvbnNlEhIKCnNvdXJjZV9yZWYYASABKAkSDwoHY3JlYXRlZBgCIAEoCBIhCgZzb3VyY2UYAyABKAsyES5wZ3N5bmMudjEuU291cmNlIiYKEEdldFNvdXJjZVJlcXVlc3QSEgoKc291cmNlX3JlZhgBIAEoCSI2ChFHZXRTb3VyY2VSZXNwb25zZRIhCgZzb3VyY2UYASABKAsyES5wZ3N5bmMudjEuU291cmNlIjsKEkxpc3RTb3VyY2VzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJSChNMaXN0U291cmNlc1Jlc3BvbnNlEiIKB3NvdXJjZXMYASADKAsyES5wZ3N5bmMudjEuU291cmNlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIpChNEZWxldGVTb3VyY2VSZXF1ZXN0EhIKCnNvdXJjZV9yZWYYASABKAkiKgoURGVsZXRlU291cmNlUmVzcG9uc2USEgoKc291cmNlX3JlZhgBIAEoCSKiAgoRV2F0Y2hXYWtlc1JlcXVlc3QSEwoLc291cmNlX3JlZnMYASADKAkSIQoDb3BzGAIgAygOMhQucGdzeW5jLnYxLk9wZXJhdGlvbhITCgtkZWJvdW5jZV9tcxgDIAEoDRITCgttYXhfd2FpdF9tcxgEIAEoDRIcChRtYXhfY2hhbmdlc19wZXJfd2FrZRgFIAEoDRIWCgxyZXN1bWVfdG9rZW4YBiABKAlIABIyCg5zdGFydF9wb3NpdGlvbhgHIAEoDjIYLnBnc3luYy52MS5TdGFydFBvc2l0aW9uSAASHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAggASgNEhkKEXJlYnVpbGRfYWZ0ZXJfZ2FwGAkgASgIQgcKBXN0YXJ0ItYBChJXYXRjaFdha2VzUmVzcG9uc2USIQoFcmVhZHkYASABKAsyEC5wZ3N5bmMudjEuUmVhZHlIABIfCgR3YWtlGAIgASgLMg8ucGdzeW5jLnYxLldha2VIABIdCgNnYXAYAyABKAsyDi5wZ3N5bmMudjEuR2FwSAASKQoJaGVhcnRiZWF0GAQgASgLMhQucGdzeW5jLnYxLkhlYXJ0YmVhdEgAEikKBnN0YXR1cxgFIAEoCzIXLnBnc3luYy52MS5Tb3VyY2VTdGF0dXNIAEIHCgVldmVudCImChBHZXRDdXJzb3JSZXF1ZXN0EhIKCnNvdXJjZV9yZWYYASABKAkiNgoRR2V0Q3Vyc29yUmVzcG9uc2USIQoGY3Vyc29yGAEgASgLMhEucGdzeW5jLnYxLkN1cnNvcjKzBwoNUGdTeW5jU2VydmljZRJaCg5SZWdpc3RlclNvdXJjZRIgLnBnc3luYy52MS5SZWdpc3RlclNvdXJjZVJlcXVlc3QaIS5wZ3N5bmMudjEuUmVnaXN0ZXJTb3VyY2VSZXNwb25zZSIDkAICEksKCUdldFNvdXJjZRIbLnBnc3luYy52MS5HZXRTb3VyY2VSZXF1ZXN0GhwucGdzeW5jLnYxLkdldFNvdXJjZVJlc3BvbnNlIgOQAgESUQoLTGlzdFNvdXJjZXMSHS5wZ3N5bmMudjEuTGlzdFNvdXJjZXNSZXF1ZXN0Gh4ucGdzeW5jLnYxLkxpc3RTb3VyY2VzUmVzcG9uc2UiA5ACARJUCgxEZWxldGVTb3VyY2USHi5wZ3N5bmMudjEuRGVsZXRlU291cmNlUmVxdWVzdBofLnBnc3luYy52MS5EZWxldGVTb3VyY2VSZXNwb25zZSIDkAICEk0KCldhdGNoV2FrZXMSHC5wZ3N5bmMudjEuV2F0Y2hXYWtlc1JlcXVlc3QaHS5wZ3N5bmMudjEuV2F0Y2hXYWtlc1Jlc3BvbnNlIgAwARJLCglHZXRDdXJzb3ISGy5wZ3N5bmMudjEuR2V0Q3Vyc29yUmVxdWVzdBocLnBnc3luYy52MS5HZXRDdXJzb3JSZXNwb25zZSIDkAIBElMKDENvbnN1bWVXYWtlcxIeLnBnc3luYy52MS5Db25zdW1lV2FrZXNSZXF1ZXN0Gh8ucGdzeW5jLnYxLkNvbnN1bWVXYWtlc1Jlc3BvbnNlIgAwARJICghBY2tXYWtlcxIaLnBnc3luYy52MS5BY2tXYWtlc1JlcXVlc3QaGy5wZ3N5bmMudjEuQWNrV2FrZXNSZXNwb25zZSIDkAICEkgKCU5hY2tXYWtlcxIbLnBnc3luYy52MS5OYWNrV2FrZXNSZXF1ZXN0GhwucGdzeW5jLnYxLk5hY2tXYWtlc1Jlc3BvbnNlIgASYAoQR2V0Q29uc3VtZXJHcm91cBIiLnBnc3luYy52MS5HZXRDb25zdW1lckdyb3VwUmVxdWVzdBojLnBnc3luYy52MS5HZXRDb25zdW1lckdyb3VwUmVzcG9uc2UiA5ACARJpChNEZWxldGVDb25zdW1lckdyb3VwEiUucGdzeW5jLnYxLkRlbGV0ZUNvbnN1bWVyR3JvdXBSZXF1ZXN0GiYucGdzeW5jLnYxLkRlbGV0ZUNvbnN1bWVyR3JvdXBSZXNwb25zZSIDkAICYgZwcm90bzM", [file_pgsync_v1_consumer_group, file_pgsync_v1_cursor, file_pgsync_v1_source, file_pgsync_v1_wake]);
 
 /**
  * RegisterSourceRequest carries the options of the source to register.
@@ -285,6 +287,14 @@ export type WatchWakesRequest = Message<"pgsync.v1.WatchWakesRequest"> & {
    * @generated from field: uint32 heartbeat_interval_ms = 8;
    */
   heartbeatIntervalMs: number;
+
+  /**
+   * After each Gap (must-refetch, retention, source reset), deliver a fresh snapshot of the
+   * source (rows marked `snapshot`, the Gap marked `rebuild`), spliced with the log that follows.
+   *
+   * @generated from field: bool rebuild_after_gap = 9;
+   */
+  rebuildAfterGap: boolean;
 };
 
 /**
@@ -478,6 +488,70 @@ export const PgSyncService: GenService<{
     methodKind: "unary";
     input: typeof GetCursorRequestSchema;
     output: typeof GetCursorResponseSchema;
+  },
+  /**
+   * ConsumeWakes joins a consumer group (created on first use; see ConsumeWakesRequest) and
+   * streams deliveries: each wake of the group's sources goes to one member at a time and is
+   * held until acknowledged (AckWakes). A delivery not acknowledged by its deadline, nacked, or
+   * held by a stream that closes goes back to the group and is delivered again with attempt + 1,
+   * to any member; after `max_deliveries` it becomes a dead letter. The stream ends with
+   * UNAVAILABLE on server shutdown (reconnect: nothing acknowledged is delivered again) and
+   * with NOT_FOUND when the group is deleted. Unknown or foreign refs fail with NOT_FOUND before
+   * anything is streamed.
+   *
+   * @generated from rpc pgsync.v1.PgSyncService.ConsumeWakes
+   */
+  consumeWakes: {
+    methodKind: "server_streaming";
+    input: typeof ConsumeWakesRequestSchema;
+    output: typeof ConsumeWakesResponseSchema;
+  },
+  /**
+   * AckWakes acknowledges deliveries, durably. Idempotent per id: each id gets its own result
+   * (acknowledged, already acknowledged, stale, unknown), and one bad id never fails the others.
+   * NOT_FOUND when the group does not exist.
+   *
+   * @generated from rpc pgsync.v1.PgSyncService.AckWakes
+   */
+  ackWakes: {
+    methodKind: "unary";
+    input: typeof AckWakesRequestSchema;
+    output: typeof AckWakesResponseSchema;
+  },
+  /**
+   * NackWakes gives deliveries back to the group, to be delivered again after `retry_after_ms`,
+   * or redrives dead letters. Per-id results as in AckWakes. NOT_FOUND when the group does not
+   * exist.
+   *
+   * @generated from rpc pgsync.v1.PgSyncService.NackWakes
+   */
+  nackWakes: {
+    methodKind: "unary";
+    input: typeof NackWakesRequestSchema;
+    output: typeof NackWakesResponseSchema;
+  },
+  /**
+   * GetConsumerGroup describes a group: per source the acknowledged position and the pending,
+   * in-flight and dead-lettered counts; the connected members with their in-flight counts; and
+   * the dead letters. NOT_FOUND when the group does not exist.
+   *
+   * @generated from rpc pgsync.v1.PgSyncService.GetConsumerGroup
+   */
+  getConsumerGroup: {
+    methodKind: "unary";
+    input: typeof GetConsumerGroupRequestSchema;
+    output: typeof GetConsumerGroupResponseSchema;
+  },
+  /**
+   * DeleteConsumerGroup deletes a group with all its state (positions, deliveries, dead letters);
+   * its open streams end with NOT_FOUND. NOT_FOUND when the group does not exist.
+   *
+   * @generated from rpc pgsync.v1.PgSyncService.DeleteConsumerGroup
+   */
+  deleteConsumerGroup: {
+    methodKind: "unary";
+    input: typeof DeleteConsumerGroupRequestSchema;
+    output: typeof DeleteConsumerGroupResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_pgsync_v1_pg_sync_service, 0);

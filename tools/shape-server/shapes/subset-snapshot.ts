@@ -73,11 +73,15 @@ function subsetSql(shape: Shape, subset: Subset): { text: string; values: string
   const shapeParams = shape.definition.params;
   if (shape.definition.where !== null) conditions.push(`(\n${shape.definition.where}\n)`);
   if (subset.where !== null) conditions.push(`(\n${shiftParams(subset.where, shapeParams.length)}\n)`);
-  let text = `SELECT ${columns} FROM ${quoteRelation(shape.table.relation)}`;
-  if (conditions.length > 0) text += ` WHERE ${conditions.join(" AND ")}`;
-  if (subset.orderBy !== null) text += `\nORDER BY ${subset.orderBy}\n`;
-  if (subset.limit !== null) text += ` LIMIT ${subset.limit}`;
-  if (subset.offset !== null) text += ` OFFSET ${subset.offset}`;
+  // Rows are chosen, ordered and limited on the table's own columns in an inner query: in the
+  // outer one each column is cast to text under its own name, and an ORDER BY there would sort
+  // by that text (1, 10, 2). A plain projection of the ordered subquery keeps its order.
+  let inner = `SELECT * FROM ${quoteRelation(shape.table.relation)}`;
+  if (conditions.length > 0) inner += ` WHERE ${conditions.join(" AND ")}`;
+  if (subset.orderBy !== null) inner += `\nORDER BY ${subset.orderBy}\n`;
+  if (subset.limit !== null) inner += ` LIMIT ${subset.limit}`;
+  if (subset.offset !== null) inner += ` OFFSET ${subset.offset}`;
+  const text = `SELECT ${columns} FROM (${inner}) AS subset_rows`;
   return { text, values: [...shapeParams, ...subset.params] };
 }
 

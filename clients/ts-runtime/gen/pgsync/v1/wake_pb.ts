@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file pgsync/v1/wake.proto.
  */
 export const file_pgsync_v1_wake: GenFile = /*@__PURE__*/
-  fileDesc("ChRwZ3N5bmMvdjEvd2FrZS5wcm90bxIJcGdzeW5jLnYxIs0BCgZDaGFuZ2USCwoDa2V5GAEgASgJEicKCW9wZXJhdGlvbhgCIAEoDjIULnBnc3luYy52MS5PcGVyYXRpb24SJgoFdmFsdWUYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EioKCW9sZF92YWx1ZRgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDgoGb2Zmc2V0GAUgASgJEgsKA3NlcRgGIAEoAxINCgV0YWJsZRgHIAEoCRINCgV0eGlkcxgIIAMoAyKKAQoEV2FrZRIPCgd3YWtlX2lkGAEgASgJEhIKCnNvdXJjZV9yZWYYAiABKAkSIgoHY2hhbmdlcxgDIAMoCzIRLnBnc3luYy52MS5DaGFuZ2USFAoMcmVzdW1lX3Rva2VuGAQgASgJEhEKCWZpcnN0X3NlcRgFIAEoAxIQCghsYXN0X3NlcRgGIAEoAyIxCg5Tb3VyY2VQb3NpdGlvbhISCgpzb3VyY2VfcmVmGAEgASgJEgsKA3NlcRgCIAEoAyJLCgVSZWFkeRIsCglwb3NpdGlvbnMYASADKAsyGS5wZ3N5bmMudjEuU291cmNlUG9zaXRpb24SFAoMcmVzdW1lX3Rva2VuGAIgASgJIocBCgNHYXASEgoKc291cmNlX3JlZhgBIAEoCRIkCgZyZWFzb24YAiABKA4yFC5wZ3N5bmMudjEuR2FwUmVhc29uEhAKCGZyb21fc2VxGAMgASgDEg4KBnRvX3NlcRgEIAEoAxIOCgZkZXRhaWwYBSABKAkSFAoMcmVzdW1lX3Rva2VuGAYgASgJIksKCUhlYXJ0YmVhdBIUCgxyZXN1bWVfdG9rZW4YASABKAkSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAigAEKDFNvdXJjZVN0YXR1cxISCgpzb3VyY2VfcmVmGAEgASgJEiUKBXN0YXRlGAIgASgOMhYucGdzeW5jLnYxLlNvdXJjZVN0YXRlEg8KB2RlbGV0ZWQYAyABKAgSDgoGcmVhc29uGAQgASgJEhQKDHJlc3VtZV90b2tlbhgFIAEoCSpoCglPcGVyYXRpb24SGQoVT1BFUkFUSU9OX1VOU1BFQ0lGSUVEEAASFAoQT1BFUkFUSU9OX0lOU0VSVBABEhQKEE9QRVJBVElPTl9VUERBVEUQAhIUChBPUEVSQVRJT05fREVMRVRFEAMqZAoNU3RhcnRQb3NpdGlvbhIeChpTVEFSVF9QT1NJVElPTl9VTlNQRUNJRklFRBAAEhYKElNUQVJUX1BPU0lUSU9OX05PVxABEhsKF1NUQVJUX1BPU0lUSU9OX0VBUkxJRVNUEAIqewoJR2FwUmVhc29uEhoKFkdBUF9SRUFTT05fVU5TUEVDSUZJRUQQABIbChdHQVBfUkVBU09OX01VU1RfUkVGRVRDSBABEhgKFEdBUF9SRUFTT05fUkVURU5USU9OEAISGwoXR0FQX1JFQVNPTl9TT1VSQ0VfUkVTRVQQA2IGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_pgsync_v1_source]);
+  fileDesc("ChRwZ3N5bmMvdjEvd2FrZS5wcm90bxIJcGdzeW5jLnYxIt8BCgZDaGFuZ2USCwoDa2V5GAEgASgJEicKCW9wZXJhdGlvbhgCIAEoDjIULnBnc3luYy52MS5PcGVyYXRpb24SJgoFdmFsdWUYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EioKCW9sZF92YWx1ZRgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDgoGb2Zmc2V0GAUgASgJEgsKA3NlcRgGIAEoAxINCgV0YWJsZRgHIAEoCRINCgV0eGlkcxgIIAMoAxIQCghzbmFwc2hvdBgJIAEoCCKcAQoEV2FrZRIPCgd3YWtlX2lkGAEgASgJEhIKCnNvdXJjZV9yZWYYAiABKAkSIgoHY2hhbmdlcxgDIAMoCzIRLnBnc3luYy52MS5DaGFuZ2USFAoMcmVzdW1lX3Rva2VuGAQgASgJEhEKCWZpcnN0X3NlcRgFIAEoAxIQCghsYXN0X3NlcRgGIAEoAxIQCghzbmFwc2hvdBgHIAEoCCIxCg5Tb3VyY2VQb3NpdGlvbhISCgpzb3VyY2VfcmVmGAEgASgJEgsKA3NlcRgCIAEoAyJLCgVSZWFkeRIsCglwb3NpdGlvbnMYASADKAsyGS5wZ3N5bmMudjEuU291cmNlUG9zaXRpb24SFAoMcmVzdW1lX3Rva2VuGAIgASgJIpgBCgNHYXASEgoKc291cmNlX3JlZhgBIAEoCRIkCgZyZWFzb24YAiABKA4yFC5wZ3N5bmMudjEuR2FwUmVhc29uEhAKCGZyb21fc2VxGAMgASgDEg4KBnRvX3NlcRgEIAEoAxIOCgZkZXRhaWwYBSABKAkSFAoMcmVzdW1lX3Rva2VuGAYgASgJEg8KB3JlYnVpbGQYByABKAgiSwoJSGVhcnRiZWF0EhQKDHJlc3VtZV90b2tlbhgBIAEoCRIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKAAQoMU291cmNlU3RhdHVzEhIKCnNvdXJjZV9yZWYYASABKAkSJQoFc3RhdGUYAiABKA4yFi5wZ3N5bmMudjEuU291cmNlU3RhdGUSDwoHZGVsZXRlZBgDIAEoCBIOCgZyZWFzb24YBCABKAkSFAoMcmVzdW1lX3Rva2VuGAUgASgJKmgKCU9wZXJhdGlvbhIZChVPUEVSQVRJT05fVU5TUEVDSUZJRUQQABIUChBPUEVSQVRJT05fSU5TRVJUEAESFAoQT1BFUkFUSU9OX1VQREFURRACEhQKEE9QRVJBVElPTl9ERUxFVEUQAyqBAQoNU3RhcnRQb3NpdGlvbhIeChpTVEFSVF9QT1NJVElPTl9VTlNQRUNJRklFRBAAEhYKElNUQVJUX1BPU0lUSU9OX05PVxABEhsKF1NUQVJUX1BPU0lUSU9OX0VBUkxJRVNUEAISGwoXU1RBUlRfUE9TSVRJT05fU05BUFNIT1QQAyp7CglHYXBSZWFzb24SGgoWR0FQX1JFQVNPTl9VTlNQRUNJRklFRBAAEhsKF0dBUF9SRUFTT05fTVVTVF9SRUZFVENIEAESGAoUR0FQX1JFQVNPTl9SRVRFTlRJT04QAhIbChdHQVBfUkVBU09OX1NPVVJDRV9SRVNFVBADYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_pgsync_v1_source]);
 
 /**
  * Change is one row change, as Electric delivered it.
@@ -79,6 +79,15 @@ export type Change = Message<"pgsync.v1.Change"> & {
    * @generated from field: repeated int64 txids = 8;
    */
   txids: bigint[];
+
+  /**
+   * True for a row of a snapshot (START_POSITION_SNAPSHOT, or a rebuild after a gap): the row as
+   * it was when the snapshot was taken, with operation OPERATION_INSERT, no offset and no txids;
+   * `seq` is the log position the snapshot is spliced at. False for a logged change.
+   *
+   * @generated from field: bool snapshot = 9;
+   */
+  snapshot: boolean;
 };
 
 /**
@@ -135,6 +144,14 @@ export type Wake = Message<"pgsync.v1.Wake"> & {
    * @generated from field: int64 last_seq = 6;
    */
   lastSeq: bigint;
+
+  /**
+   * True when the wake carries snapshot rows (every change has `snapshot` set); `first_seq` and
+   * `last_seq` are then both the log position the snapshot is spliced at.
+   *
+   * @generated from field: bool snapshot = 7;
+   */
+  snapshot: boolean;
 };
 
 /**
@@ -247,6 +264,14 @@ export type Gap = Message<"pgsync.v1.Gap"> & {
    * @generated from field: string resume_token = 6;
    */
   resumeToken: string;
+
+  /**
+   * True when a snapshot of the source follows (the stream asked for `rebuild_after_gap`): the
+   * watcher should replace what it holds for the source with the snapshot rows that follow.
+   *
+   * @generated from field: bool rebuild = 7;
+   */
+  rebuild: boolean;
 };
 
 /**
@@ -401,6 +426,14 @@ export enum StartPosition {
    * @generated from enum value: START_POSITION_EARLIEST = 2;
    */
   EARLIEST = 2,
+
+  /**
+   * The rows the source's shape holds now, as snapshot changes (`Change.snapshot`), then every
+   * change logged after them, spliced by transaction so none is lost or repeated.
+   *
+   * @generated from enum value: START_POSITION_SNAPSHOT = 3;
+   */
+  SNAPSHOT = 3,
 }
 
 /**

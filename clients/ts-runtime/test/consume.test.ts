@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TOKENS } from "../../../scripts/lib/processes.js";
+import { type Stack, startStack } from "../../../test/support/stack-fixture.js";
+import { waitFor } from "../../../test/support/wait.js";
+import { consume, createPgSyncClient, type GroupDelivery, pgSync } from "../src/index.js";
+
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack({ env: { PGSYNC_GROUP_POLL_INTERVAL_MS: "200" } });
+  await stack.sql.query("CREATE TABLE tickets (id int PRIMARY KEY, title text)");
+});
+
+afterAll(async () => {
+  await stack?.close();
+});
+
+describe("@pg-sync/runtime consume()", () => {
+  it("should share a group between two workers, redeliver a nack, and resume after a server restart", async () => {
+    const client = createPgSyncClient({ baseUrl: stack.url, token: TOKENS.a });
+    const { sourceRef } = await client.registerSource(pgSync({ table: "tickets" }));
+    const aborter = new AbortController();
+    const handled: { worker: string; d: GroupDelivery; outcome: string }[] = [];
+    let nacked = false;
+    const worker = (name: string) =>
+      (async () => {
+        // A new client per attempt is not needed: consume() reconnects by itself.
+        const c = createPgSyncClient({ baseUrl: stack.url, token: TOKENS.a });
+        for await (const d of consume(c, {
+          group: "workers",
+          sourceRefs: [sourceRef],
+          ordering: "none",
+          maxChangesPerWake: 1,
+          memberName: name,
+          signal: aborter.signal,
+          reconnectInitialDelayMs: 50,
+        })) {
+          if (!nacked) {
+            nacked = true;
+            handled.push({ worker: name, d, outcome: await d.nack({ retryAfterMs: 100, error: "not yet" }) });
+            continue;
+          }
+          handled.push({ worker: name, d, outcome: await d.ack() });
+        }
+      })();
+    const loops = [worker("w1"), worker("w2")];
+    await waitFor(
+      async () => (await client.raw.getConsumerGroup({ group: "workers" })).group?.members.length === 2,
+      {
+        what: "two members",
+      },
+    );
+    for (let i = 1; i <= 6; i++) await stack.sql.query("INSERT INTO tickets VALUES ($1, 't')", [i]);
+    const acked = () => handled.filter((h) => h.outcome === "acknowledged");
+    await waitFor(() => acked().length >= 6, { what: "6 acknowledged", timeoutMs: 20_000 });
+    expect(handled[0]?.outcome).toBe("released");
+    const retried = acked().find((h) => h.d.wake?.wakeId === handled[0]?.d.wake?.wakeId);
+    expect(retried?.d.attempt).toBe(2);
+
+    await stack.restart();
+    // The workers' clients point at the same port: they reconnect and keep consuming.
+    for (let i = 7; i <= 8; i++) await stack.sql.query("INSERT INTO tickets VALUES ($1, 't')", [i]);
+    await waitFor(() => acked().length >= 8, { what: "8 acknowledged after a restart", timeoutMs: 30_000 });
+    const values = acked().map((h) => h.d.wake?.changes[0]?.value?.id);
+    expect(new Set(values).size).toBe(8);
+    aborter.abort();
+    await Promise.all(loops);
+  }, 60_000);
+});

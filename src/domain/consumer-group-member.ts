@@ -1,0 +1,214 @@
+import type { GapReason } from "./change-log.js";
+import {
+  type ClaimedDelivery,
+  deliveryIdFor,
+  type GroupRecord,
+  type GroupSettings,
+} from "./consumer-group.js";
+import type { ConsumerGroupStore } from "./consumer-group-store.js";
+import type { ChangeEntry } from "./log-entry.js";
+import type { ChangeLogReader } from "./ports.js";
+import type { SourceRecord } from "./source.js";
+import { wakeIdFor } from "./watch-frames.js";
+
+/** Frames of a ConsumeWakes stream. */
+export type MemberFrame =
+  | { readonly type: "ready"; readonly memberId: string; readonly settings: GroupSettings }
+  | {
+      readonly type: "delivery";
+      readonly deliveryId: string;
+      readonly attempt: number;
+      readonly ackDeadline: Date;
+      readonly wake: {
+        readonly wakeId: string;
+        readonly sourceRef: string;
+        readonly table: string;
+        readonly changes: readonly ChangeEntry[];
+        readonly firstSeq: bigint;
+        readonly lastSeq: bigint;
+      };
+    }
+  | {
+      readonly type: "gap";
+      readonly deliveryId: string;
+      readonly attempt: number;
+      readonly ackDeadline: Date;
+      readonly gap: {
+        readonly sourceRef: string;
+        readonly reason: GapReason;
+        readonly fromSeq: bigint;
+        readonly toSeq: bigint;
+        readonly detail: string;
+      };
+    }
+  | { readonly type: "heartbeat"; readonly time: Date };
+
+/** Wake-ups of a group's members within this process (acks, nacks, new deliveries, deletion). */
+export class GroupSignals {
+  readonly #generations = new Map<string, number>();
+  readonly #waiters = new Map<string, Set<() => void>>();
+
+  /** The current generation of `key` (taken before looking for work). */
+  generation(key: string): number {
+    return this.#generations.get(key) ?? 0;
+  }
+
+  /** Something changed for `key`: wakes its waiters. */
+  bump(key: string): void {
+    this.#generations.set(key, this.generation(key) + 1);
+    for (const wake of [...(this.#waiters.get(key) ?? [])]) wake();
+  }
+
+  /** Resolves when `key` moves past `generation`, after `timeoutMs`, or when `signal` aborts. */
+  wait(key: string, generation: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    if (this.generation(key) !== generation || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const set = this.#waiters.get(key) ?? new Set();
+      this.#waiters.set(key, set);
+      const done = () => {
+        clearTimeout(timer);
+        set.delete(done);
+        if (set.size === 0) this.#waiters.delete(key);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, timeoutMs));
+      set.add(done);
+      signal.addEventListener("abort", done);
+    });
+  }
+}
+
+/** Key of a group in {@link GroupSignals}. */
+export function groupKey(tenant: string, group: string): string {
+  return `${tenant}\u0000${group}`;
+}
+
+/** Dependencies of a {@link GroupMember}. */
+export interface GroupMemberDeps {
+  readonly group: GroupRecord;
+  readonly memberId: string;
+  readonly memberName: string;
+  /** The member's sources by ref. */
+  readonly sources: ReadonlyMap<string, SourceRecord>;
+  readonly maxInFlight: number;
+  readonly heartbeatIntervalMs: number;
+  /** Longest idle wait before looking for work again (work may come from other replicas). */
+  readonly pollIntervalMs: number;
+  readonly store: ConsumerGroupStore;
+  readonly reader: ChangeLogReader;
+  readonly signals: GroupSignals;
+}
+
+/** Log entries read per query when building a wake. */
+const READ_LIMIT = 1_000;
+
+/** How often a busy member refreshes its liveness row. */
+const TOUCH_INTERVAL_MS = 10_000;
+
+/**
+ * One ConsumeWakes stream: a member of a group. It claims deliveries from the store while it
+ * holds fewer than `maxInFlight` (the store applies the ordering rules), turns each into a frame
+ * by reading its range from the log (a range pruned since becomes a retention gap), and waits
+ * for a signal, a retry time or an ack deadline when there is nothing to claim. When the stream
+ * ends, the member's in-flight deliveries go back to the group at once.
+ */
+export class GroupMember {
+  readonly #deps: GroupMemberDeps;
+
+  constructor(deps: GroupMemberDeps) {
+    this.#deps = deps;
+  }
+
+  /** Frames until `signal` aborts; throws ConsumerGroupNotFoundError when the group is deleted. */
+  async *frames(signal: AbortSignal): AsyncGenerator<MemberFrame> {
+    const { group, memberId, store, signals, heartbeatIntervalMs } = this.#deps;
+    const key = groupKey(group.tenant, group.group);
+    await store.addMember(group.tenant, group.group, memberId, this.#deps.memberName);
+    try {
+      yield { type: "ready", memberId, settings: group.settings };
+      let lastFrameAt = Date.now();
+      let lastTouchAt = Date.now();
+      while (!signal.aborted) {
+        const generation = signals.generation(key);
+        const outcome = await store.claim({
+          tenant: group.tenant,
+          group: group.group,
+          memberId,
+          sourceRefs: [...this.#deps.sources.keys()],
+          maxInFlight: this.#deps.maxInFlight,
+        });
+        if (outcome.deadLettered > 0) signals.bump(key);
+        for (const claimed of outcome.claimed) {
+          yield await this.#frame(claimed);
+          lastFrameAt = Date.now();
+        }
+        if (Date.now() - lastTouchAt >= TOUCH_INTERVAL_MS) {
+          await store.touchMember(group.tenant, group.group, memberId);
+          lastTouchAt = Date.now();
+        }
+        if (outcome.claimed.length > 0 || outcome.deadLettered > 0) continue;
+        const now = Date.now();
+        let waitMs = Math.min(this.#deps.pollIntervalMs, lastFrameAt + heartbeatIntervalMs - now);
+        if (outcome.nextAt) waitMs = Math.min(waitMs, outcome.nextAt.getTime() - now + 1);
+        await signals.wait(key, generation, waitMs, signal);
+        if (!signal.aborted && Date.now() - lastFrameAt >= heartbeatIntervalMs) {
+          yield { type: "heartbeat", time: new Date() };
+          lastFrameAt = Date.now();
+        }
+      }
+    } finally {
+      await store.removeMember(group.tenant, group.group, memberId);
+      signals.bump(key);
+    }
+  }
+
+  async #frame(claimed: ClaimedDelivery): Promise<MemberFrame> {
+    const { sourceRef, incarnation, delivery: d, attempt, ackDeadline } = claimed;
+    const deliveryId = deliveryIdFor(sourceRef, incarnation, d.firstSeq, d.lastSeq, attempt);
+    const head = { deliveryId, attempt, ackDeadline };
+    if (d.kind === "gap") {
+      const gap = { sourceRef, reason: d.reason, fromSeq: d.firstSeq, toSeq: d.lastSeq, detail: d.detail };
+      return { type: "gap", ...head, gap };
+    }
+    const changes = await this.#changes(sourceRef, d.firstSeq, d.lastSeq);
+    if (changes.length < d.changeCount) {
+      const detail = "log retention deleted changes of this wake before the group acknowledged it";
+      const gap = { sourceRef, reason: "retention" as const, fromSeq: d.firstSeq, toSeq: d.lastSeq, detail };
+      return { type: "gap", ...head, gap };
+    }
+    const source = this.#deps.sources.get(sourceRef);
+    const wake = {
+      wakeId: wakeIdFor(sourceRef, incarnation, d.firstSeq, d.lastSeq),
+      sourceRef,
+      table: source?.options.table ?? "",
+      changes,
+      firstSeq: d.firstSeq,
+      lastSeq: d.lastSeq,
+    };
+    return { type: "delivery", ...head, wake };
+  }
+
+  /** The group's matching changes in [firstSeq, lastSeq], read from the log. */
+  async #changes(sourceRef: string, firstSeq: bigint, lastSeq: bigint): Promise<ChangeEntry[]> {
+    const { group, reader } = this.#deps;
+    const ops = new Set(group.settings.ops);
+    const changes: ChangeEntry[] = [];
+    let after = firstSeq - 1n;
+    while (after < lastSeq) {
+      const entries = await reader.read(
+        group.tenant,
+        sourceRef,
+        after,
+        Math.min(READ_LIMIT, Number(lastSeq - after)),
+      );
+      for (const e of entries) {
+        if (e.seq > lastSeq) return changes;
+        if (e.kind === "change" && (ops.size === 0 || ops.has(e.operation))) changes.push(e);
+        after = e.seq;
+      }
+      if (entries.length === 0) break;
+    }
+    return changes;
+  }
+}

@@ -1,0 +1,233 @@
+import type pg from "pg";
+import {
+  type DeliveryId,
+  deliveryIdFor,
+  type GroupRecord,
+  parseDeliveryId,
+  type SettleStatus,
+} from "../domain/consumer-group.js";
+import type { DeadLetterReport, GroupReport } from "../domain/consumer-group-store.js";
+import { ConsumerGroupNotFoundError } from "../domain/errors.js";
+import { wakeIdFor } from "../domain/watch-frames.js";
+import { GROUP_TABLES as T } from "./constants.js";
+
+/** Members not seen for this long (a killed process) are not listed, and are forgotten. */
+export const MEMBER_TTL_MS = 60_000;
+
+/** Parsed ids as parallel arrays for `unnest`, with each id's index in the request. */
+function idArrays(ids: readonly string[]) {
+  const parsed: (DeliveryId & { i: number })[] = [];
+  ids.forEach((id, i) => {
+    const p = parseDeliveryId(id);
+    if (p) parsed.push({ ...p, i });
+  });
+  return {
+    values: [
+      parsed.map((p) => p.sourceRef),
+      parsed.map((p) => p.firstSeq.toString()),
+      parsed.map((p) => p.lastSeq.toString()),
+      parsed.map((p) => p.attempt),
+      parsed.map((p) => p.incarnation),
+      parsed.map((p) => p.i),
+    ],
+  };
+}
+
+/** The request ids as a relation `r(source_ref, first_seq, last_seq, attempt, incarnation, i)` ($3..$8). */
+const REQ = `unnest($3::text[], $4::bigint[], $5::bigint[], $6::int[], $7::bigint[], $8::int[])
+  AS r(source_ref, first_seq, last_seq, attempt, incarnation, i)`;
+
+/** Matches a delivery row (d) and its group source (s) to a request id (r). */
+const MATCH = `d.tenant = $1 AND d.group_name = $2 AND d.source_ref = r.source_ref AND d.first_seq = r.first_seq
+  AND d.last_seq = r.last_seq AND d.attempt = r.attempt
+  AND s.tenant = d.tenant AND s.group_name = d.group_name AND s.source_ref = d.source_ref
+  AND s.incarnation = r.incarnation`;
+
+async function requireGroup(c: pg.PoolClient, tenant: string, group: string): Promise<number> {
+  const { rows } = await c.query<{ max_deliveries: number }>(
+    `SELECT max_deliveries FROM ${T.groups} WHERE tenant = $1 AND group_name = $2 FOR SHARE`,
+    [tenant, group],
+  );
+  if (!rows[0]) throw new ConsumerGroupNotFoundError(group);
+  return rows[0].max_deliveries;
+}
+
+/**
+ * Statuses of the ids the settling statement did not match: another attempt is current (stale),
+ * the delivery is gone although the group delivered past it (already acknowledged), or unknown.
+ */
+async function classifyRest(
+  c: pg.PoolClient,
+  tenant: string,
+  group: string,
+  values: unknown[][],
+  statuses: SettleStatus[],
+): Promise<void> {
+  const { rows } = await c.query<{ i: number; state: string | null; delivered: boolean }>(
+    `SELECT r.i, d.state, (s.delivered_seq >= r.last_seq) AS delivered
+     FROM ${REQ}
+     LEFT JOIN ${T.sources} s ON s.tenant = $1 AND s.group_name = $2 AND s.source_ref = r.source_ref
+       AND s.incarnation = r.incarnation
+     LEFT JOIN ${T.deliveries} d ON d.tenant = $1 AND d.group_name = $2 AND d.source_ref = r.source_ref
+       AND d.first_seq = r.first_seq AND d.last_seq = r.last_seq AND s.source_ref IS NOT NULL`,
+    [tenant, group, ...values],
+  );
+  for (const row of rows) {
+    if (statuses[row.i] !== "unknown") continue;
+    if (row.state !== null) statuses[row.i] = "stale";
+    else if (row.delivered) statuses[row.i] = "already-acknowledged";
+  }
+}
+
+/**
+ * Acknowledges deliveries: deletes the rows whose current attempt the ids name (a dead letter
+ * is discarded the same way). A pending row whose attempt timed out but was not handed out again
+ * is still acknowledged: the work was done.
+ */
+export async function ackDeliveries(
+  c: pg.PoolClient,
+  tenant: string,
+  group: string,
+  ids: readonly string[],
+): Promise<SettleStatus[]> {
+  await requireGroup(c, tenant, group);
+  const statuses: SettleStatus[] = ids.map(() => "unknown");
+  const { values } = idArrays(ids);
+  const { rows } = await c.query<{ i: number; state: string }>(
+    `DELETE FROM ${T.deliveries} d USING ${REQ}, ${T.sources} s WHERE ${MATCH} RETURNING r.i, d.state`,
+    [tenant, group, ...values],
+  );
+  for (const row of rows) statuses[row.i] = row.state === "dead" ? "discarded" : "acknowledged";
+  await classifyRest(c, tenant, group, values, statuses);
+  return statuses;
+}
+
+/** Input of {@link nackDeliveries}. */
+export interface NackInput {
+  readonly tenant: string;
+  readonly group: string;
+  readonly ids: readonly string[];
+  readonly retryAfterMs: number;
+  readonly error: string;
+}
+
+/**
+ * Gives deliveries back to the group (available again after the retry delay), dead-letters those
+ * that used their last attempt, and redrives dead letters (their attempt count starts again).
+ */
+export async function nackDeliveries(c: pg.PoolClient, input: NackInput): Promise<SettleStatus[]> {
+  const { tenant, group, ids } = input;
+  const maxDeliveries = await requireGroup(c, tenant, group);
+  const statuses: SettleStatus[] = ids.map(() => "unknown");
+  const { values } = idArrays(ids);
+  const { rows } = await c.query<{ i: number; outcome: SettleStatus }>(
+    `UPDATE ${T.deliveries} d SET
+       state = CASE WHEN d.state = 'dead' THEN 'pending'
+                    WHEN d.attempt - d.attempt_base >= $9 THEN 'dead' ELSE 'pending' END,
+       attempt_base = CASE WHEN d.state = 'dead' THEN d.attempt ELSE d.attempt_base END,
+       dead_at = CASE WHEN d.state <> 'dead' AND d.attempt - d.attempt_base >= $9 THEN now() END,
+       member_id = NULL, ack_deadline = NULL,
+       available_at = now() + make_interval(secs => $10::float8 / 1000),
+       last_error = CASE WHEN d.state = 'dead' THEN d.last_error ELSE $11 END
+     FROM ${REQ}, ${T.sources} s WHERE ${MATCH}
+     RETURNING r.i, CASE WHEN d.state = 'dead' THEN 'dead-lettered'
+            WHEN d.attempt_base = d.attempt AND d.attempt > 0 THEN 'redriven' ELSE 'released' END AS outcome`,
+    [tenant, group, ...values, maxDeliveries, input.retryAfterMs, input.error || "nacked"],
+  );
+  for (const row of rows) statuses[row.i] = row.outcome;
+  await classifyRest(c, tenant, group, values, statuses);
+  return statuses;
+}
+
+/** GetConsumerGroup: per-source positions and counts, live members, dead letters. */
+export async function describeGroup(
+  c: pg.PoolClient,
+  group: GroupRecord,
+  deadLetterLimit: number,
+): Promise<GroupReport> {
+  const key = [group.tenant, group.group];
+  const sources = await c.query<{
+    source_ref: string;
+    delivered_seq: string;
+    first_unfinished: string | null;
+    pending: number;
+    in_flight: number;
+    dead: number;
+  }>(
+    `SELECT s.source_ref, s.delivered_seq,
+       min(d.first_seq) FILTER (WHERE d.state <> 'dead') AS first_unfinished,
+       count(d.*) FILTER (WHERE d.state = 'pending' OR (d.state = 'in_flight' AND d.ack_deadline <= now()))::int AS pending,
+       count(d.*) FILTER (WHERE d.state = 'in_flight' AND d.ack_deadline > now())::int AS in_flight,
+       count(d.*) FILTER (WHERE d.state = 'dead')::int AS dead
+     FROM ${T.sources} s
+     LEFT JOIN ${T.deliveries} d ON d.tenant = s.tenant AND d.group_name = s.group_name AND d.source_ref = s.source_ref
+     WHERE s.tenant = $1 AND s.group_name = $2
+     GROUP BY s.source_ref, s.delivered_seq ORDER BY s.source_ref`,
+    key,
+  );
+  await c.query(
+    `DELETE FROM ${T.members} WHERE tenant = $1 AND group_name = $2
+     AND seen_at < now() - make_interval(secs => $3::float8 / 1000)`,
+    [...key, MEMBER_TTL_MS],
+  );
+  const members = await c.query<{
+    member_id: string;
+    member_name: string;
+    connected_at: Date;
+    in_flight: number;
+  }>(
+    `SELECT m.member_id, m.member_name, m.connected_at,
+       (SELECT count(*)::int FROM ${T.deliveries} d WHERE d.tenant = m.tenant AND d.group_name = m.group_name
+          AND d.member_id = m.member_id AND d.state = 'in_flight' AND d.ack_deadline > now()) AS in_flight
+     FROM ${T.members} m WHERE m.tenant = $1 AND m.group_name = $2 ORDER BY m.connected_at, m.member_id`,
+    key,
+  );
+  const dead = await c.query<{
+    source_ref: string;
+    incarnation: string;
+    first_seq: string;
+    last_seq: string;
+    attempt: number;
+    attempt_base: number;
+    last_error: string | null;
+    dead_at: Date;
+  }>(
+    `SELECT d.source_ref, s.incarnation, d.first_seq, d.last_seq, d.attempt, d.attempt_base, d.last_error, d.dead_at
+     FROM ${T.deliveries} d JOIN ${T.sources} s USING (tenant, group_name, source_ref)
+     WHERE d.tenant = $1 AND d.group_name = $2 AND d.state = 'dead'
+     ORDER BY d.dead_at, d.source_ref, d.first_seq LIMIT $3`,
+    [...key, deadLetterLimit],
+  );
+  return {
+    group,
+    sources: sources.rows.map((r) => ({
+      sourceRef: r.source_ref,
+      deliveredSeq: BigInt(r.delivered_seq),
+      acknowledgedSeq:
+        r.first_unfinished === null ? BigInt(r.delivered_seq) : BigInt(r.first_unfinished) - 1n,
+      pending: r.pending,
+      inFlight: r.in_flight,
+      dead: r.dead,
+    })),
+    members: members.rows.map((r) => ({
+      memberId: r.member_id,
+      memberName: r.member_name,
+      inFlight: r.in_flight,
+      connectedAt: r.connected_at,
+    })),
+    deadLetters: dead.rows.map((r): DeadLetterReport => {
+      const firstSeq = BigInt(r.first_seq);
+      const lastSeq = BigInt(r.last_seq);
+      return {
+        deliveryId: deliveryIdFor(r.source_ref, r.incarnation, firstSeq, lastSeq, r.attempt),
+        sourceRef: r.source_ref,
+        wakeId: wakeIdFor(r.source_ref, r.incarnation, firstSeq, lastSeq),
+        firstSeq,
+        lastSeq,
+        attempts: r.attempt - r.attempt_base,
+        lastError: r.last_error ?? "",
+        deadAt: r.dead_at,
+      };
+    }),
+  };
+}

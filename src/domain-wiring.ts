@@ -107,7 +107,21 @@ export function buildDomain(
     owner,
     onServing,
   });
-  const registry = new SourceRegistry({
+  const registry = buildRegistry(config, { sources, cursors, leases }, fetchClient);
+  const notifier = new PgNotifier(config.databaseUrl, logger.child({ component: "notifier" }));
+  const watch = buildWatchService(config, pool, { registry, notifier, leases, sources, metrics }, overrides);
+  registerSourceMetrics(metrics, { bridges, watch, pool });
+  const groups = buildConsumerGroups(config, pool, { registry, notifier, leases }, logger);
+  return { metrics, sources, registry, watch, notifier, bridges, leases, groups };
+}
+
+/** The source registry: sources run through the leases, registrations probed and policed. */
+function buildRegistry(
+  config: Config,
+  { sources, cursors, leases }: { sources: PgSourceStore; cursors: PgCursorStore; leases: LeaseCoordinator },
+  fetchClient: typeof fetch | undefined,
+): SourceRegistry {
+  return new SourceRegistry({
     store: sources,
     cursors,
     bridges: leases,
@@ -127,8 +141,23 @@ export function buildDomain(
         ...(fetchClient ? { fetchFn: fetchClient } : {}),
       }),
   });
-  const notifier = new PgNotifier(config.databaseUrl, logger.child({ component: "notifier" }));
-  const watch = new WatchService({
+}
+
+/** The WatchWakes service: reads the log, follows notifications, runs snapshot starts over Electric. */
+function buildWatchService(
+  config: Config,
+  pool: pg.Pool,
+  {
+    registry,
+    notifier,
+    leases,
+    sources,
+    metrics,
+  }: Pick<Domain, "registry" | "notifier" | "leases" | "sources" | "metrics">,
+  { fetchClient }: DomainOverrides,
+): WatchService {
+  const isUrlAllowed = createUrlAllowList(config.allowedOrigins);
+  return new WatchService({
     registry,
     reader: new PgChangeLog(pool),
     notifier,
@@ -151,9 +180,6 @@ export function buildDomain(
       },
     },
   });
-  registerSourceMetrics(metrics, { bridges, watch, pool });
-  const groups = buildConsumerGroups(config, pool, { registry, notifier, leases }, logger);
-  return { metrics, sources, registry, watch, notifier, bridges, leases, groups };
 }
 
 /** The consumer groups: deliveries read from the log like WatchWakes, acknowledgements in Postgres. */

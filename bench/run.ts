@@ -15,6 +15,7 @@ import { formatProfile, newestProfile, summariseProfile } from "./lib/profile.js
 import { type BenchResult, printTable, writeResults } from "./lib/report.js";
 import { Cleanup, startCluster } from "./lib/stack.js";
 import type { Context } from "./scenarios/context.js";
+import { failoverParams, runFailover } from "./scenarios/failover.js";
 import { groupsParams, runGroups } from "./scenarios/groups.js";
 import { manyParams, runManySources } from "./scenarios/many-sources.js";
 import { runShapeServer, shapeParams } from "./scenarios/shape-server.js";
@@ -23,7 +24,7 @@ import { runStall, stallParams } from "./scenarios/stall.js";
 import { runSync, syncParams } from "./scenarios/sync.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const GROUPS = ["sync", "many", "shape", "stall", "snapshot", "groups"] as const;
+const GROUPS = ["sync", "many", "shape", "stall", "snapshot", "groups", "failover"] as const;
 type Group = (typeof GROUPS)[number];
 
 const program = new Command()
@@ -100,6 +101,7 @@ async function main(): Promise<void> {
     await run("stall", (ctx) => runStall(ctx, stallParams(opts.quick)));
     await run("snapshot", (ctx) => runSnapshot(ctx, snapshotParams(opts.quick)));
     await run("groups", (ctx) => runGroups(ctx, groupsParams(opts.quick)));
+    await run("failover", (ctx) => runFailover(ctx, failoverParams()));
   } finally {
     await cleanup.run();
   }

@@ -57,6 +57,8 @@ export interface Config extends IntSettings {
   readonly auth: AuthConfig;
   /** Log level (`PGSYNC_LOG_LEVEL`). */
   readonly logLevel: LogLevel;
+  /** This replica's id (`PGSYNC_REPLICA_ID`); undefined: host name, process id and a random suffix. */
+  readonly replicaId: string | undefined;
   /** Authorization policy file (`PGSYNC_POLICY_FILE`); undefined: every table outside the reserved schemas. */
   readonly policyFile: string | undefined;
   /**
@@ -156,6 +158,22 @@ function parseIntSettings(env: NodeJS.ProcessEnv): IntSettings {
   return values;
 }
 
+/** Replica ids: what a host name or pod name may hold, at most 200 characters. */
+const REPLICA_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
+
+function parseReplicaId(value: string | undefined): string | undefined {
+  const id = value?.trim();
+  if (!id) return undefined;
+  if (!REPLICA_ID_PATTERN.test(id)) {
+    throw new ConfigError(
+      ENV.replicaId,
+      "must be 1-200 letters, digits, '.', '_', ':' or '-', starting with a letter or digit",
+      value,
+    );
+  }
+  return id;
+}
+
 function parseFlag(variable: string, value: string | undefined): boolean {
   if (value === undefined || value === "" || value === "0" || value === "false") return false;
   if (value === "1" || value === "true") return true;
@@ -249,6 +267,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     allowedOrigins: Object.freeze([...allowedOrigins]),
     auth,
     logLevel: logLevelRaw as LogLevel,
+    replicaId: parseReplicaId(env[ENV.replicaId]),
     policyFile: env[ENV.policyFile]?.trim() || undefined,
     tracesUrl: parseTracesUrl(env),
     ...ints,

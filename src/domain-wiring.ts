@@ -3,11 +3,10 @@
  * over it (stores, bridge manager, registry, watch service, consumer groups). server.ts adds the
  * transport and the background jobs.
  */
-import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
 import type pg from "pg";
 import { BridgeManager } from "./bridge/bridge-manager.js";
 import { createElectricSnapshotReader } from "./bridge/electric-snapshot.js";
+import type { LeaseCoordinator } from "./bridge/lease-coordinator.js";
 import { probeShape } from "./bridge/probe.js";
 import type { Config } from "./config.js";
 import { createBackoff } from "./domain/backoff.js";
@@ -19,6 +18,7 @@ import { WatchService } from "./domain/watch-service.js";
 import type { Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { loadPolicyFile } from "./policy-file.js";
+import { createLeaseCoordinator, replicaIdFor } from "./replicas.js";
 import { registerSourceMetrics } from "./source-metrics.js";
 import { startStep } from "./startup.js";
 import { migrate } from "./storage/migrate.js";
@@ -33,14 +33,14 @@ import { createPool } from "./storage/pool.js";
 export interface DomainOverrides {
   /** Fetch used for Electric requests. */
   readonly fetchClient?: typeof fetch;
-  /** Identity of this process (cursor owner). */
+  /** Replica id of this process (lease owner); default `PGSYNC_REPLICA_ID`, else hostname-pid-random. */
   readonly owner?: string;
 }
 
 /** Log entries read per query by a WatchWakes stream. */
 const WATCH_READ_PAGE_SIZE = 500;
 
-/** The domain and its adapters: state stores, bridges, registry, watch service. */
+/** The domain and its adapters: state stores, bridges, leases, registry, watch service. */
 export interface Domain {
   readonly metrics: Metrics;
   readonly sources: PgSourceStore;
@@ -48,6 +48,8 @@ export interface Domain {
   readonly watch: WatchService;
   readonly notifier: PgNotifier;
   readonly bridges: BridgeManager;
+  /** The leases this replica holds and the balance with the other replicas. */
+  readonly leases: LeaseCoordinator;
   readonly groups: ConsumerGroupService;
 }
 
@@ -64,34 +66,65 @@ export async function openStateDatabase(config: Config, logger: Logger): Promise
   return pool;
 }
 
-/** Builds the domain over the state database: stores, bridge manager, registry, watch service. */
+/**
+ * Builds the domain over the state database: stores, bridge manager, lease coordinator, registry,
+ * watch service. `onServing` is told when this replica starts or stops being able to hold leases.
+ */
 export function buildDomain(
   config: Config,
   pool: pg.Pool,
   logger: Logger,
   overrides: DomainOverrides,
+  onServing: () => void,
 ): Domain {
   const metrics = createMetrics();
   const sources = new PgSourceStore(pool);
   const cursors = new PgCursorStore(pool);
   const fetchClient = overrides.fetchClient;
   const isUrlAllowed = createUrlAllowList(config.allowedOrigins);
+  // The owner is the replica id; leases decide which bridges run here.
+  const owner = replicaIdFor(config, overrides.owner);
   const bridges = new BridgeManager({
     sources,
     cursors,
     backoff: createBackoff({ initialDelayMs: config.backoffInitialMs, maxDelayMs: config.backoffMaxMs }),
-    owner: overrides.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+    owner,
     logger: logger.child({ component: "bridge-manager" }),
     metrics,
     idleTtlMs: config.idleTtlMs,
     gcIntervalMs: config.gcIntervalMs,
     isUrlAllowed,
+    onFenced: (tenant, sourceRef) => leases.onFenced(tenant, sourceRef),
     ...(fetchClient ? { fetchClient } : {}),
   });
-  const registry = new SourceRegistry({
-    store: sources,
+  const leases = createLeaseCoordinator({
+    config,
+    pool,
+    logger,
+    metrics,
     cursors,
     bridges,
+    owner,
+    onServing,
+  });
+  const registry = buildRegistry(config, { sources, cursors, leases }, fetchClient);
+  const notifier = new PgNotifier(config.databaseUrl, logger.child({ component: "notifier" }));
+  const watch = buildWatchService(config, pool, { registry, notifier, leases, sources, metrics }, overrides);
+  registerSourceMetrics(metrics, { bridges, watch, pool });
+  const groups = buildConsumerGroups(config, pool, { registry, notifier, leases }, logger);
+  return { metrics, sources, registry, watch, notifier, bridges, leases, groups };
+}
+
+/** The source registry: sources run through the leases, registrations probed and policed. */
+function buildRegistry(
+  config: Config,
+  { sources, cursors, leases }: { sources: PgSourceStore; cursors: PgCursorStore; leases: LeaseCoordinator },
+  fetchClient: typeof fetch | undefined,
+): SourceRegistry {
+  return new SourceRegistry({
+    store: sources,
+    cursors,
+    bridges: leases,
     defaultShapeUrl: config.electricUrl,
     allowedOrigins: config.allowedOrigins,
     policy: config.policyFile
@@ -108,12 +141,27 @@ export function buildDomain(
         ...(fetchClient ? { fetchFn: fetchClient } : {}),
       }),
   });
-  const notifier = new PgNotifier(config.databaseUrl, logger.child({ component: "notifier" }));
-  const watch = new WatchService({
+}
+
+/** The WatchWakes service: reads the log, follows notifications, runs snapshot starts over Electric. */
+function buildWatchService(
+  config: Config,
+  pool: pg.Pool,
+  {
+    registry,
+    notifier,
+    leases,
+    sources,
+    metrics,
+  }: Pick<Domain, "registry" | "notifier" | "leases" | "sources" | "metrics">,
+  { fetchClient }: DomainOverrides,
+): WatchService {
+  const isUrlAllowed = createUrlAllowList(config.allowedOrigins);
+  return new WatchService({
     registry,
     reader: new PgChangeLog(pool),
     notifier,
-    retain: (record) => bridges.retain(record),
+    retain: (record) => leases.retain(record),
     touchWatched: (tenant, refs) => sources.touchWatched(tenant, refs),
     limits: {
       maxBufferedFrames: config.watchBufferFrames,
@@ -132,16 +180,13 @@ export function buildDomain(
       },
     },
   });
-  registerSourceMetrics(metrics, { bridges, watch, pool });
-  const groups = buildConsumerGroups(config, pool, { registry, notifier, bridges }, logger);
-  return { metrics, sources, registry, watch, notifier, bridges, groups };
 }
 
 /** The consumer groups: deliveries read from the log like WatchWakes, acknowledgements in Postgres. */
 function buildConsumerGroups(
   config: Config,
   pool: pg.Pool,
-  { registry, notifier, bridges }: Pick<Domain, "registry" | "notifier" | "bridges">,
+  { registry, notifier, leases }: Pick<Domain, "registry" | "notifier" | "leases">,
   logger: Logger,
 ): ConsumerGroupService {
   const groupLogger = logger.child({ component: "consumer-groups" });
@@ -150,7 +195,7 @@ function buildConsumerGroups(
     store: new PgConsumerGroupStore(pool),
     reader: new PgChangeLog(pool),
     notifier,
-    retain: (record) => bridges.retain(record),
+    retain: (record) => leases.retain(record),
     limits: {
       windowSize: config.groupWindow,
       readPageSize: WATCH_READ_PAGE_SIZE,

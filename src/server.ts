@@ -3,12 +3,14 @@ import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type pg from "pg";
 import type { BridgeManager } from "./bridge/bridge-manager.js";
+import type { LeaseCoordinator } from "./bridge/lease-coordinator.js";
 import type { Config } from "./config.js";
 import type { SourceRegistry } from "./domain/source-registry.js";
 import type { WatchService } from "./domain/watch-service.js";
 import { buildDomain, type Domain, type DomainOverrides, openStateDatabase } from "./domain-wiring.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
+import { checkHealth, HEALTH_SERVICES } from "./readiness.js";
 import { startStep } from "./startup.js";
 import type { PgNotifier } from "./storage/pg-notifier.js";
 import { pruneChangeLog } from "./storage/pg-retention.js";
@@ -20,13 +22,7 @@ import { createOnePortServer, createTextRoute, type OnePortServer } from "./tran
 import { PgSyncServiceImpl } from "./transport/pg-sync-service.js";
 import { createRpcHandler, PUBLIC_SERVICES } from "./transport/rpc-handler.js";
 
-/** Service names reported by grpc.health.v1. */
-export const HEALTH_SERVICES = {
-  overall: "",
-  api: "pgsync.v1.PgSyncService",
-  /** NOT_SERVING when the state database is unreachable or every bridge is failing. */
-  bridges: "pgsync.bridges",
-} as const;
+export { HEALTH_SERVICES };
 
 /** Services listed by reflection. */
 const REFLECTED_SERVICES = [HEALTH_SERVICES.api, ...PUBLIC_SERVICES];
@@ -56,6 +52,8 @@ export interface PgSyncServer {
   readonly watch: WatchService;
   readonly notifier: PgNotifier;
   readonly bridges: BridgeManager;
+  /** The leases this replica holds and the balance with the other replicas. */
+  readonly leases: LeaseCoordinator;
   readonly pool: pg.Pool;
   readonly metrics: Metrics;
   readonly health: HealthRegistry;
@@ -102,21 +100,6 @@ async function buildTransport(config: Config, domain: Domain, logger: Logger): P
   return { health, listener, shutdown };
 }
 
-/** Sets readiness: the state database answers, and not every bridge is failing. */
-async function checkHealth(pool: pg.Pool, bridges: BridgeManager, health: HealthRegistry): Promise<void> {
-  const dbOk = await pool.query("SELECT 1").then(
-    () => true,
-    () => false,
-  );
-  const counts = bridges.counts();
-  const total = [...counts.values()].reduce((a, b) => a + b, 0);
-  const failing = counts.get("FAILED") ?? 0;
-  const status = (ok: boolean) => (ok ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
-  health.set(HEALTH_SERVICES.bridges, status(dbOk && (total === 0 || failing < total)));
-  health.set(HEALTH_SERVICES.api, status(dbOk));
-  health.set(HEALTH_SERVICES.overall, status(dbOk));
-}
-
 /**
  * Starts the periodic jobs: the readiness check (run once before it resolves) and log
  * retention. Returns the function that stops them.
@@ -124,13 +107,13 @@ async function checkHealth(pool: pg.Pool, bridges: BridgeManager, health: Health
 async function startBackgroundJobs(
   config: Config,
   pool: pg.Pool,
-  bridges: BridgeManager,
+  domain: Domain,
   health: HealthRegistry,
   logger: Logger,
   healthCheckIntervalMs: number,
 ): Promise<() => void> {
-  await checkHealth(pool, bridges, health);
-  const healthTimer = setInterval(() => void checkHealth(pool, bridges, health), healthCheckIntervalMs);
+  await checkHealth(pool, domain, health);
+  const healthTimer = setInterval(() => void checkHealth(pool, domain, health), healthCheckIntervalMs);
   const policy = { maxAgeMs: config.retentionMs, maxChangesPerSource: config.retentionMaxChanges };
   const retentionTimer = setInterval(() => {
     pruneChangeLog(pool, policy)
@@ -157,9 +140,10 @@ export async function createServer(
   overrides: ServerOverrides = {},
 ): Promise<PgSyncServer> {
   const pool = await startStep("state database", () => openStateDatabase(config, logger));
-  const domain = buildDomain(config, pool, logger, overrides);
+  // Health is re-checked at once whenever this replica starts or stops being able to hold leases.
+  const domain = buildDomain(config, pool, logger, overrides, () => void checkHealth(pool, domain, health));
   const { health, listener, shutdown } = await buildTransport(config, domain, logger);
-  const { notifier, bridges } = domain;
+  const { notifier, bridges, leases } = domain;
   let stopJobs = () => {};
   let closing: Promise<void> | undefined;
   return {
@@ -167,12 +151,14 @@ export async function createServer(
     pool,
     health,
     async listen() {
-      await startStep("state database notifications", () => notifier.start());
-      await startStep("state database", () => bridges.start());
-      const interval = overrides.healthCheckIntervalMs ?? HEALTH_CHECK_INTERVAL_MS;
-      stopJobs = await startBackgroundJobs(config, pool, bridges, health, logger, interval);
+      // Bind first, claim after: a process that cannot listen takes no source.
       const { listen: at } = config;
       const address = await startStep("listener", () => listener.listen(at.host, at.port));
+      await startStep("state database notifications", () => notifier.start());
+      await startStep("state database", () => bridges.start(false)); // leases decide what runs here
+      await startStep("state database", () => leases.start());
+      const interval = overrides.healthCheckIntervalMs ?? HEALTH_CHECK_INTERVAL_MS;
+      stopJobs = await startBackgroundJobs(config, pool, domain, health, logger, interval);
       const host = address.host.includes(":") ? `[${address.host}]` : address.host;
       logger.info({ host: address.host, port: address.port }, "pg-sync listening");
       return { ...address, url: `http://${host}:${address.port}` };
@@ -184,8 +170,8 @@ export async function createServer(
         // Let health watchers see NOT_SERVING before their streams end.
         await new Promise((r) => setTimeout(r, HEALTH_FLUSH_MS));
         shutdown.abort(new ConnectError("server shutting down", Code.Unavailable));
-        await listener.close(config.shutdownGraceMs);
-        await bridges.stop();
+        // Bridges finish their in-flight batch and leases are released while streams drain.
+        await Promise.all([listener.close(config.shutdownGraceMs), leases.stop()]);
         await notifier.stop();
         await pool.end();
         logger.info("pg-sync stopped");

@@ -384,6 +384,21 @@ export const SETTINGS = {
     description:
       "OTLP/HTTP collector for traces (`http://host:4318`); off unless this or `OTEL_EXPORTER_OTLP_ENDPOINT`",
   },
+  replicaId: {
+    kind: "text",
+    env: "PGSYNC_REPLICA_ID",
+    secret: false,
+    description: "this replica's id, unique per live process (e.g. the pod name); unset: hostname-pid-random",
+  },
+  leaseTtlMs: {
+    kind: "int",
+    env: "PGSYNC_LEASE_TTL_MS",
+    default: 10_000,
+    min: 1_000,
+    max: 600_000,
+    secret: false,
+    description: "source lease TTL (database clock), renewed every third; failover within about 4/3 of it",
+  },
 } as const satisfies Record<string, Setting>;
 
 type Settings = typeof SETTINGS;

@@ -34,6 +34,8 @@ export interface BridgeManagerDeps {
   readonly isUrlAllowed?: (shapeUrl: string) => boolean;
   /** Clock (tests). Default Date.now. */
   readonly now?: () => number;
+  /** replicas (issue 13): called after a bridge was fenced (a commit refused for a stale term) and dropped. */
+  readonly onFenced?: (tenant: string, sourceRef: string) => void;
 }
 
 /** In-memory view of a running bridge. */
@@ -67,8 +69,11 @@ export class BridgeManager implements BridgeControl {
     this.#deps = deps;
   }
 
-  /** Starts a bridge for `record` unless one is running; a FAILED or ended bridge is replaced. */
-  ensure(record: SourceRecord): void {
+  /**
+   * Starts a bridge for `record` unless one is running; a FAILED or ended bridge is replaced.
+   * `store` (replicas): the bridge's own cursor store, bound to the lease it runs under.
+   */
+  ensure(record: SourceRecord, store?: CursorStore): void {
     if (this.#stopped) return;
     const key = keyOf(record.tenant, record.sourceRef);
     const existing = this.#bridges.get(key);
@@ -79,7 +84,7 @@ export class BridgeManager implements BridgeControl {
       sourceRef: record.sourceRef,
       options: record.options,
       shapeUrl: record.shapeUrl,
-      store: this.#deps.cursors,
+      store: store ?? this.#deps.cursors,
       backoff: this.#deps.backoff,
       owner: this.#deps.owner,
       logger: this.#deps.logger,
@@ -88,6 +93,14 @@ export class BridgeManager implements BridgeControl {
         if (this.#bridges.get(key) !== b) return;
         this.#count(previous.state, -1);
         this.#count(b.status.state, +1);
+      },
+      // replicas (issue 13): a fenced bridge leaves the counts (and GetCursor's view) at once.
+      onFenced: (b) => {
+        if (this.#bridges.get(key) === b) {
+          this.#bridges.delete(key);
+          this.#count(b.status.state, -1);
+        }
+        this.#deps.onFenced?.(record.tenant, record.sourceRef);
       },
       ...(this.#deps.fetchClient ? { fetchClient: this.#deps.fetchClient } : {}),
       ...(this.#deps.isUrlAllowed ? { isUrlAllowed: this.#deps.isUrlAllowed } : {}),
@@ -130,11 +143,14 @@ export class BridgeManager implements BridgeControl {
     }));
   }
 
-  /** A watcher holds the source: it is never stopped as idle, and it is (re)started. */
-  retain(record: SourceRecord): () => void {
+  /**
+   * A watcher holds the source: it is never stopped as idle, and it is (re)started through
+   * `ensure` (replicas: the lease coordinator's, which runs it wherever its lease goes).
+   */
+  retain(record: SourceRecord, ensure: (record: SourceRecord) => void = (r) => this.ensure(r)): () => void {
     const key = keyOf(record.tenant, record.sourceRef);
     this.#watchers.set(key, (this.#watchers.get(key) ?? 0) + 1);
-    if (record.state !== "FAILED") this.ensure(record);
+    if (record.state !== "FAILED") ensure(record);
     let released = false;
     return () => {
       if (released) return;
@@ -155,9 +171,12 @@ export class BridgeManager implements BridgeControl {
     return this.#bridges.size;
   }
 
-  /** Resumes every source that was running (STARTING, LIVE, BACKING_OFF, STOPPED) and starts the idle check. */
-  async start(): Promise<number> {
-    const records = await this.#deps.sources.listResumable();
+  /**
+   * Resumes every source that was running (STARTING, LIVE, BACKING_OFF, STOPPED) unless `resume`
+   * is false (replicas: leases decide what runs here), and starts the idle check.
+   */
+  async start(resume = true): Promise<number> {
+    const records = resume ? await this.#deps.sources.listResumable() : [];
     for (const record of records) this.ensure(record);
     if (this.#deps.idleTtlMs > 0) {
       this.#gcTimer = setInterval(() => {

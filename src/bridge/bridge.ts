@@ -38,6 +38,8 @@ export interface BridgeDeps {
    * it was registered); checked each time the stream opens. Default: allowed.
    */
   readonly isUrlAllowed?: (shapeUrl: string) => boolean;
+  /** Called once the bridge was fenced (a commit refused for a stale term) and is ending. */
+  readonly onFenced?: (bridge: Bridge) => void;
 }
 
 /** Why a source whose URL left the allow-list fails (no URL in it: tenants read it). */
@@ -161,6 +163,8 @@ export class Bridge {
     if (event.type === "retryable-error") this.#deps.metrics.backoffs.inc({ kind: "retryable" });
     if (!next.changed) return next.action;
     this.#deps.onStatus(this, previous);
+    // A fenced bridge persists nothing; its manager (and the lease coordinator) learn of it here.
+    if (event.type === "fenced") this.#deps.onFenced?.(this);
     this.#log.info(
       { state: next.status.state, last_error: next.status.lastError, event: event.type },
       "bridge state changed",

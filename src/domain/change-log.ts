@@ -46,6 +46,12 @@ export interface StoredCursor {
   readonly generation: bigint;
   readonly upToDateAt: Date | undefined;
   readonly updatedAt: Date;
+  /** Replica that holds (or last held) the source's lease; undefined when released. */
+  readonly owner: string | undefined;
+  /** When the lease expires (or expired), by the database clock; undefined when released. */
+  readonly leaseExpiresAt: Date | undefined;
+  /** True while the lease is unexpired by the database clock. */
+  readonly leaseLive: boolean;
 }
 
 /** One Electric response batch to commit atomically. */

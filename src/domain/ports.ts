@@ -76,8 +76,11 @@ export type ShapeProber = (shapeUrl: string, options: CanonicalSourceOptions) =>
 
 /** The registry's handle on the bridges (implemented by the bridge manager). */
 export interface BridgeControl {
-  /** Starts the source's bridge unless it runs (a FAILED one is replaced). Idempotent. */
-  ensure(record: SourceRecord): void;
+  /**
+   * Starts the source's bridge unless it runs (a FAILED one is replaced). Idempotent. With
+   * replicas it may resolve once this replica has had its chance to acquire the source's lease.
+   */
+  ensure(record: SourceRecord): void | Promise<void>;
   /** The in-memory view of the source's bridge when this process runs it. */
   view(
     tenant: string,

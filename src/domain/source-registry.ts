@@ -121,7 +121,7 @@ export class SourceRegistry {
       ...(accessKey !== undefined ? { accessKey } : {}),
       ...(initialCursor ? { initialCursor } : {}),
     });
-    this.#deps.bridges.ensure(record);
+    await this.#deps.bridges.ensure(record);
     return { sourceRef, created, source: record };
   }
 
@@ -222,7 +222,7 @@ export class SourceRegistry {
     return {
       source,
       cursor,
-      status: view?.status ?? { state: source.state, lastError: source.lastError },
+      status: view?.status ?? storedStatus(source, cursor),
       upToDateAt: view?.upToDateAt ?? cursor.upToDateAt,
     };
   }
@@ -233,6 +233,23 @@ export class SourceRegistry {
     await this.#deps.bridges.remove(tenant, sourceRef);
     if (!(await this.#deps.store.delete(tenant, sourceRef))) throw new SourceNotFoundError(sourceRef);
   }
+}
+
+/** States in which some replica should be running the source's bridge. */
+const RUNNING_STATES: ReadonlySet<string> = new Set(["STARTING", "LIVE", "BACKING_OFF"]);
+
+/**
+ * The stored state, unless it claims a running bridge whose lease has expired: then nobody runs
+ * it (its replica died or lost the state database) and saying LIVE would hide that.
+ */
+function storedStatus(source: SourceRecord, cursor: StoredCursor): BridgeStatus {
+  if (RUNNING_STATES.has(source.state) && cursor.leaseExpiresAt !== undefined && !cursor.leaseLive) {
+    return {
+      state: "BACKING_OFF",
+      lastError: `no replica holds the source's lease (expired at ${cursor.leaseExpiresAt.toISOString()}); another replica takes it over`,
+    };
+  }
+  return { state: source.state, lastError: source.lastError };
 }
 
 /** A malformed ref cannot exist: NOT_FOUND, like any unknown ref (no hint about the format needed). */

@@ -9,12 +9,15 @@ export const TABLES = {
   sources: `${SCHEMA}.sources`,
   cursors: `${SCHEMA}.cursors`,
   changes: `${SCHEMA}.changes`,
+  replicas: `${SCHEMA}.replicas`,
 } as const;
 
 /** NOTIFY channel announcing new log entries: payload `{"t": tenant, "r": source_ref, "h": head_seq}`. */
 export const CHANGES_CHANNEL = "pgsync_changes";
 /** NOTIFY channel announcing source state changes and deletions: payload `{"t", "r", "s", "d"}`. */
 export const SOURCES_CHANNEL = "pgsync_sources";
+/** NOTIFY channel telling replicas to re-plan leases now (a lease was released or a source woke up). */
+export const LEASES_CHANNEL = "pgsync_leases";
 
 // --- consumer groups (issue 15) ---
 /** Consumer group tables (migration 004). */

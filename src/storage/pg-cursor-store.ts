@@ -14,9 +14,14 @@ interface CursorRow {
   generation: string;
   up_to_date_at: Date | null;
   updated_at: Date;
+  // replicas (issue 13): the lease columns
+  owner: string | null;
+  lease_expires_at: Date | null;
+  lease_live: boolean | null;
 }
 
 const CURSOR_COLUMNS = `shape_handle, shape_offset, log_mode, head_seq, generation, up_to_date_at, updated_at,
+  owner, lease_expires_at, (lease_expires_at > now()) AS lease_live,
   (SELECT min(seq) FROM ${TABLES.changes} c WHERE c.tenant = k.tenant AND c.source_ref = k.source_ref) AS tail_seq`;
 
 function toCursor(row: CursorRow): StoredCursor {
@@ -29,6 +34,9 @@ function toCursor(row: CursorRow): StoredCursor {
     generation: BigInt(row.generation),
     upToDateAt: row.up_to_date_at ?? undefined,
     updatedAt: row.updated_at,
+    owner: row.owner ?? undefined,
+    leaseExpiresAt: row.lease_expires_at ?? undefined,
+    leaseLive: row.lease_live === true,
   };
 }
 

@@ -4,7 +4,8 @@ import type { SourceRecord, SourceState, UpsertSource } from "../domain/source.j
 import type { CanonicalSourceOptions } from "../domain/source-ref.js";
 import { SOURCES_CHANNEL, TABLES } from "./constants.js";
 
-interface SourceRow {
+/** A `pgsync.sources` row as selected with {@link SOURCE_COLUMNS}. */
+export interface SourceRow {
   tenant: string;
   source_ref: string;
   incarnation: string;
@@ -19,10 +20,12 @@ interface SourceRow {
   access_key: string | null;
 }
 
-const COLUMNS =
+/** The columns {@link toSourceRecord} reads. */
+export const SOURCE_COLUMNS =
   "tenant, source_ref, incarnation, options, shape_url, state, last_error, created_at, registered_at, watched_at, updated_at, access_key";
 
-function toRecord(row: SourceRow): SourceRecord {
+/** Maps a sources row to the domain record. */
+export function toSourceRecord(row: SourceRow): SourceRecord {
   return {
     tenant: row.tenant,
     sourceRef: row.source_ref,
@@ -57,7 +60,7 @@ export class PgSourceStore implements SourceStore {
          INSERT INTO ${TABLES.sources} (tenant, source_ref, options, shape_url, access_key)
          VALUES ($1, $2, $3, $4, $8)
          ON CONFLICT (tenant, source_ref) DO UPDATE SET registered_at = now()
-         RETURNING ${COLUMNS}, (xmax = 0) AS inserted
+         RETURNING ${SOURCE_COLUMNS}, (xmax = 0) AS inserted
        ), c AS (
          INSERT INTO ${TABLES.cursors} (tenant, source_ref, shape_handle, shape_offset, log_mode)
          SELECT tenant, source_ref, $5, $6, coalesce($7, 'changes_only') FROM s
@@ -79,15 +82,15 @@ export class PgSourceStore implements SourceStore {
       ],
     );
     const row = rows[0] as SourceRow & { inserted: boolean };
-    return { record: toRecord(row), created: row.inserted };
+    return { record: toSourceRecord(row), created: row.inserted };
   }
 
   async get(tenant: string, sourceRef: string): Promise<SourceRecord | undefined> {
     const { rows } = await this.#pool.query<SourceRow>(
-      `SELECT ${COLUMNS} FROM ${TABLES.sources} WHERE tenant = $1 AND source_ref = $2`,
+      `SELECT ${SOURCE_COLUMNS} FROM ${TABLES.sources} WHERE tenant = $1 AND source_ref = $2`,
       [tenant, sourceRef],
     );
-    return rows[0] ? toRecord(rows[0]) : undefined;
+    return rows[0] ? toSourceRecord(rows[0]) : undefined;
   }
 
   async list(
@@ -105,12 +108,12 @@ export class PgSourceStore implements SourceStore {
          WHERE tenant = $1 AND ($2::text IS NULL OR source_ref > $2)
          ORDER BY source_ref LIMIT $3
        )
-       SELECT ${COLUMNS} FROM ${TABLES.sources} JOIN page USING (source_ref)
+       SELECT ${SOURCE_COLUMNS} FROM ${TABLES.sources} JOIN page USING (source_ref)
        WHERE tenant = $1 AND ($4::bigint IS NULL OR page.running <= $4 OR page.n = 1)
        ORDER BY source_ref`,
       [tenant, options.afterRef ?? null, options.limit, options.maxBytes ?? null],
     );
-    return rows.map(toRecord);
+    return rows.map(toSourceRecord);
   }
 
   async count(tenant: string): Promise<number> {
@@ -135,10 +138,10 @@ export class PgSourceStore implements SourceStore {
 
   async listResumable(): Promise<SourceRecord[]> {
     const { rows } = await this.#pool.query<SourceRow>(
-      `SELECT ${COLUMNS} FROM ${TABLES.sources}
+      `SELECT ${SOURCE_COLUMNS} FROM ${TABLES.sources}
        WHERE state IN ('STARTING', 'LIVE', 'BACKING_OFF', 'STOPPED') ORDER BY tenant, source_ref`,
     );
-    return rows.map(toRecord);
+    return rows.map(toSourceRecord);
   }
 
   async touchWatched(tenant: string, sourceRefs: readonly string[]): Promise<void> {

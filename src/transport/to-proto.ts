@@ -97,6 +97,8 @@ export function cursorToProto(report: CursorReport): Cursor {
     upToDateTime: report.upToDateAt ? timestampFromDate(report.upToDateAt) : undefined,
     updateTime: timestampFromDate(cursor.updatedAt),
     generation: cursor.generation,
+    owner: cursor.leaseLive ? (cursor.owner ?? "") : "",
+    leaseExpireTime: cursor.leaseExpiresAt ? timestampFromDate(cursor.leaseExpiresAt) : undefined,
   });
 }
 

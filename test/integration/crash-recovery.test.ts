@@ -32,7 +32,8 @@ afterAll(async () => {
 
 describe("crash recovery", () => {
   it("should log every change exactly once, in order, across a SIGKILL while rows are written", async () => {
-    const env = pgSyncEnv(db.url, shape.url);
+    // A short lease TTL: the restarted process takes the killed one's lease over when it expires.
+    const env = pgSyncEnv(db.url, shape.url, 0, { PGSYNC_LEASE_TTL_MS: "3000" });
     pgsync = await startPgSyncProcess(env);
     const { sourceRef } = await connectClient(pgsync.url, TOKENS.a).registerSource({
       options: { table: "events" },

@@ -83,6 +83,9 @@ export class InMemoryCursorStore implements CursorStore {
       generation: source.generation,
       upToDateAt: source.upToDateAt,
       updatedAt: new Date(),
+      owner: undefined,
+      leaseExpiresAt: undefined,
+      leaseLive: false,
     };
   }
 

@@ -167,9 +167,16 @@ describe("health and reflection", () => {
   it("should list statuses and serve GET /metrics", async () => {
     const health = createClient(Health, createConnectTransport({ baseUrl: stack.url, httpVersion: "1.1" }));
     const { statuses } = await health.list({});
-    expect(Object.keys(statuses).sort()).toEqual(["", "pgsync.bridges", "pgsync.v1.PgSyncService"]);
+    expect(Object.keys(statuses).sort()).toEqual([
+      "",
+      "pgsync.bridges",
+      "pgsync.leases",
+      "pgsync.v1.PgSyncService",
+    ]);
     const metrics = await fetch(`${stack.url}/metrics`).then((r) => r.text());
     expect(metrics).toMatch(/^pgsync_bridges\{state="LIVE"\} \d+/m);
+    expect(metrics).toMatch(/^pgsync_leases_held \d+/m);
+    expect(metrics).toMatch(/^pgsync_fenced_commits_total \d+/m);
     expect(metrics).toMatch(/^pgsync_changes_logged_total \d+/m);
   });
 });

@@ -136,19 +136,24 @@ describe("Bridge", () => {
     expect(h.store.source(TENANT, REF).states).toEqual([["FAILED", URL_NO_LONGER_ALLOWED]]);
   });
 
-  it("should end without writing anything more when another owner fences it out", async () => {
+  it("should end without writing anything more when another owner fences it out, and say so once", async () => {
     let h: Harness | undefined;
-    h = startBridge(() => {
-      // Another process claims the source while this batch is in flight.
-      if (h) h.store.source(TENANT, REF).generation += 1n;
-      return shapeResponse({ offset: "1_0", messages: [insert(1)] });
-    });
+    const fenced: Bridge[] = [];
+    h = startBridge(
+      () => {
+        // Another process claims the source while this batch is in flight.
+        if (h) h.store.source(TENANT, REF).generation += 1n;
+        return shapeResponse({ offset: "1_0", messages: [insert(1)] });
+      },
+      { onFenced: (b) => fenced.push(b) },
+    );
     await h.bridge.done;
     expect(h.bridge.ended).toBe(true);
     expect(h.bridge.status.state).toBe("STOPPED");
     const source = h.store.source(TENANT, REF);
     expect(source.log).toHaveLength(0);
     expect(source.states).toEqual([]);
+    expect(fenced).toEqual([h.bridge]);
   });
 
   it("should end when its source is gone", async () => {

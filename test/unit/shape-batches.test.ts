@@ -16,6 +16,9 @@ const CURSOR: StoredCursor = {
   generation: 1n,
   upToDateAt: undefined,
   updatedAt: new Date(),
+  owner: undefined,
+  leaseExpiresAt: undefined,
+  leaseLive: false,
 };
 
 const options = (fake: FakeFetch, cursor = CURSOR) =>

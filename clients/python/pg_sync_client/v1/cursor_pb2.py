@@ -26,15 +26,15 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from pg_sync_client.v1 import source_pb2 as pgsync_dot_v1_dot_source__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16pgsync/v1/cursor.proto\x12\tpgsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16pgsync/v1/source.proto\"\xc7\x02\n\x06\x43ursor\x12\x12\n\nsource_ref\x18\x01 \x01(\t\x12\x14\n\x0cshape_handle\x18\x02 \x01(\t\x12\x14\n\x0cshape_offset\x18\x03 \x01(\t\x12$\n\x08log_mode\x18\x04 \x01(\x0e\x32\x12.pgsync.v1.LogMode\x12\x10\n\x08head_seq\x18\x05 \x01(\x03\x12\x10\n\x08tail_seq\x18\x06 \x01(\x03\x12%\n\x05state\x18\x07 \x01(\x0e\x32\x16.pgsync.v1.SourceState\x12\x12\n\nlast_error\x18\x08 \x01(\t\x12\x33\n\x0fup_to_date_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ngeneration\x18\x0b \x01(\x03*Q\n\x07LogMode\x12\x18\n\x14LOG_MODE_UNSPECIFIED\x10\x00\x12\x11\n\rLOG_MODE_FULL\x10\x01\x12\x19\n\x15LOG_MODE_CHANGES_ONLY\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16pgsync/v1/cursor.proto\x12\tpgsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16pgsync/v1/source.proto\"\x8d\x03\n\x06\x43ursor\x12\x12\n\nsource_ref\x18\x01 \x01(\t\x12\x14\n\x0cshape_handle\x18\x02 \x01(\t\x12\x14\n\x0cshape_offset\x18\x03 \x01(\t\x12$\n\x08log_mode\x18\x04 \x01(\x0e\x32\x12.pgsync.v1.LogMode\x12\x10\n\x08head_seq\x18\x05 \x01(\x03\x12\x10\n\x08tail_seq\x18\x06 \x01(\x03\x12%\n\x05state\x18\x07 \x01(\x0e\x32\x16.pgsync.v1.SourceState\x12\x12\n\nlast_error\x18\x08 \x01(\t\x12\x33\n\x0fup_to_date_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ngeneration\x18\x0b \x01(\x03\x12\r\n\x05owner\x18\x0c \x01(\t\x12\x35\n\x11lease_expire_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp*Q\n\x07LogMode\x12\x18\n\x14LOG_MODE_UNSPECIFIED\x10\x00\x12\x11\n\rLOG_MODE_FULL\x10\x01\x12\x19\n\x15LOG_MODE_CHANGES_ONLY\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pg_sync_client.v1.cursor_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LOGMODE']._serialized_start=424
-  _globals['_LOGMODE']._serialized_end=505
+  _globals['_LOGMODE']._serialized_start=494
+  _globals['_LOGMODE']._serialized_end=575
   _globals['_CURSOR']._serialized_start=95
-  _globals['_CURSOR']._serialized_end=422
+  _globals['_CURSOR']._serialized_end=492
 # @@protoc_insertion_point(module_scope)

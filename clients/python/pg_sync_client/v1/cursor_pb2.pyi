@@ -20,7 +20,7 @@ LOG_MODE_FULL: LogMode
 LOG_MODE_CHANGES_ONLY: LogMode
 
 class Cursor(_message.Message):
-    __slots__ = ("source_ref", "shape_handle", "shape_offset", "log_mode", "head_seq", "tail_seq", "state", "last_error", "up_to_date_time", "update_time", "generation")
+    __slots__ = ("source_ref", "shape_handle", "shape_offset", "log_mode", "head_seq", "tail_seq", "state", "last_error", "up_to_date_time", "update_time", "generation", "owner", "lease_expire_time")
     SOURCE_REF_FIELD_NUMBER: _ClassVar[int]
     SHAPE_HANDLE_FIELD_NUMBER: _ClassVar[int]
     SHAPE_OFFSET_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +32,8 @@ class Cursor(_message.Message):
     UP_TO_DATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    LEASE_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     source_ref: str
     shape_handle: str
     shape_offset: str
@@ -43,4 +45,6 @@ class Cursor(_message.Message):
     up_to_date_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     generation: int
-    def __init__(self, source_ref: _Optional[str] = ..., shape_handle: _Optional[str] = ..., shape_offset: _Optional[str] = ..., log_mode: _Optional[_Union[LogMode, str]] = ..., head_seq: _Optional[int] = ..., tail_seq: _Optional[int] = ..., state: _Optional[_Union[_source_pb2.SourceState, str]] = ..., last_error: _Optional[str] = ..., up_to_date_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., generation: _Optional[int] = ...) -> None: ...
+    owner: str
+    lease_expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, source_ref: _Optional[str] = ..., shape_handle: _Optional[str] = ..., shape_offset: _Optional[str] = ..., log_mode: _Optional[_Union[LogMode, str]] = ..., head_seq: _Optional[int] = ..., tail_seq: _Optional[int] = ..., state: _Optional[_Union[_source_pb2.SourceState, str]] = ..., last_error: _Optional[str] = ..., up_to_date_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., generation: _Optional[int] = ..., owner: _Optional[str] = ..., lease_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pgsync/v1/cursor.proto.
  */
 export const file_pgsync_v1_cursor: GenFile = /*@__PURE__*/
-  fileDesc("ChZwZ3N5bmMvdjEvY3Vyc29yLnByb3RvEglwZ3N5bmMudjEixwIKBkN1cnNvchISCgpzb3VyY2VfcmVmGAEgASgJEhQKDHNoYXBlX2hhbmRsZRgCIAEoCRIUCgxzaGFwZV9vZmZzZXQYAyABKAkSJAoIbG9nX21vZGUYBCABKA4yEi5wZ3N5bmMudjEuTG9nTW9kZRIQCghoZWFkX3NlcRgFIAEoAxIQCgh0YWlsX3NlcRgGIAEoAxIlCgVzdGF0ZRgHIAEoDjIWLnBnc3luYy52MS5Tb3VyY2VTdGF0ZRISCgpsYXN0X2Vycm9yGAggASgJEjMKD3VwX3RvX2RhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmdlbmVyYXRpb24YCyABKAMqUQoHTG9nTW9kZRIYChRMT0dfTU9ERV9VTlNQRUNJRklFRBAAEhEKDUxPR19NT0RFX0ZVTEwQARIZChVMT0dfTU9ERV9DSEFOR0VTX09OTFkQAmIGcHJvdG8z", [file_google_protobuf_timestamp, file_pgsync_v1_source]);
+  fileDesc("ChZwZ3N5bmMvdjEvY3Vyc29yLnByb3RvEglwZ3N5bmMudjEijQMKBkN1cnNvchISCgpzb3VyY2VfcmVmGAEgASgJEhQKDHNoYXBlX2hhbmRsZRgCIAEoCRIUCgxzaGFwZV9vZmZzZXQYAyABKAkSJAoIbG9nX21vZGUYBCABKA4yEi5wZ3N5bmMudjEuTG9nTW9kZRIQCghoZWFkX3NlcRgFIAEoAxIQCgh0YWlsX3NlcRgGIAEoAxIlCgVzdGF0ZRgHIAEoDjIWLnBnc3luYy52MS5Tb3VyY2VTdGF0ZRISCgpsYXN0X2Vycm9yGAggASgJEjMKD3VwX3RvX2RhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmdlbmVyYXRpb24YCyABKAMSDQoFb3duZXIYDCABKAkSNQoRbGVhc2VfZXhwaXJlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKlEKB0xvZ01vZGUSGAoUTE9HX01PREVfVU5TUEVDSUZJRUQQABIRCg1MT0dfTU9ERV9GVUxMEAESGQoVTE9HX01PREVfQ0hBTkdFU19PTkxZEAJiBnByb3RvMw", [file_google_protobuf_timestamp, file_pgsync_v1_source]);
 
 /**
  * Cursor is where a source stands: the persisted Electric cursor and the change log head.
@@ -99,6 +99,23 @@ export type Cursor = Message<"pgsync.v1.Cursor"> & {
    * @generated from field: int64 generation = 11;
    */
   generation: bigint;
+
+  /**
+   * Replica id of the pg-sync replica whose unexpired lease runs the source's bridge; empty when
+   * no replica holds it (released during a handover, or expired: a replica died or lost the
+   * state database, and another one takes the source over within the lease TTL plus 5 s).
+   *
+   * @generated from field: string owner = 12;
+   */
+  owner: string;
+
+  /**
+   * When the source's lease expires (or expired), by the state database's clock; unset when the
+   * lease was released. The owner renews it every third of the TTL.
+   *
+   * @generated from field: google.protobuf.Timestamp lease_expire_time = 13;
+   */
+  leaseExpireTime?: Timestamp | undefined;
 };
 
 /**

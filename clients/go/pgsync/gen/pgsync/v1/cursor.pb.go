@@ -101,9 +101,16 @@ type Cursor struct {
 	// When the cursor was last written.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Fencing generation of the bridge that owns the source; a stale owner cannot advance it.
-	Generation    int64 `protobuf:"varint,11,opt,name=generation,proto3" json:"generation,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Generation int64 `protobuf:"varint,11,opt,name=generation,proto3" json:"generation,omitempty"`
+	// Replica id of the pg-sync replica whose unexpired lease runs the source's bridge; empty when
+	// no replica holds it (released during a handover, or expired: a replica died or lost the
+	// state database, and another one takes the source over within the lease TTL plus 5 s).
+	Owner string `protobuf:"bytes,12,opt,name=owner,proto3" json:"owner,omitempty"`
+	// When the source's lease expires (or expired), by the state database's clock; unset when the
+	// lease was released. The owner renews it every third of the TTL.
+	LeaseExpireTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=lease_expire_time,json=leaseExpireTime,proto3" json:"lease_expire_time,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Cursor) Reset() {
@@ -213,11 +220,25 @@ func (x *Cursor) GetGeneration() int64 {
 	return 0
 }
 
+func (x *Cursor) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *Cursor) GetLeaseExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LeaseExpireTime
+	}
+	return nil
+}
+
 var File_pgsync_v1_cursor_proto protoreflect.FileDescriptor
 
 const file_pgsync_v1_cursor_proto_rawDesc = "" +
 	"\n" +
-	"\x16pgsync/v1/cursor.proto\x12\tpgsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16pgsync/v1/source.proto\"\xbf\x03\n" +
+	"\x16pgsync/v1/cursor.proto\x12\tpgsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16pgsync/v1/source.proto\"\x9d\x04\n" +
 	"\x06Cursor\x12\x1d\n" +
 	"\n" +
 	"source_ref\x18\x01 \x01(\tR\tsourceRef\x12!\n" +
@@ -235,7 +256,9 @@ const file_pgsync_v1_cursor_proto_rawDesc = "" +
 	"updateTime\x12\x1e\n" +
 	"\n" +
 	"generation\x18\v \x01(\x03R\n" +
-	"generation*Q\n" +
+	"generation\x12\x14\n" +
+	"\x05owner\x18\f \x01(\tR\x05owner\x12F\n" +
+	"\x11lease_expire_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x0fleaseExpireTime*Q\n" +
 	"\aLogMode\x12\x18\n" +
 	"\x14LOG_MODE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rLOG_MODE_FULL\x10\x01\x12\x19\n" +
@@ -268,11 +291,12 @@ var file_pgsync_v1_cursor_proto_depIdxs = []int32{
 	2, // 1: pgsync.v1.Cursor.state:type_name -> pgsync.v1.SourceState
 	3, // 2: pgsync.v1.Cursor.up_to_date_time:type_name -> google.protobuf.Timestamp
 	3, // 3: pgsync.v1.Cursor.update_time:type_name -> google.protobuf.Timestamp
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	3, // 4: pgsync.v1.Cursor.lease_expire_time:type_name -> google.protobuf.Timestamp
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_pgsync_v1_cursor_proto_init() }

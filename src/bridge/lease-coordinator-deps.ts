@@ -1,0 +1,32 @@
+import type { LeaseStore, ReplicaIdentity } from "../domain/lease-store.js";
+import type { CursorStore } from "../domain/ports.js";
+import type { Logger } from "../logger.js";
+import type { BridgeManager } from "./bridge-manager.js";
+import type { LeaseMetrics } from "./lease-metrics.js";
+
+/** Leases are renewed (with the heartbeat) every TTL times this. */
+export const RENEW_FRACTION = 1 / 3;
+/** Without a successful renewal sent within TTL times this, the replica stops its bridges. */
+export const SELF_FENCE_FRACTION = 0.75;
+/** A source without a live owner for longer than the TTL plus this is reported as orphaned. */
+export const ORPHAN_GRACE_MS = 5_000;
+
+/** Dependencies of {@link LeaseCoordinator}. */
+export interface LeaseCoordinatorDeps {
+  readonly store: LeaseStore;
+  /** The shared cursor store the bridges commit through. */
+  readonly cursors: CursorStore;
+  /** Runs the bridges of the leases held here. */
+  readonly manager: BridgeManager;
+  readonly identity: ReplicaIdentity;
+  /** Lease TTL (`PGSYNC_LEASE_TTL_MS`). */
+  readonly ttlMs: number;
+  readonly logger: Logger;
+  readonly metrics: LeaseMetrics;
+  /** Told whenever this replica starts or stops being able to hold leases. */
+  readonly onServing: (serving: boolean) => void;
+  /** Re-plan announcements from other replicas (LISTEN); optional. */
+  readonly signal?: { connect(): Promise<void>; stop(): Promise<void> };
+  /** Monotonic clock in ms (tests). Default performance.now. */
+  readonly now?: () => number;
+}

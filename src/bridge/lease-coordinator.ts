@@ -1,0 +1,294 @@
+import { planLeases, type SourceKey } from "../domain/lease-plan.js";
+import type { HeldLease } from "../domain/lease-store.js";
+import type { BridgeControl, CursorStore } from "../domain/ports.js";
+import type { SourceRecord } from "../domain/source.js";
+import type { BridgeView } from "./bridge-manager.js";
+import {
+  type LeaseCoordinatorDeps,
+  ORPHAN_GRACE_MS,
+  RENEW_FRACTION,
+  SELF_FENCE_FRACTION,
+} from "./lease-coordinator-deps.js";
+import { LeasedCursorStore } from "./leased-cursor-store.js";
+
+const keyOf = (k: SourceKey) => `${k.tenant}\u0000${k.sourceRef}`;
+
+/**
+ * Decides which sources this replica runs. Every tick (TTL/3, or at once when another replica
+ * announces a release) it renews the heartbeat and every held lease in one statement, drops the
+ * bridges of leases it lost, hands over leases the balance plan gives to others, and acquires
+ * the free ones the plan gives to it. A replica that cannot renew stops its bridges before its
+ * leases can expire elsewhere; a stale bridge's commits are refused by the term regardless.
+ * It is the registry's {@link BridgeControl}: a source asked for here runs wherever its lease is.
+ */
+export class LeaseCoordinator implements BridgeControl {
+  readonly #deps: LeaseCoordinatorDeps;
+  readonly #now: () => number;
+  readonly #held = new Map<string, { lease: HeldLease; store: CursorStore }>();
+  #member = false;
+  #serving: boolean | undefined;
+  #lastRenewSentAt: number | undefined;
+  #timers: NodeJS.Timeout[] = [];
+  #running: Promise<void> | undefined;
+  #again = false;
+  #stopped = false;
+  #orphaned = 0;
+  /** Sources being deleted: a lease acquired for one meanwhile is released, never run. */
+  readonly #removed = new Set<string>();
+
+  constructor(deps: LeaseCoordinatorDeps) {
+    this.#deps = deps;
+    this.#now = deps.now ?? (() => performance.now());
+  }
+
+  /** Sources that should run but have had no live owner for longer than the TTL plus 5 s (last tick). */
+  get orphaned(): number {
+    return this.#orphaned;
+  }
+
+  /** False while this replica cannot renew its leases (state database unreachable, id in use). */
+  get serving(): boolean {
+    return this.#serving === true;
+  }
+
+  /** Joins the cluster, plans once, then keeps renewing and re-planning. Call after the listener is bound. */
+  async start(): Promise<void> {
+    await this.#deps.signal?.connect();
+    await this.requestTick();
+    const { ttlMs } = this.#deps;
+    const every = (ms: number, fn: () => void) => {
+      const timer = setInterval(fn, ms);
+      timer.unref();
+      this.#timers.push(timer);
+    };
+    every(Math.max(50, Math.floor(ttlMs * RENEW_FRACTION)), () => void this.requestTick());
+    every(Math.max(20, Math.floor(ttlMs / 10)), () => this.#watchdog());
+  }
+
+  /** Runs a tick now, or once more after the running one; resolves when that tick is done. */
+  requestTick(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    if (this.#running) {
+      this.#again = true;
+      return this.#running;
+    }
+    this.#running = (async () => {
+      do {
+        this.#again = false;
+        await this.#tick().catch((err: unknown) => this.#onTickError(err));
+      } while (this.#again && !this.#stopped);
+    })().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  /** Graceful drain: stops every bridge (in-flight batches commit), releases every lease, leaves. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    await this.#running;
+    const released = this.#held.size;
+    this.#held.clear();
+    await this.#deps.manager.stop();
+    try {
+      await this.#deps.store.leave(this.#deps.identity);
+      this.#deps.metrics.handovers.inc({ reason: "shutdown" }, released);
+    } catch (err) {
+      this.#deps.logger.warn(
+        { err: { message: (err as Error).message } },
+        "could not release leases at shutdown",
+      );
+    }
+    this.#deps.metrics.leasesHeld.set(0);
+    await this.#deps.signal?.stop();
+  }
+
+  /**
+   * Runs the source here when this replica holds its lease, else asks the cluster to run it and
+   * resolves after this replica's own re-plan (which acquires it when the balance gives it here).
+   */
+  async ensure(record: SourceRecord): Promise<void> {
+    this.#removed.delete(keyOf(record));
+    const held = this.#held.get(keyOf(record));
+    if (held) {
+      this.#deps.manager.ensure(record, held.store);
+      return;
+    }
+    if (!this.#deps.manager.isRunning(record.tenant, record.sourceRef)) {
+      // An ended (FAILED) bridge of a lease released earlier: it restarts wherever the lease goes.
+      void this.#deps.manager.remove(record.tenant, record.sourceRef);
+    }
+    try {
+      await this.#deps.store.wake(record);
+      await this.requestTick();
+    } catch (err) {
+      this.#deps.logger.warn({ err: { message: (err as Error).message } }, "could not wake source");
+    }
+  }
+
+  /** The in-memory view of the source's bridge when this replica runs it. */
+  view(tenant: string, sourceRef: string): BridgeView | undefined {
+    return this.#deps.manager.view(tenant, sourceRef);
+  }
+
+  /** Stops the source's bridge here (before the source is deleted). */
+  async remove(tenant: string, sourceRef: string): Promise<void> {
+    this.#removed.add(keyOf({ tenant, sourceRef }));
+    await this.#running; // a tick acquiring it right now starts no bridge after this returns
+    this.#held.delete(keyOf({ tenant, sourceRef }));
+    this.#deps.metrics.leasesHeld.set(this.#held.size);
+    await this.#deps.manager.remove(tenant, sourceRef);
+  }
+
+  /** A watcher holds the source (no idle stop here) and asks for it to run. */
+  retain(record: SourceRecord): () => void {
+    return this.#deps.manager.retain(record, (r) => void this.ensure(r));
+  }
+
+  /** Called by the manager when a bridge's commit was refused for a stale term. */
+  onFenced(tenant: string, sourceRef: string): void {
+    const { metrics, logger } = this.#deps;
+    metrics.fencedCommits.inc();
+    if (this.#held.delete(keyOf({ tenant, sourceRef }))) metrics.leasesLost.inc({ reason: "fenced" });
+    metrics.leasesHeld.set(this.#held.size);
+    logger.warn({ tenant, source_ref: sourceRef }, "commit refused: the lease term is stale; bridge dropped");
+    void this.requestTick();
+  }
+
+  async #tick(): Promise<void> {
+    const { store, identity, ttlMs, metrics } = this.#deps;
+    if (!this.#member) {
+      this.#member = await store.join(identity, ttlMs);
+      if (!this.#member) {
+        this.#setServing(false, `replica id ${identity.replicaId} is in use by another live process`);
+        return;
+      }
+    }
+    const sentAt = this.#now();
+    const before = [...this.#held.values()].map((h) => h.lease);
+    const renewal = await store.renew(identity, ttlMs, before).catch((err: unknown) => {
+      this.#setServing(false, `state database unreachable: ${(err as Error)?.message ?? String(err)}`);
+      throw err;
+    });
+    if (!renewal.member) {
+      this.#member = false;
+      this.#dropAll("taken", "this replica's row was taken over; dropping every lease");
+      this.#again = true;
+      return;
+    }
+    this.#lastRenewSentAt = sentAt;
+    this.#setServing(true);
+    this.#dropLost(before, renewal.renewed);
+    await this.#handOver(this.#endedLeases(), "ended");
+    if (this.#stopped) return;
+    const view = await store.view(ttlMs + ORPHAN_GRACE_MS);
+    metrics.liveReplicas.set(view.replicas.length);
+    metrics.orphanedSources.set(view.orphaned);
+    this.#orphaned = view.orphaned;
+    // A lease the database still gives to this replica but no bridge here runs under (its bridge
+    // was fenced or dropped) is free to this replica: re-acquiring bumps the term again.
+    const sources = view.sources.map((s) =>
+      s.liveOwner === identity.replicaId && !this.#held.has(keyOf(s)) ? { ...s, liveOwner: undefined } : s,
+    );
+    const plan = planLeases({ me: identity.replicaId, replicas: view.replicas, sources });
+    await this.#handOver(plan.release, "balance");
+    if (!this.#stopped) await this.#acquire(plan.acquire);
+  }
+
+  #dropLost(before: readonly HeldLease[], renewed: readonly SourceKey[]): void {
+    const still = new Set(renewed.map(keyOf));
+    for (const lease of before) {
+      const key = keyOf(lease);
+      if (still.has(key) || this.#held.get(key)?.lease !== lease) continue;
+      this.#held.delete(key);
+      this.#deps.metrics.leasesLost.inc({ reason: "taken" });
+      this.#deps.logger.warn(
+        { tenant: lease.tenant, source_ref: lease.sourceRef, term: lease.term.toString() },
+        "lease lost (taken over or source deleted); bridge stops",
+      );
+      void this.#deps.manager.remove(lease.tenant, lease.sourceRef);
+    }
+    this.#deps.metrics.leasesHeld.set(this.#held.size);
+  }
+
+  #endedLeases(): SourceKey[] {
+    return [...this.#held.values()]
+      .map((h) => h.lease)
+      .filter((l) => !this.#deps.manager.isRunning(l.tenant, l.sourceRef));
+  }
+
+  async #handOver(keys: readonly SourceKey[], reason: "balance" | "ended"): Promise<void> {
+    const leases = keys.flatMap((k) => this.#held.get(keyOf(k))?.lease ?? []);
+    if (leases.length === 0) return;
+    // The bridge finishes its in-flight batch before the lease goes.
+    await Promise.all(
+      leases.map((l) =>
+        reason === "balance" ? this.#deps.manager.remove(l.tenant, l.sourceRef) : undefined,
+      ),
+    );
+    const released = await this.#deps.store.release(this.#deps.identity, leases);
+    for (const l of leases) this.#held.delete(keyOf(l));
+    this.#deps.metrics.handovers.inc({ reason }, released);
+    this.#deps.metrics.leasesHeld.set(this.#held.size);
+    if (reason === "balance") this.#deps.logger.info({ released }, "leases handed over for balance");
+  }
+
+  async #acquire(keys: readonly SourceKey[]): Promise<void> {
+    const { store, identity, ttlMs, cursors, manager, metrics } = this.#deps;
+    const acquired = await store.acquire(identity, ttlMs, keys);
+    const unwanted: HeldLease[] = [];
+    for (const { record, cursor } of acquired) {
+      const lease: HeldLease = {
+        tenant: record.tenant,
+        sourceRef: record.sourceRef,
+        term: cursor.generation,
+      };
+      if (this.#removed.has(keyOf(lease))) {
+        unwanted.push(lease);
+        continue;
+      }
+      const leased = new LeasedCursorStore(cursors, store, identity, cursor, lease);
+      this.#held.set(keyOf(lease), { lease, store: leased });
+      manager.ensure(record, leased);
+    }
+    if (unwanted.length > 0) await store.release(identity, unwanted);
+    metrics.leasesAcquired.inc(acquired.length);
+    metrics.leasesHeld.set(this.#held.size);
+    if (acquired.length > 0) this.#deps.logger.info({ acquired: acquired.length }, "leases acquired");
+    // Lost races for some: another look soon, with the winners' leases then counted.
+    if (acquired.length < keys.length) this.#again = true;
+  }
+
+  #onTickError(err: unknown): void {
+    this.#deps.logger.warn({ err: { message: (err as Error)?.message ?? String(err) } }, "lease tick failed");
+  }
+
+  /** Stops every bridge before the leases can expire elsewhere when renewals keep failing. */
+  #watchdog(): void {
+    const sent = this.#lastRenewSentAt;
+    if (sent === undefined || this.#held.size === 0) return;
+    if (this.#now() - sent <= this.#deps.ttlMs * SELF_FENCE_FRACTION) return;
+    this.#setServing(false, "leases could not be renewed in time");
+    this.#dropAll("unreachable", "leases could not be renewed in time; stopping every bridge");
+  }
+
+  #dropAll(reason: string, message: string): void {
+    const leases = [...this.#held.values()].map((h) => h.lease);
+    this.#held.clear();
+    if (leases.length === 0) return;
+    this.#deps.logger.warn({ leases: leases.length }, message);
+    this.#deps.metrics.leasesLost.inc({ reason }, leases.length);
+    this.#deps.metrics.leasesHeld.set(0);
+    for (const l of leases) void this.#deps.manager.remove(l.tenant, l.sourceRef);
+  }
+
+  #setServing(serving: boolean, why?: string): void {
+    if (this.#serving === serving) return;
+    this.#serving = serving;
+    if (serving) this.#deps.logger.info("replica can hold leases");
+    else this.#deps.logger.warn({ reason: why }, "replica cannot hold leases (NOT_SERVING)");
+    this.#deps.onServing(serving);
+  }
+}

@@ -1,0 +1,70 @@
+import type { StoredCursor } from "./change-log.js";
+import type { SourceKey, SourceLeaseView } from "./lease-plan.js";
+import type { SourceRecord, SourceState } from "./source.js";
+
+/** A lease this replica holds: the source and the term it acquired (its fencing token). */
+export interface HeldLease extends SourceKey {
+  /** The lease term: the cursor generation bumped when the lease was acquired. */
+  readonly term: bigint;
+}
+
+/** A lease just acquired, with what the bridge needs to run. */
+export interface AcquiredLease {
+  readonly record: SourceRecord;
+  /** The committed cursor, its `generation` being the new term. */
+  readonly cursor: StoredCursor;
+}
+
+/** Result of {@link LeaseStore.renew}. */
+export interface RenewResult {
+  /** False when this process no longer owns its replica row (it must join again). */
+  readonly member: boolean;
+  /** The leases still held at their terms (renewed); any other lease was lost. */
+  readonly renewed: readonly SourceKey[];
+}
+
+/** The cluster as the state database sees it now. */
+export interface ClusterView {
+  /** Live replicas, ordered by id. */
+  readonly replicas: readonly string[];
+  /** Every source whose bridge should run, with its live owner. */
+  readonly sources: readonly SourceLeaseView[];
+  /** Sources that should run but have had no live owner for longer than the grace asked for. */
+  readonly orphaned: number;
+}
+
+/** Identity of one replica process. */
+export interface ReplicaIdentity {
+  /** `PGSYNC_REPLICA_ID`. */
+  readonly replicaId: string;
+  /** Unique per process start: two live processes cannot share a replica id. */
+  readonly incarnation: string;
+}
+
+/**
+ * Persistence of replicas and leases. Expiry is always computed by the database clock; the term
+ * is the cursor's generation, so acquiring a lease fences every earlier holder's commits.
+ */
+export interface LeaseStore {
+  /** Takes the replica row unless another live process holds the id; false when it does. */
+  join(me: ReplicaIdentity, ttlMs: number): Promise<boolean>;
+  /** Heartbeat and renewal of every held lease, in one statement. */
+  renew(me: ReplicaIdentity, ttlMs: number, held: readonly HeldLease[]): Promise<RenewResult>;
+  /** Live replicas and the leases of every source that should run. */
+  view(orphanGraceMs: number): Promise<ClusterView>;
+  /** Acquires whichever of `keys` are free (or expired, or already this replica's), bumping their terms. */
+  acquire(me: ReplicaIdentity, ttlMs: number, keys: readonly SourceKey[]): Promise<AcquiredLease[]>;
+  /** Releases leases at their terms and announces it, so another replica claims them at once. */
+  release(me: ReplicaIdentity, leases: readonly HeldLease[]): Promise<number>;
+  /** Releases every lease of this replica and removes its row (graceful shutdown). */
+  leave(me: ReplicaIdentity): Promise<number>;
+  /** Asks for the source to run: FAILED or IDLE becomes STARTING, and replicas are told to look. */
+  wake(key: SourceKey): Promise<void>;
+  /** Persists a bridge state, only while `lease` is still held at its term. */
+  setStateFenced(
+    me: ReplicaIdentity,
+    lease: HeldLease,
+    state: SourceState,
+    lastError: string | undefined,
+  ): Promise<boolean>;
+}

@@ -1,0 +1,264 @@
+import type pg from "pg";
+import type { LogMode, StoredCursor } from "../domain/change-log.js";
+import type { SourceKey } from "../domain/lease-plan.js";
+import type {
+  AcquiredLease,
+  ClusterView,
+  HeldLease,
+  LeaseStore,
+  RenewResult,
+  ReplicaIdentity,
+} from "../domain/lease-store.js";
+import type { SourceState } from "../domain/source.js";
+import { LEASES_CHANNEL, SOURCES_CHANNEL, TABLES } from "./constants.js";
+import { SOURCE_COLUMNS, type SourceRow, toSourceRecord } from "./pg-source-store.js";
+
+/** Source states whose bridge should run somewhere (the same set the single process resumed). */
+const RUNNABLE_STATES = "('STARTING', 'LIVE', 'BACKING_OFF', 'STOPPED')";
+
+/** Dead replica rows are kept this long for diagnosis, then deleted. */
+const DEAD_REPLICA_RETENTION = "interval '1 hour'";
+
+const ms = (n: string) => `(${n}::bigint * interval '1 millisecond')`;
+
+const keyArrays = (keys: readonly SourceKey[]) => [keys.map((k) => k.tenant), keys.map((k) => k.sourceRef)];
+
+const leaseArrays = (leases: readonly HeldLease[]) => [
+  ...keyArrays(leases),
+  leases.map((l) => l.term.toString()),
+];
+
+interface AcquiredRow extends SourceRow {
+  c_shape_handle: string | null;
+  c_shape_offset: string | null;
+  c_log_mode: LogMode;
+  c_head_seq: string;
+  c_tail_seq: string | null;
+  c_generation: string;
+  c_up_to_date_at: Date | null;
+  c_updated_at: Date;
+  c_owner: string | null;
+  c_lease_expires_at: Date | null;
+}
+
+function toAcquired(row: AcquiredRow): AcquiredLease {
+  const cursor: StoredCursor = {
+    shapeHandle: row.c_shape_handle ?? undefined,
+    shapeOffset: row.c_shape_offset ?? undefined,
+    logMode: row.c_log_mode,
+    headSeq: BigInt(row.c_head_seq),
+    tailSeq: BigInt(row.c_tail_seq ?? 0),
+    generation: BigInt(row.c_generation),
+    upToDateAt: row.c_up_to_date_at ?? undefined,
+    updatedAt: row.c_updated_at,
+    owner: row.c_owner ?? undefined,
+    leaseExpiresAt: row.c_lease_expires_at ?? undefined,
+    leaseLive: true,
+  };
+  return { record: toSourceRecord(row), cursor };
+}
+
+/**
+ * Acquires the free ones among the given sources. Rows are locked in key order and rows locked
+ * by someone else are skipped (a commit in flight means a live owner), so two replicas acquiring
+ * at once neither deadlock nor both win: the term bump is the acquisition.
+ */
+const ACQUIRE_SQL = `
+WITH wanted AS (
+  SELECT * FROM unnest($3::text[], $4::text[]) AS w(tenant, source_ref)
+), free AS (
+  SELECT c.tenant, c.source_ref FROM ${TABLES.cursors} c
+  JOIN wanted w ON w.tenant = c.tenant AND w.source_ref = c.source_ref
+  JOIN ${TABLES.sources} s ON s.tenant = c.tenant AND s.source_ref = c.source_ref
+  WHERE s.state IN ${RUNNABLE_STATES}
+    AND (c.owner IS NULL OR c.owner = $1 OR c.lease_expires_at IS NULL OR c.lease_expires_at <= now())
+  ORDER BY c.tenant, c.source_ref
+  FOR UPDATE OF c SKIP LOCKED
+), won AS (
+  UPDATE ${TABLES.cursors} c SET generation = c.generation + 1, owner = $1,
+    lease_expires_at = now() + ${ms("$2")}, updated_at = now()
+  FROM free f WHERE c.tenant = f.tenant AND c.source_ref = f.source_ref
+  RETURNING c.*
+)
+SELECT ${SOURCE_COLUMNS.split(",")
+  .map((c) => `s.${c.trim()}`)
+  .join(", ")},
+  won.shape_handle AS c_shape_handle, won.shape_offset AS c_shape_offset, won.log_mode AS c_log_mode,
+  won.head_seq AS c_head_seq, won.generation AS c_generation, won.up_to_date_at AS c_up_to_date_at,
+  won.updated_at AS c_updated_at, won.owner AS c_owner, won.lease_expires_at AS c_lease_expires_at,
+  (SELECT min(seq) FROM ${TABLES.changes} x WHERE x.tenant = won.tenant AND x.source_ref = won.source_ref) AS c_tail_seq
+FROM won JOIN ${TABLES.sources} s ON s.tenant = won.tenant AND s.source_ref = won.source_ref
+ORDER BY s.tenant, s.source_ref`;
+
+/** Heartbeat and lease renewal in one statement; leases are renewed only at the terms held. */
+const RENEW_SQL = `
+WITH me AS (
+  UPDATE ${TABLES.replicas} SET heartbeat_at = now(), expires_at = now() + ${ms("$3")}
+  WHERE replica_id = $1 AND incarnation = $2 RETURNING replica_id
+), held AS (
+  SELECT c.tenant, c.source_ref FROM ${TABLES.cursors} c
+  JOIN unnest($4::text[], $5::text[], $6::bigint[]) AS h(tenant, source_ref, term)
+    ON h.tenant = c.tenant AND h.source_ref = c.source_ref AND h.term = c.generation
+  WHERE c.owner = $1 AND EXISTS (SELECT 1 FROM me)
+  ORDER BY c.tenant, c.source_ref
+  FOR UPDATE OF c
+), renewed AS (
+  UPDATE ${TABLES.cursors} c SET lease_expires_at = now() + ${ms("$3")}
+  FROM held WHERE c.tenant = held.tenant AND c.source_ref = held.source_ref
+  RETURNING c.tenant, c.source_ref
+)
+SELECT (SELECT count(*) FROM me)::int AS member,
+       coalesce((SELECT json_agg(json_build_array(tenant, source_ref)) FROM renewed), '[]'::json) AS renewed`;
+
+const VIEW_SQL = `
+WITH gc AS (
+  DELETE FROM ${TABLES.replicas} WHERE expires_at < now() - ${DEAD_REPLICA_RETENTION}
+)
+SELECT
+  coalesce((SELECT json_agg(replica_id ORDER BY replica_id) FROM ${TABLES.replicas} WHERE expires_at > now()), '[]'::json) AS replicas,
+  coalesce((SELECT json_agg(json_build_array(c.tenant, c.source_ref,
+      CASE WHEN c.lease_expires_at > now() THEN c.owner END) ORDER BY c.tenant, c.source_ref)
+    FROM ${TABLES.cursors} c JOIN ${TABLES.sources} s ON s.tenant = c.tenant AND s.source_ref = c.source_ref
+    WHERE s.state IN ${RUNNABLE_STATES}), '[]'::json) AS sources,
+  (SELECT count(*) FROM ${TABLES.cursors} c JOIN ${TABLES.sources} s ON s.tenant = c.tenant AND s.source_ref = c.source_ref
+    WHERE s.state IN ${RUNNABLE_STATES} AND (c.lease_expires_at IS NULL OR c.lease_expires_at <= now())
+      AND coalesce(c.lease_expires_at, s.updated_at) < now() - ${ms("$1")})::int AS orphaned`;
+
+/** {@link LeaseStore} over `pgsync.replicas` and the lease columns of `pgsync.cursors`. */
+export class PgLeaseStore implements LeaseStore {
+  readonly #pool: pg.Pool;
+
+  constructor(pool: pg.Pool) {
+    this.#pool = pool;
+  }
+
+  async join(me: ReplicaIdentity, ttlMs: number): Promise<boolean> {
+    const { rowCount } = await this.#pool.query(
+      `INSERT INTO ${TABLES.replicas} (replica_id, incarnation, expires_at)
+       VALUES ($1, $2, now() + ${ms("$3")})
+       ON CONFLICT (replica_id) DO UPDATE SET incarnation = EXCLUDED.incarnation,
+         started_at = now(), heartbeat_at = now(), expires_at = EXCLUDED.expires_at
+       WHERE ${TABLES.replicas}.expires_at <= now() OR ${TABLES.replicas}.incarnation = EXCLUDED.incarnation`,
+      [me.replicaId, me.incarnation, ttlMs],
+    );
+    return rowCount === 1;
+  }
+
+  async renew(me: ReplicaIdentity, ttlMs: number, held: readonly HeldLease[]): Promise<RenewResult> {
+    const { rows } = await this.#pool.query<{ member: number; renewed: [string, string][] }>(RENEW_SQL, [
+      me.replicaId,
+      me.incarnation,
+      ttlMs,
+      ...leaseArrays(held),
+    ]);
+    const row = rows[0];
+    return {
+      member: (row?.member ?? 0) > 0,
+      renewed: (row?.renewed ?? []).map(([tenant, sourceRef]) => ({ tenant, sourceRef })),
+    };
+  }
+
+  async view(orphanGraceMs: number): Promise<ClusterView> {
+    const { rows } = await this.#pool.query<{
+      replicas: string[];
+      sources: [string, string, string | null][];
+      orphaned: number;
+    }>(VIEW_SQL, [orphanGraceMs]);
+    const row = rows[0];
+    return {
+      replicas: row?.replicas ?? [],
+      sources: (row?.sources ?? []).map(([tenant, sourceRef, owner]) => ({
+        tenant,
+        sourceRef,
+        liveOwner: owner ?? undefined,
+      })),
+      orphaned: row?.orphaned ?? 0,
+    };
+  }
+
+  async acquire(me: ReplicaIdentity, ttlMs: number, keys: readonly SourceKey[]): Promise<AcquiredLease[]> {
+    if (keys.length === 0) return [];
+    const { rows } = await this.#pool.query<AcquiredRow>(ACQUIRE_SQL, [
+      me.replicaId,
+      ttlMs,
+      ...keyArrays(keys),
+    ]);
+    return rows.map(toAcquired);
+  }
+
+  async release(me: ReplicaIdentity, leases: readonly HeldLease[]): Promise<number> {
+    if (leases.length === 0) return 0;
+    const { rows } = await this.#pool.query<{ n: number }>(
+      `WITH rel AS (
+         UPDATE ${TABLES.cursors} c SET owner = NULL, lease_expires_at = NULL
+         FROM unnest($2::text[], $3::text[], $4::bigint[]) AS h(tenant, source_ref, term)
+         WHERE c.tenant = h.tenant AND c.source_ref = h.source_ref AND c.generation = h.term AND c.owner = $1
+         RETURNING 1
+       ), n AS (
+         SELECT pg_notify('${LEASES_CHANNEL}', json_build_object('released', count(*), 'by', $1::text)::text)
+         FROM rel HAVING count(*) > 0
+       )
+       SELECT (SELECT count(*) FROM rel)::int AS n, (SELECT count(*) FROM n) AS notified`,
+      [me.replicaId, ...leaseArrays(leases)],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  async leave(me: ReplicaIdentity): Promise<number> {
+    const { rows } = await this.#pool.query<{ n: number }>(
+      `WITH rel AS (
+         UPDATE ${TABLES.cursors} SET owner = NULL, lease_expires_at = NULL WHERE owner = $1 RETURNING 1
+       ), gone AS (
+         DELETE FROM ${TABLES.replicas} WHERE replica_id = $1 AND incarnation = $2 RETURNING 1
+       ), n AS (
+         SELECT pg_notify('${LEASES_CHANNEL}', json_build_object('left', $1::text)::text)
+       )
+       SELECT (SELECT count(*) FROM rel)::int AS n, (SELECT count(*) FROM gone) AS gone,
+              (SELECT count(*) FROM n) AS notified`,
+      [me.replicaId, me.incarnation],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  async wake(key: SourceKey): Promise<void> {
+    await this.#pool.query(
+      `WITH w AS (
+         UPDATE ${TABLES.sources} SET state = 'STARTING', last_error = NULL, updated_at = now()
+         WHERE tenant = $1 AND source_ref = $2 AND state IN ('FAILED', 'IDLE') RETURNING 1
+       ), unowned AS (
+         SELECT 1 FROM ${TABLES.cursors}
+         WHERE tenant = $1 AND source_ref = $2 AND (lease_expires_at IS NULL OR lease_expires_at <= now())
+       ), s AS (
+         SELECT pg_notify('${SOURCES_CHANNEL}', json_build_object('t', $1::text, 'r', $2::text, 's', 'STARTING')::text)
+         FROM w
+       )
+       SELECT pg_notify('${LEASES_CHANNEL}', json_build_object('wake', $2::text)::text),
+              (SELECT count(*) FROM s) AS state_notified
+       WHERE EXISTS (SELECT 1 FROM w) OR EXISTS (SELECT 1 FROM unowned)`,
+      [key.tenant, key.sourceRef],
+    );
+  }
+
+  async setStateFenced(
+    me: ReplicaIdentity,
+    lease: HeldLease,
+    state: SourceState,
+    lastError: string | undefined,
+  ): Promise<boolean> {
+    const { rows } = await this.#pool.query<{ n: string }>(
+      `WITH u AS (
+         UPDATE ${TABLES.sources} s SET state = $5, last_error = $6, updated_at = now()
+         WHERE s.tenant = $2 AND s.source_ref = $3 AND EXISTS (
+           SELECT 1 FROM ${TABLES.cursors} c
+           WHERE c.tenant = $2 AND c.source_ref = $3 AND c.owner = $1 AND c.generation = $4)
+         RETURNING 1
+       ), n AS (
+         SELECT pg_notify('${SOURCES_CHANNEL}', json_build_object('t', $2::text, 'r', $3::text, 's', $5::text)::text)
+         FROM u
+       )
+       SELECT (SELECT count(*) FROM u) AS n, (SELECT count(*) FROM n) AS notified`,
+      [me.replicaId, lease.tenant, lease.sourceRef, lease.term.toString(), state, lastError ?? null],
+    );
+    return Number(rows[0]?.n ?? 0) > 0;
+  }
+}

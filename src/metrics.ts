@@ -46,6 +46,22 @@ export interface Metrics {
   readonly rpcSeconds: Histogram<"service" | "method">;
 }
 
+/** Buckets of the latency histograms, in seconds. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/** Metric constructors bound to one registry: a name, its help and its label names. */
+function metricsOn(registry: Registry) {
+  const registers = [registry];
+  return {
+    counter: <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []) =>
+      new Counter<L>({ name, help, labelNames, registers }),
+    gauge: <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []) =>
+      new Gauge<L>({ name, help, labelNames, registers }),
+    histogram: <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []) =>
+      new Histogram<L>({ name, help, labelNames, buckets: LATENCY_BUCKETS, registers }),
+  };
+}
+
 /**
  * Creates the metrics; `withDefaults` adds the standard process and Node.js metrics under their
  * usual names (`process_*`, `nodejs_*`, no prefix, as stock dashboards expect), and
@@ -54,98 +70,38 @@ export interface Metrics {
 export function createMetrics({ withDefaults = true }: { withDefaults?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (withDefaults) collectDefaultMetrics({ register: registry });
-  new Gauge({
-    name: "pgsync_build_info",
-    help: "The running build: version and Node.js version; always 1",
-    labelNames: ["version", "node_version"],
-    registers: [registry],
-  }).set({ version: BUILD_INFO.version, node_version: BUILD_INFO.nodeVersion }, 1);
-  const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+  const { counter, gauge, histogram } = metricsOn(registry);
+  gauge("pgsync_build_info", "The running build: version and Node.js version; always 1", [
+    "version",
+    "node_version",
+  ]).set({ version: BUILD_INFO.version, node_version: BUILD_INFO.nodeVersion }, 1);
   const metrics: Metrics = {
     registry,
-    bridges: new Gauge({
-      name: "pgsync_bridges",
-      help: "Bridges by state",
-      labelNames: ["state"],
-      registers: [registry],
-    }),
-    electricBatches: new Counter({
-      name: "pgsync_electric_batches_total",
-      help: "Electric response batches received",
-      registers: [registry],
-    }),
-    electricStreams: new Counter({
-      name: "pgsync_electric_streams_total",
-      help: "Electric shape streams opened",
-      registers: [registry],
-    }),
-    changesLogged: new Counter({
-      name: "pgsync_changes_logged_total",
-      help: "Changes appended to the log",
-      registers: [registry],
-    }),
-    gapsLogged: new Counter({
-      name: "pgsync_gaps_logged_total",
-      help: "Gap entries logged",
-      labelNames: ["reason"],
-      registers: [registry],
-    }),
-    cursorWrites: new Counter({
-      name: "pgsync_cursor_writes_total",
-      help: "Cursor writes",
-      registers: [registry],
-    }),
-    backoffs: new Counter({
-      name: "pgsync_backoffs_total",
-      help: "Bridge backoffs started",
-      labelNames: ["kind"],
-      registers: [registry],
-    }),
-    batchCommitSeconds: new Histogram({
-      name: "pgsync_batch_commit_seconds",
-      help: "Electric batch received to committed",
-      buckets: latencyBuckets,
-      registers: [registry],
-    }),
-    wakeDispatchSeconds: new Histogram({
-      name: "pgsync_wake_dispatch_seconds",
-      help: "Log commit notification received to wake frame handed to the transport",
-      buckets: latencyBuckets,
-      registers: [registry],
-    }),
-    wakesSent: new Counter({
-      name: "pgsync_wakes_sent_total",
-      help: "Wake frames sent",
-      registers: [registry],
-    }),
-    openStreams: new Gauge({
-      name: "pgsync_watch_streams",
-      help: "Open WatchWakes streams",
-      registers: [registry],
-    }),
-    snapshotPages: new Counter({
-      name: "pgsync_snapshot_pages_total",
-      help: "Snapshot pages read from Electric",
-      registers: [registry],
-    }),
-    snapshotRows: new Counter({
-      name: "pgsync_snapshot_rows_total",
-      help: "Snapshot rows read from Electric",
-      registers: [registry],
-    }),
-    rpcHandled: new Counter({
-      name: "pgsync_rpc_handled_total",
-      help: "RPCs handled, by service, method and status code",
-      labelNames: ["service", "method", "code"],
-      registers: [registry],
-    }),
-    rpcSeconds: new Histogram({
-      name: "pgsync_rpc_handling_seconds",
-      help: "Seconds to handle a unary RPC",
-      labelNames: ["service", "method"],
-      buckets: latencyBuckets,
-      registers: [registry],
-    }),
+    bridges: gauge("pgsync_bridges", "Bridges by state", ["state"]),
+    electricBatches: counter("pgsync_electric_batches_total", "Electric response batches received"),
+    electricStreams: counter("pgsync_electric_streams_total", "Electric shape streams opened"),
+    changesLogged: counter("pgsync_changes_logged_total", "Changes appended to the log"),
+    gapsLogged: counter("pgsync_gaps_logged_total", "Gap entries logged", ["reason"]),
+    cursorWrites: counter("pgsync_cursor_writes_total", "Cursor writes"),
+    backoffs: counter("pgsync_backoffs_total", "Bridge backoffs started", ["kind"]),
+    batchCommitSeconds: histogram("pgsync_batch_commit_seconds", "Electric batch received to committed"),
+    wakeDispatchSeconds: histogram(
+      "pgsync_wake_dispatch_seconds",
+      "Log commit notification received to wake frame handed to the transport",
+    ),
+    wakesSent: counter("pgsync_wakes_sent_total", "Wake frames sent"),
+    openStreams: gauge("pgsync_watch_streams", "Open WatchWakes streams"),
+    snapshotPages: counter("pgsync_snapshot_pages_total", "Snapshot pages read from Electric"),
+    snapshotRows: counter("pgsync_snapshot_rows_total", "Snapshot rows read from Electric"),
+    rpcHandled: counter("pgsync_rpc_handled_total", "RPCs handled, by service, method and status code", [
+      "service",
+      "method",
+      "code",
+    ]),
+    rpcSeconds: histogram("pgsync_rpc_handling_seconds", "Seconds to handle a unary RPC", [
+      "service",
+      "method",
+    ]),
   };
   for (const state of SOURCE_STATES) metrics.bridges.set({ state }, 0);
   for (const reason of GAP_REASONS) metrics.gapsLogged.inc({ reason }, 0);

@@ -154,7 +154,17 @@ export async function describeGroup(
   deadLetterLimit: number,
 ): Promise<GroupReport> {
   const key = [group.tenant, group.group];
-  const sources = await c.query<{
+  return {
+    group,
+    sources: await sourceReports(c, key),
+    members: await liveMembers(c, key),
+    deadLetters: await deadLetters(c, key, deadLetterLimit),
+  };
+}
+
+/** Per source of the group: delivered and acknowledged positions, pending, in-flight and dead counts. */
+async function sourceReports(c: pg.PoolClient, key: string[]): Promise<GroupReport["sources"]> {
+  const { rows } = await c.query<{
     source_ref: string;
     delivered_seq: string;
     first_unfinished: string | null;
@@ -173,12 +183,24 @@ export async function describeGroup(
      GROUP BY s.source_ref, s.delivered_seq ORDER BY s.source_ref`,
     key,
   );
+  return rows.map((r) => ({
+    sourceRef: r.source_ref,
+    deliveredSeq: BigInt(r.delivered_seq),
+    acknowledgedSeq: r.first_unfinished === null ? BigInt(r.delivered_seq) : BigInt(r.first_unfinished) - 1n,
+    pending: r.pending,
+    inFlight: r.in_flight,
+    dead: r.dead,
+  }));
+}
+
+/** The group's members seen within the member TTL (older ones are forgotten first). */
+async function liveMembers(c: pg.PoolClient, key: string[]): Promise<GroupReport["members"]> {
   await c.query(
     `DELETE FROM ${T.members} WHERE tenant = $1 AND group_name = $2
      AND seen_at < now() - make_interval(secs => $3::float8 / 1000)`,
     [...key, MEMBER_TTL_MS],
   );
-  const members = await c.query<{
+  const { rows } = await c.query<{
     member_id: string;
     member_name: string;
     connected_at: Date;
@@ -190,7 +212,17 @@ export async function describeGroup(
      FROM ${T.members} m WHERE m.tenant = $1 AND m.group_name = $2 ORDER BY m.connected_at, m.member_id`,
     key,
   );
-  const dead = await c.query<{
+  return rows.map((r) => ({
+    memberId: r.member_id,
+    memberName: r.member_name,
+    inFlight: r.in_flight,
+    connectedAt: r.connected_at,
+  }));
+}
+
+/** The group's dead letters, oldest first, at most `limit`. */
+async function deadLetters(c: pg.PoolClient, key: string[], limit: number): Promise<DeadLetterReport[]> {
+  const { rows } = await c.query<{
     source_ref: string;
     incarnation: string;
     first_seq: string;
@@ -204,38 +236,20 @@ export async function describeGroup(
      FROM ${T.deliveries} d JOIN ${T.sources} s USING (tenant, group_name, source_ref)
      WHERE d.tenant = $1 AND d.group_name = $2 AND d.state = 'dead'
      ORDER BY d.dead_at, d.source_ref, d.first_seq LIMIT $3`,
-    [...key, deadLetterLimit],
+    [...key, limit],
   );
-  return {
-    group,
-    sources: sources.rows.map((r) => ({
+  return rows.map((r) => {
+    const firstSeq = BigInt(r.first_seq);
+    const lastSeq = BigInt(r.last_seq);
+    return {
+      deliveryId: deliveryIdFor(r.source_ref, r.incarnation, firstSeq, lastSeq, r.attempt),
       sourceRef: r.source_ref,
-      deliveredSeq: BigInt(r.delivered_seq),
-      acknowledgedSeq:
-        r.first_unfinished === null ? BigInt(r.delivered_seq) : BigInt(r.first_unfinished) - 1n,
-      pending: r.pending,
-      inFlight: r.in_flight,
-      dead: r.dead,
-    })),
-    members: members.rows.map((r) => ({
-      memberId: r.member_id,
-      memberName: r.member_name,
-      inFlight: r.in_flight,
-      connectedAt: r.connected_at,
-    })),
-    deadLetters: dead.rows.map((r): DeadLetterReport => {
-      const firstSeq = BigInt(r.first_seq);
-      const lastSeq = BigInt(r.last_seq);
-      return {
-        deliveryId: deliveryIdFor(r.source_ref, r.incarnation, firstSeq, lastSeq, r.attempt),
-        sourceRef: r.source_ref,
-        wakeId: wakeIdFor(r.source_ref, r.incarnation, firstSeq, lastSeq),
-        firstSeq,
-        lastSeq,
-        attempts: r.attempt - r.attempt_base,
-        lastError: r.last_error ?? "",
-        deadAt: r.dead_at,
-      };
-    }),
-  };
+      wakeId: wakeIdFor(r.source_ref, r.incarnation, firstSeq, lastSeq),
+      firstSeq,
+      lastSeq,
+      attempts: r.attempt - r.attempt_base,
+      lastError: r.last_error ?? "",
+      deadAt: r.dead_at,
+    };
+  });
 }

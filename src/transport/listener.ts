@@ -87,6 +87,24 @@ function prefaceRouter(
   };
 }
 
+/** The HTTP/1.1 and HTTP/2 servers behind the one port, with the connection limits applied. */
+function createHttpServers(dispatch: UniversalHandler, limits: OnePortOptions["limits"]) {
+  const h1 = http.createServer(dispatch as http.RequestListener);
+  const h2 = http2.createServer(
+    limits
+      ? {
+          maxSessionMemory: limits.h2MaxSessionMemoryMb,
+          settings: { maxConcurrentStreams: limits.h2MaxConcurrentStreams },
+        }
+      : {},
+    dispatch as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+  );
+  if (limits && limits.idleTimeoutMs > 0) {
+    h1.keepAliveTimeout = Math.min(h1.keepAliveTimeout, limits.idleTimeoutMs);
+  }
+  return { h1, h2 };
+}
+
 /**
  * One port for every protocol: gRPC needs HTTP/2, gRPC-Web and Connect also work over HTTP/1.1.
  * Node's http2 server only negotiates HTTP/1.1 through TLS ALPN, so for cleartext we read the
@@ -102,19 +120,7 @@ export function createOnePortServer(handler: UniversalHandler, options: OnePortO
     else handler(req, res);
   };
   const limits = options.limits;
-  const h1 = http.createServer(dispatch as http.RequestListener);
-  const h2 = http2.createServer(
-    limits
-      ? {
-          maxSessionMemory: limits.h2MaxSessionMemoryMb,
-          settings: { maxConcurrentStreams: limits.h2MaxConcurrentStreams },
-        }
-      : {},
-    dispatch as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
-  );
-  if (limits && limits.idleTimeoutMs > 0) {
-    h1.keepAliveTimeout = Math.min(h1.keepAliveTimeout, limits.idleTimeoutMs);
-  }
+  const { h1, h2 } = createHttpServers(dispatch, limits);
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
   let closing = false;

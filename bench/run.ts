@@ -14,6 +14,7 @@ import { Command } from "commander";
 import { formatProfile, newestProfile, summariseProfile } from "./lib/profile.js";
 import { type BenchResult, printTable, writeResults } from "./lib/report.js";
 import { Cleanup, startCluster } from "./lib/stack.js";
+import { commitParams, runCommit } from "./scenarios/commit.js";
 import type { Context } from "./scenarios/context.js";
 import { manyParams, runManySources } from "./scenarios/many-sources.js";
 import { runShapeServer, shapeParams } from "./scenarios/shape-server.js";
@@ -21,7 +22,7 @@ import { runStall, stallParams } from "./scenarios/stall.js";
 import { runSync, syncParams } from "./scenarios/sync.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const GROUPS = ["sync", "many", "shape", "stall"] as const;
+const GROUPS = ["sync", "many", "shape", "stall", "commit", "retention", "scale"] as const;
 type Group = (typeof GROUPS)[number];
 
 const program = new Command()
@@ -96,6 +97,7 @@ async function main(): Promise<void> {
     await run("many", (ctx) => runManySources(ctx, manyParams()));
     await run("shape", (ctx) => runShapeServer(ctx, shapeParams(opts.quick)));
     await run("stall", (ctx) => runStall(ctx, stallParams(opts.quick)));
+    await run("commit", (ctx) => runCommit(ctx, commitParams(opts.quick)));
   } finally {
     await cleanup.run();
   }

@@ -27,19 +27,21 @@ import { CHANGES_CHANNEL, SCHEMA, TABLES } from "./constants.js";
  */
 const COMMIT_SQL = `
 WITH cur AS (
-  SELECT head_seq, coalesce(logged_handle, shape_handle) AS mark_handle,
-         CASE WHEN logged_handle IS NULL THEN shape_offset ELSE logged_offset END AS mark_offset
-  FROM ${TABLES.cursors}
+  SELECT head_seq, mark_handle, mark_offset, ${SCHEMA}.offset_key(mark_offset) AS committed
+  FROM ${TABLES.cursors},
+    LATERAL (SELECT coalesce(logged_handle, shape_handle) AS mark_handle,
+                    CASE WHEN logged_handle IS NULL THEN shape_offset ELSE logged_offset END AS mark_offset) m
   WHERE tenant = $1 AND source_ref = $2 AND generation = $3
   FOR UPDATE
 ), input AS (
   SELECT 0::bigint AS ord, 'gap'::text AS kind, NULL::text AS shape_offset, NULL::text AS operation,
          NULL::text AS key, NULL::jsonb AS value, NULL::jsonb AS old_value, NULL::bigint[] AS txids,
-         $8::jsonb AS gap
+         $8::jsonb AS gap, NULL::numeric[] AS okey
   WHERE $8::jsonb IS NOT NULL
   UNION ALL
   SELECT x.ord, 'change', x.shape_offset, x.operation, x.key, $13::jsonb -> (x.ord::int - 1),
-         NULLIF($14::jsonb -> (x.ord::int - 1), 'null'::jsonb), x.txids::bigint[], NULL
+         NULLIF($14::jsonb -> (x.ord::int - 1), 'null'::jsonb), x.txids::bigint[], NULL,
+         ${SCHEMA}.offset_key(x.shape_offset)
   FROM unnest($9::text[], $10::text[], $11::text[], $12::text[])
     WITH ORDINALITY AS x(shape_offset, operation, key, txids, ord)
 ), fresh AS (
@@ -50,10 +52,7 @@ WITH cur AS (
       AND c.tenant = $1 AND c.source_ref = $2 AND c.kind = 'change' AND c.shape_offset = i.shape_offset
     LIMIT 1) dup ON true
   WHERE i.kind = 'gap' OR (dup.hit IS NULL AND (
-    cur.mark_handle IS DISTINCT FROM $4
-    OR ${SCHEMA}.offset_key(cur.mark_offset) IS NULL
-    OR ${SCHEMA}.offset_key(i.shape_offset) IS NULL
-    OR ${SCHEMA}.offset_key(i.shape_offset) > ${SCHEMA}.offset_key(cur.mark_offset)))
+    cur.mark_handle IS DISTINCT FROM $4 OR cur.committed IS NULL OR i.okey IS NULL OR i.okey > cur.committed))
 ), numbered AS (
   SELECT f.*, f.head_seq + row_number() OVER (ORDER BY f.ord) AS seq FROM fresh f
 ), ins AS (

@@ -33,3 +33,20 @@ CREATE TRIGGER z_delete_source_log AFTER DELETE ON pgsync.sources
   FOR EACH STATEMENT EXECUTE FUNCTION pgsync.delete_source_log();
 
 ALTER TABLE pgsync.cursors ADD COLUMN logged_handle text, ADD COLUMN logged_offset text;
+
+-- 4. offset_key runs once per input row of a commit. Declared STRICT it cannot be inlined (its
+--    body is a CASE), so every call went through the SQL-function executor: about 18 µs, half a
+--    second for a 30,000-change batch on a loaded machine. The same body without STRICT returns
+--    the same values (NULL for NULL) and is inlined into the statement: about 1.7x cheaper.
+CREATE OR REPLACE FUNCTION pgsync.offset_key(shape_offset text) RETURNS numeric[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE
+    WHEN shape_offset = '-1' THEN ARRAY[-1, 0]::numeric[]
+    WHEN shape_offset ~ '^[0-9]+_([0-9]+|inf)(#[0-9]+)?$' THEN ARRAY[
+      split_part(shape_offset, '_', 1)::numeric,
+      CASE split_part(split_part(shape_offset, '_', 2), '#', 1)
+        WHEN 'inf' THEN 'Infinity'::numeric
+        ELSE split_part(split_part(shape_offset, '_', 2), '#', 1)::numeric
+      END]
+  END
+$$;

@@ -17,6 +17,7 @@ import { Cleanup, startCluster } from "./lib/stack.js";
 import { commitParams, runCommit } from "./scenarios/commit.js";
 import type { Context } from "./scenarios/context.js";
 import { manyParams, runManySources } from "./scenarios/many-sources.js";
+import { retentionParams, runRetention } from "./scenarios/retention.js";
 import { runShapeServer, shapeParams } from "./scenarios/shape-server.js";
 import { runStall, stallParams } from "./scenarios/stall.js";
 import { runSync, syncParams } from "./scenarios/sync.js";
@@ -98,6 +99,7 @@ async function main(): Promise<void> {
     await run("shape", (ctx) => runShapeServer(ctx, shapeParams(opts.quick)));
     await run("stall", (ctx) => runStall(ctx, stallParams(opts.quick)));
     await run("commit", (ctx) => runCommit(ctx, commitParams(opts.quick)));
+    await run("retention", (ctx) => runRetention(ctx, retentionParams(opts.quick)));
   } finally {
     await cleanup.run();
   }

@@ -18,6 +18,7 @@ import { commitParams, runCommit } from "./scenarios/commit.js";
 import type { Context } from "./scenarios/context.js";
 import { manyParams, runManySources } from "./scenarios/many-sources.js";
 import { retentionParams, runRetention } from "./scenarios/retention.js";
+import { runScale, scaleParams } from "./scenarios/scale.js";
 import { runShapeServer, shapeParams } from "./scenarios/shape-server.js";
 import { runStall, stallParams } from "./scenarios/stall.js";
 import { runSync, syncParams } from "./scenarios/sync.js";
@@ -100,6 +101,7 @@ async function main(): Promise<void> {
     await run("stall", (ctx) => runStall(ctx, stallParams(opts.quick)));
     await run("commit", (ctx) => runCommit(ctx, commitParams(opts.quick)));
     await run("retention", (ctx) => runRetention(ctx, retentionParams(opts.quick)));
+    await run("scale", (ctx) => runScale(ctx, scaleParams(opts.quick)));
   } finally {
     await cleanup.run();
   }

@@ -6,7 +6,7 @@
  */
 import { type ChangeMessage, isChangeMessage, type Row, ShapeStream } from "@electric-sql/client";
 import { Command } from "commander";
-import { quantiles } from "../lib/metrics.js";
+import { evenSample, quantiles } from "../lib/metrics.js";
 
 const program = new Command()
   .requiredOption("--url <url>", "shape URL (…/v1/shape)")
@@ -31,6 +31,7 @@ stream.subscribe(
         if (++count === o.expect) {
           console.log(`done ${Date.now()} ${count}`);
           if (o.latency) console.log(`latency ${JSON.stringify(quantiles(latencies))}`);
+          if (o.latency) console.log(`latency_samples ${JSON.stringify(evenSample(latencies))}`);
           abort.abort();
           process.exit(0);
         }

@@ -11,7 +11,7 @@ import { commitStatement } from "../../src/storage/commit-statement.js";
 import { loadMigrations, migrate } from "../../src/storage/migrate.js";
 import { baselineCommitStatement } from "../lib/commit-baseline.js";
 import { quantiles } from "../lib/metrics.js";
-import { addResult, type Context, round } from "./context.js";
+import { addResult, type Context, recordDistribution, round } from "./context.js";
 
 /** Sizes of the commit scenario. */
 export interface CommitParams {
@@ -123,10 +123,12 @@ export async function runCommit(ctx: Context, p: CommitParams): Promise<void> {
       },
     ]),
   );
-  ctx.breakdown.commit_distributions = {
-    unit: "ms",
-    ...Object.fromEntries(VARIANTS.map((v) => [v, (samples[v] ?? []).map((s) => s.totalMs)])),
-  };
+  recordDistribution(
+    ctx,
+    `commit of a ${p.changes}-change batch (build + round trip)`,
+    "ms",
+    Object.fromEntries(VARIANTS.map((v) => [v, (samples[v] ?? []).map((s) => s.totalMs)])),
+  );
   addResult(ctx, {
     id: "C1",
     name: `commit of one ${p.changes}-change batch: build + round trip, p50 (baseline: the statement and schema before issue 17)`,

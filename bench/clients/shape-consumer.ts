@@ -12,12 +12,17 @@ const program = new Command()
   .requiredOption("--url <url>", "shape URL (…/v1/shape)")
   .requiredOption("--table <name>", "table")
   .requiredOption("--expect <n>", "changes to wait for", Number)
+  .option("--where <where>", "shape where clause")
   .option("--latency", "measure receive time − row ts", false)
   .parse();
-const o = program.opts<{ url: string; table: string; expect: number; latency: boolean }>();
+const o = program.opts<{ url: string; table: string; where?: string; expect: number; latency: boolean }>();
 
 const abort = new AbortController();
-const stream = new ShapeStream<Row>({ url: o.url, params: { table: o.table }, signal: abort.signal });
+const stream = new ShapeStream<Row>({
+  url: o.url,
+  params: { table: o.table, ...(o.where ? { where: o.where } : {}) },
+  signal: abort.signal,
+});
 let count = 0;
 let upToDate = false;
 const latencies: number[] = [];

@@ -4,7 +4,7 @@
  * shape server and pg-sync of their own. Optionally (`heapSnapshots`) a V8 heap snapshot of
  * pg-sync with no sources and with all of them, summarised per source by constructor.
  */
-import { readdirSync, statSync, writeFileSync } from "node:fs";
+import { readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
 import { ROOT, TOKENS } from "../../scripts/lib/processes.js";
@@ -39,6 +39,18 @@ export function scaleParams(quick: boolean): ScaleParams {
 const LIVE = 'pgsync_bridges{state="LIVE"}';
 const live = async (pgsync: PgSync) => sample(await scrape(pgsync.url), LIVE);
 
+/** RSS and the V8 heap / external memory pg-sync reports on /metrics, in MB. */
+async function memory(pgsync: PgSync) {
+  const m = await scrape(pgsync.url);
+  const mb = (series: string) => round(sample(m, series) / 2 ** 20);
+  return {
+    rss: round(await rssMB(pgsync.pid)),
+    heap_used: mb("pgsync_nodejs_heap_size_used_bytes"),
+    heap_total: mb("pgsync_nodejs_heap_size_total_bytes"),
+    external: mb("pgsync_nodejs_external_memory_bytes"),
+  };
+}
+
 /** Sends SIGUSR2 (--heapsnapshot-signal) and waits for the new snapshot file to be complete. */
 async function heapSnapshot(pgsync: PgSync): Promise<string> {
   const before = new Set(readdirSync(ROOT).filter((f) => f.endsWith(".heapsnapshot")));
@@ -59,12 +71,19 @@ async function heapSnapshot(pgsync: PgSync): Promise<string> {
   return join(ROOT, file);
 }
 
-async function register(ctx: Context, pgsync: PgSync, p: ScaleParams): Promise<string[]> {
-  const refs: string[] = [];
-  let next = 0;
+/** Registers sources `from` ≤ k < `to` into `refs`. */
+async function register(
+  ctx: Context,
+  pgsync: PgSync,
+  p: ScaleParams,
+  refs: string[],
+  from: number,
+  to: number,
+): Promise<void> {
+  let next = from;
   await Promise.all(
     Array.from({ length: p.registerConcurrency }, async () => {
-      while (next < p.sources) {
+      while (next < to) {
         const k = next++;
         const res = await pgsync.client.registerSource({
           options: { table: `s${k % p.tables}`, where: `bucket = ${k}` },
@@ -74,7 +93,25 @@ async function register(ctx: Context, pgsync: PgSync, p: ScaleParams): Promise<s
       }
     }),
   );
-  return refs;
+}
+
+/** Waits until `n` bridges are LIVE; returns when (epoch ms). */
+function allLive(pgsync: PgSync, n: number, what: string): Promise<number> {
+  return pollUntil(async () => (await live(pgsync)) >= n, { timeoutMs: 600_000, intervalMs: 200, what });
+}
+
+/**
+ * Heap per source by constructor, from snapshots with no sources and with the first `snapshotAt`
+ * (1,000: a 10,000-source snapshot is larger than V8's longest string); the snapshots are deleted.
+ */
+async function heapPerSource(pgsync: PgSync, idle: string, count: number) {
+  const withSources = await heapSnapshot(pgsync);
+  try {
+    return summariseHeapSnapshot(idle, withSources, count);
+  } finally {
+    rmSync(idle, { force: true });
+    rmSync(withSources, { force: true });
+  }
 }
 
 export async function runScale(ctx: Context, p: ScaleParams): Promise<void> {
@@ -88,28 +125,39 @@ export async function runScale(ctx: Context, p: ScaleParams): Promise<void> {
   let pgsync = await startPgSync(ctx.cleanup, url, shape.url, env);
   await pgsync.client.listSources({});
   const idleRss = await rssMB(pgsync.pid);
+  const memoryAt: Record<string, unknown> = { idle: await memory(pgsync) };
   const idleHeap = p.heapSnapshots ? await heapSnapshot(pgsync) : undefined;
 
   ctx.log(
     `scale: registering ${p.sources} sources on ${p.tables} tables (${p.registerConcurrency} at a time)`,
   );
   const t0 = Date.now();
-  const refs = await register(ctx, pgsync, p);
-  const registeredMs = Date.now() - t0;
-  const liveAt = await pollUntil(async () => (await live(pgsync)) >= p.sources, {
-    timeoutMs: 600_000,
-    intervalMs: 200,
-    what: `${p.sources} bridges LIVE`,
-  });
-  const firstLiveMs = liveAt - t0;
+  const refs: string[] = [];
+  const snapshotAt = Math.min(1_000, p.sources);
+  await register(ctx, pgsync, p, refs, 0, snapshotAt);
+  let pausedMs = 0;
+  let heap: ReturnType<typeof summariseHeapSnapshot> | undefined;
+  let rssAtSnapshot: number | undefined;
+  if (idleHeap) {
+    const pause = Date.now();
+    await allLive(pgsync, snapshotAt, `${snapshotAt} bridges LIVE`);
+    rssAtSnapshot = await rssMB(pgsync.pid);
+    memoryAt[String(snapshotAt)] = await memory(pgsync);
+    heap = await heapPerSource(pgsync, idleHeap, snapshotAt);
+    ctx.log(
+      `  heap per source at ${snapshotAt} sources: ${heap.totalBytesPerUnit} bytes; RSS ${round(rssAtSnapshot)} MB`,
+    );
+    pausedMs = Date.now() - pause;
+  }
+  await register(ctx, pgsync, p, refs, snapshotAt, p.sources);
+  const registeredMs = Date.now() - t0 - pausedMs;
+  const liveAt = await allLive(pgsync, p.sources, `${p.sources} bridges LIVE`);
+  const firstLiveMs = liveAt - t0 - pausedMs;
   const sourcesRss = await rssMB(pgsync.pid);
+  memoryAt[String(p.sources)] = await memory(pgsync);
   ctx.log(
     `  registered in ${registeredMs} ms, all LIVE after ${firstLiveMs} ms, RSS ${round(sourcesRss)} MB`,
   );
-  const heap =
-    idleHeap && p.heapSnapshots
-      ? summariseHeapSnapshot(idleHeap, await heapSnapshot(pgsync), p.sources)
-      : undefined;
 
   // Wake latency of one busy source (bucket 0 of table s0) among all the others.
   const refsFile = join(ctx.cluster.dir, "..", "scale-ref.txt");
@@ -118,11 +166,18 @@ export async function runScale(ctx: Context, p: ScaleParams): Promise<void> {
     ...["--url", pgsync.url, "--token", TOKENS.a, "--refs-file", refsFile],
     ...["--expect", String(p.busyRows), "--latency"],
   ]);
-  await watcher.line(/^ready /, 120_000);
+  // Baseline: a raw ShapeStream on the same shape of the same shape server.
+  const raw = startClient(ctx, "shape-consumer", [
+    ...["--url", shape.url, "--table", "s0", "--where", "bucket = 0"],
+    ...["--expect", String(p.busyRows), "--latency"],
+  ]);
+  await Promise.all([watcher.line(/^ready /, 120_000), raw.line(/^ready$/, 120_000)]);
   const load = startLoad(ctx, url, "s0", { rows: p.busyRows, rate: p.busyRate, buckets: 1 });
   const wake = await watcher.json<{ p50: number; p99: number }>("latency", 600_000);
-  recordDistribution(ctx, `scale: commit → wake for one busy source among ${p.sources}`, "ms", {
-    "busy source": await watcher.json<number[]>("latency_samples"),
+  const rawWake = await raw.json<{ p50: number; p99: number }>("latency", 600_000);
+  recordDistribution(ctx, `scale: commit → received, one busy source among ${p.sources}`, "ms", {
+    "pg-sync wake": await watcher.json<number[]>("latency_samples"),
+    "raw ShapeStream (baseline)": await raw.json<number[]>("latency_samples"),
   });
   await load.result;
   await watcher.stop();
@@ -130,11 +185,7 @@ export async function runScale(ctx: Context, p: ScaleParams): Promise<void> {
   const restartAt = Date.now();
   await pgsync.stop();
   pgsync = await startPgSync(ctx.cleanup, url, shape.url);
-  const restartLiveAt = await pollUntil(async () => (await live(pgsync)) >= p.sources, {
-    timeoutMs: 600_000,
-    intervalMs: 200,
-    what: `${p.sources} bridges LIVE after the restart`,
-  });
+  const restartLiveAt = await allLive(pgsync, p.sources, `${p.sources} bridges LIVE after the restart`);
   const restartMs = restartLiveAt - restartAt;
   const restartedRss = await rssMB(pgsync.pid);
   ctx.breakdown.scale = {
@@ -143,9 +194,12 @@ export async function runScale(ctx: Context, p: ScaleParams): Promise<void> {
     first_all_live_ms: firstLiveMs,
     idle_rss_mb: round(idleRss),
     sources_rss_mb: round(sourcesRss),
+    ...(rssAtSnapshot ? { rss_at_1000_sources_mb: round(rssAtSnapshot) } : {}),
     restarted_rss_mb: round(restartedRss),
     restart_all_live_ms: restartMs,
     busy_wake_ms: wake,
+    busy_raw_shape_stream_ms: rawWake,
+    memory_mb: memoryAt,
     ...(heap ? { heap_per_source: heap } : {}),
   };
   const n = p.sources.toLocaleString("en-US");
@@ -177,10 +231,10 @@ export async function runScale(ctx: Context, p: ScaleParams): Promise<void> {
   });
   addResult(ctx, {
     id: "N1_wake_p99",
-    name: `commit → wake, p99, one source at ${p.busyRate} rows/s among ${n} (p50 ${round(wake.p50)} ms)`,
+    name: `commit → wake, p99, one source at ${p.busyRate} rows/s among ${n}; p50 ${round(wake.p50)} ms (baseline: raw ShapeStream on the same shape, p99; its p50 ${round(rawWake.p50)} ms)`,
     value: wake.p99,
     unit: "ms",
-    baseline: null,
+    baseline: rawWake.p99,
     goal: null,
   });
   await pgsync.stop();

@@ -24,9 +24,9 @@ export function heapByConstructor(file: string): Map<string, { bytes: number; co
   const out = new Map<string, { bytes: number; count: number }>();
   for (let i = 0; i < s.nodes.length; i += stride) {
     const type = types[s.nodes[i + typeAt] as number] ?? "?";
-    // Strings, code and arrays are named by content or are anonymous: group them by type alone.
-    const named = type === "object" || type === "closure" || type === "native";
-    const key = named ? `${type}:${s.strings[s.nodes[i + nameAt] as number]}` : type;
+    // Strings and arrays are named by content or are anonymous: group them by type alone.
+    const named = type === "object" || type === "closure" || type === "native" || type === "code";
+    const key = named ? `${type}:${(s.strings[s.nodes[i + nameAt] as number] ?? "").slice(0, 80)}` : type;
     const entry = out.get(key) ?? { bytes: 0, count: 0 };
     entry.bytes += s.nodes[i + sizeAt] as number;
     entry.count += 1;

@@ -29,7 +29,7 @@ export function scaleParams(quick: boolean): ScaleParams {
   return {
     sources: quick ? 2_000 : 10_000,
     tables: 5,
-    registerConcurrency: 16,
+    registerConcurrency: 8,
     busyRows: quick ? 1_000 : 3_000,
     busyRate: 200,
     heapSnapshots: true,
@@ -71,6 +71,29 @@ async function heapSnapshot(pgsync: PgSync): Promise<string> {
   return join(ROOT, file);
 }
 
+/** Registrations retried because the shape endpoint's probe timed out (the bundled server under load). */
+const retries = { count: 0 };
+
+/** RegisterSource for source `k`, retried (up to 5 attempts) while the probe cannot reach the shape server. */
+async function registerWithRetry(
+  pgsync: PgSync,
+  p: ScaleParams,
+  k: number,
+  onRetry: () => void,
+): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await pgsync.client.registerSource({
+        options: { table: `s${k % p.tables}`, where: `bucket = ${k}` },
+      });
+      return res.sourceRef;
+    } catch (err) {
+      if (attempt >= 5 || !String(err).includes("unreachable")) throw err;
+      onRetry();
+    }
+  }
+}
+
 /** Registers sources `from` ≤ k < `to` into `refs`. */
 async function register(
   ctx: Context,
@@ -85,10 +108,7 @@ async function register(
     Array.from({ length: p.registerConcurrency }, async () => {
       while (next < to) {
         const k = next++;
-        const res = await pgsync.client.registerSource({
-          options: { table: `s${k % p.tables}`, where: `bucket = ${k}` },
-        });
-        refs[k] = res.sourceRef;
+        refs[k] = await registerWithRetry(pgsync, p, k, () => retries.count++);
         if (k % 1000 === 999) ctx.log(`  ${k + 1} registered`);
       }
     }),
@@ -197,6 +217,7 @@ export async function runScale(ctx: Context, p: ScaleParams): Promise<void> {
     ...(rssAtSnapshot ? { rss_at_1000_sources_mb: round(rssAtSnapshot) } : {}),
     restarted_rss_mb: round(restartedRss),
     restart_all_live_ms: restartMs,
+    probe_timeouts_retried: retries.count,
     busy_wake_ms: wake,
     busy_raw_shape_stream_ms: rawWake,
     memory_mb: memoryAt,

@@ -71,15 +71,15 @@ async function heapSnapshot(pgsync: PgSync): Promise<string> {
   return join(ROOT, file);
 }
 
-/** Registrations retried because the shape endpoint's probe timed out (the bundled server under load). */
-const retries = { count: 0 };
+/** Registrations retried, by cause: the probe timed out (the bundled shape server under load) or UNAVAILABLE. */
+const retries = { probe: 0, unavailable: 0 };
 
-/** RegisterSource for source `k`, retried (up to 5 attempts) while the probe cannot reach the shape server. */
+/** RegisterSource for source `k`, retried (up to 10 attempts, 1 s apart) on transient failures. */
 async function registerWithRetry(
   pgsync: PgSync,
   p: ScaleParams,
   k: number,
-  onRetry: () => void,
+  onRetry: (cause: keyof typeof retries) => void,
 ): Promise<string> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -88,8 +88,12 @@ async function registerWithRetry(
       });
       return res.sourceRef;
     } catch (err) {
-      if (attempt >= 5 || !String(err).includes("unreachable")) throw err;
-      onRetry();
+      // The probe timed out on the loaded shape server, or pg-sync's state-database pool had no
+      // connection free within its timeout (UNAVAILABLE, which clients are told to retry).
+      const transient = String(err).includes("unreachable") || String(err).includes("[unavailable]");
+      if (attempt >= 10 || !transient) throw err;
+      onRetry(String(err).includes("unreachable") ? "probe" : "unavailable");
+      await new Promise((r) => setTimeout(r, 1_000));
     }
   }
 }
@@ -108,7 +112,7 @@ async function register(
     Array.from({ length: p.registerConcurrency }, async () => {
       while (next < to) {
         const k = next++;
-        refs[k] = await registerWithRetry(pgsync, p, k, () => retries.count++);
+        refs[k] = await registerWithRetry(pgsync, p, k, (cause) => retries[cause]++);
         if (k % 1000 === 999) ctx.log(`  ${k + 1} registered`);
       }
     }),
@@ -217,7 +221,7 @@ export async function runScale(ctx: Context, p: ScaleParams): Promise<void> {
     ...(rssAtSnapshot ? { rss_at_1000_sources_mb: round(rssAtSnapshot) } : {}),
     restarted_rss_mb: round(restartedRss),
     restart_all_live_ms: restartMs,
-    probe_timeouts_retried: retries.count,
+    registrations_retried: { ...retries },
     busy_wake_ms: wake,
     busy_raw_shape_stream_ms: rawWake,
     memory_mb: memoryAt,

@@ -14,17 +14,31 @@ import { Command } from "commander";
 import { formatProfile, newestProfile, summariseProfile } from "./lib/profile.js";
 import { type BenchResult, printTable, writeResults } from "./lib/report.js";
 import { Cleanup, startCluster } from "./lib/stack.js";
+import { commitParams, runCommit } from "./scenarios/commit.js";
 import type { Context } from "./scenarios/context.js";
 import { failoverParams, runFailover } from "./scenarios/failover.js";
 import { groupsParams, runGroups } from "./scenarios/groups.js";
 import { manyParams, runManySources } from "./scenarios/many-sources.js";
+import { retentionParams, runRetention } from "./scenarios/retention.js";
+import { runScale, scaleParams } from "./scenarios/scale.js";
 import { runShapeServer, shapeParams } from "./scenarios/shape-server.js";
 import { runSnapshot, snapshotParams } from "./scenarios/snapshot.js";
 import { runStall, stallParams } from "./scenarios/stall.js";
 import { runSync, syncParams } from "./scenarios/sync.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const GROUPS = ["sync", "many", "shape", "stall", "snapshot", "groups", "failover"] as const;
+const GROUPS = [
+  "sync",
+  "many",
+  "shape",
+  "stall",
+  "snapshot",
+  "groups",
+  "failover",
+  "commit",
+  "retention",
+  "scale",
+] as const;
 type Group = (typeof GROUPS)[number];
 
 const program = new Command()
@@ -102,6 +116,9 @@ async function main(): Promise<void> {
     await run("snapshot", (ctx) => runSnapshot(ctx, snapshotParams(opts.quick)));
     await run("groups", (ctx) => runGroups(ctx, groupsParams(opts.quick)));
     await run("failover", (ctx) => runFailover(ctx, failoverParams()));
+    await run("commit", (ctx) => runCommit(ctx, commitParams(opts.quick)));
+    await run("retention", (ctx) => runRetention(ctx, retentionParams(opts.quick)));
+    await run("scale", (ctx) => runScale(ctx, scaleParams(opts.quick)));
   } finally {
     await cleanup.run();
   }

@@ -6,7 +6,7 @@
  */
 import { Command } from "commander";
 import pg from "pg";
-import { quantiles } from "../lib/metrics.js";
+import { evenSample, quantiles } from "../lib/metrics.js";
 
 const program = new Command()
   .requiredOption("--url <url>", "database URL")
@@ -25,6 +25,7 @@ client.on("notification", (msg) => {
   if (++count === o.expect) {
     console.log(`done ${Date.now()} ${count}`);
     console.log(`latency ${JSON.stringify(quantiles(latencies))}`);
+    console.log(`latency_samples ${JSON.stringify(evenSample(latencies))}`);
     void client.end().then(() => process.exit(0));
   }
 });

@@ -6,18 +6,23 @@
  */
 import { type ChangeMessage, isChangeMessage, type Row, ShapeStream } from "@electric-sql/client";
 import { Command } from "commander";
-import { quantiles } from "../lib/metrics.js";
+import { evenSample, quantiles } from "../lib/metrics.js";
 
 const program = new Command()
   .requiredOption("--url <url>", "shape URL (…/v1/shape)")
   .requiredOption("--table <name>", "table")
   .requiredOption("--expect <n>", "changes to wait for", Number)
+  .option("--where <where>", "shape where clause")
   .option("--latency", "measure receive time − row ts", false)
   .parse();
-const o = program.opts<{ url: string; table: string; expect: number; latency: boolean }>();
+const o = program.opts<{ url: string; table: string; where?: string; expect: number; latency: boolean }>();
 
 const abort = new AbortController();
-const stream = new ShapeStream<Row>({ url: o.url, params: { table: o.table }, signal: abort.signal });
+const stream = new ShapeStream<Row>({
+  url: o.url,
+  params: { table: o.table, ...(o.where ? { where: o.where } : {}) },
+  signal: abort.signal,
+});
 let count = 0;
 let upToDate = false;
 const latencies: number[] = [];
@@ -31,6 +36,7 @@ stream.subscribe(
         if (++count === o.expect) {
           console.log(`done ${Date.now()} ${count}`);
           if (o.latency) console.log(`latency ${JSON.stringify(quantiles(latencies))}`);
+          if (o.latency) console.log(`latency_samples ${JSON.stringify(evenSample(latencies))}`);
           abort.abort();
           process.exit(0);
         }

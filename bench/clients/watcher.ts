@@ -12,7 +12,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { Command } from "commander";
 import { PgSyncService } from "../../gen/pgsync/v1/pg_sync_service_pb.js";
 import { StartPosition } from "../../gen/pgsync/v1/wake_pb.js";
-import { quantiles } from "../lib/metrics.js";
+import { evenSample, quantiles } from "../lib/metrics.js";
 
 const program = new Command()
   .requiredOption("--url <url>", "pg-sync base URL")
@@ -101,6 +101,7 @@ async function watch(i: number): Promise<void> {
 function finish(): void {
   console.log(`done ${Date.now()} ${JSON.stringify({ wakes, changes })}`);
   if (o.latency) console.log(`latency ${JSON.stringify(quantiles(latencies))}`);
+  if (o.latency) console.log(`latency_samples ${JSON.stringify(evenSample(latencies))}`);
   abort.abort();
   process.exit(0);
 }

@@ -114,3 +114,13 @@ export async function rssMB(pid: number): Promise<number> {
   if (!kb) throw new Error(`no VmRSS for ${pid}`);
   return (Number(kb[1]) * 1024) / 1e6;
 }
+
+/** At most `max` of `values`, sorted and evenly spaced by rank: enough to draw a distribution. */
+export function evenSample(values: readonly number[], max = 2_000): number[] {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length <= max) return sorted;
+  return Array.from(
+    { length: max },
+    (_, i) => sorted[Math.round((i * (sorted.length - 1)) / (max - 1))] as number,
+  );
+}

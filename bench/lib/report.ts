@@ -1,6 +1,7 @@
 /** The benchmark report: a markdown table on stdout and JSON files under bench/results. */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { type HtmlReportInput, renderHtmlReport } from "./html-report.js";
 
 /** One measured figure. */
 export interface BenchResult {
@@ -40,11 +41,13 @@ export function printTable(results: readonly BenchResult[]): void {
   }
 }
 
-/** Writes `latest.json` and a dated copy; returns their paths. */
-export function writeResults(dir: string, report: object): string[] {
+/** Writes `latest.json`, a dated copy and `report.html`; returns their paths. */
+export function writeResults(dir: string, report: HtmlReportInput): string[] {
   const text = `${JSON.stringify(report, null, 2)}\n`;
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const files = [join(dir, "latest.json"), join(dir, `${stamp}.json`)];
   for (const file of files) writeFileSync(file, text);
-  return files;
+  const html = join(dir, "report.html");
+  writeFileSync(html, renderHtmlReport(report));
+  return [...files, html];
 }

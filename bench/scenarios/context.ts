@@ -1,5 +1,6 @@
 /** What every scenario gets from the orchestrator, and helpers shared by scenarios. */
 import { Child } from "../lib/child.js";
+import { evenSample } from "../lib/metrics.js";
 import type { BenchResult } from "../lib/report.js";
 import type { Cleanup, Cluster } from "../lib/stack.js";
 
@@ -96,4 +97,31 @@ export function startClient(ctx: Context, name: string, args: string[]): Child {
   const child = new Child(`bench/clients/${name}.ts`, args);
   ctx.cleanup.add(name, () => child.stop());
   return child;
+}
+
+/** Distributions (raw samples by series) for the HTML report, under `breakdown.distributions`. */
+export function recordDistribution(
+  ctx: Context,
+  title: string,
+  unit: string,
+  series: Record<string, readonly number[]>,
+): void {
+  ctx.breakdown.distributions = ctx.breakdown.distributions ?? {};
+  const all = ctx.breakdown.distributions as Record<string, unknown>;
+  all[title] = {
+    unit,
+    series: Object.fromEntries(Object.entries(series).map(([k, v]) => [k, evenSample(v)])),
+  };
+}
+
+/** A cumulative count over time (ms since the start, count) for the HTML report, under `breakdown.timeseries`. */
+export function recordSeries(
+  ctx: Context,
+  title: string,
+  unit: string,
+  points: readonly [number, number][],
+): void {
+  ctx.breakdown.timeseries = ctx.breakdown.timeseries ?? {};
+  const all = ctx.breakdown.timeseries as Record<string, unknown>;
+  all[title] = { unit, points };
 }

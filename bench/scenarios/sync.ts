@@ -18,7 +18,16 @@ import {
   scrape,
 } from "../lib/metrics.js";
 import { createBenchTable, type PgSync, startPgSync, startShapeServer } from "../lib/stack.js";
-import { addResult, type Context, rate, round, startClient, startLoad } from "./context.js";
+import {
+  addResult,
+  type Context,
+  rate,
+  recordDistribution,
+  recordSeries,
+  round,
+  startClient,
+  startLoad,
+} from "./context.js";
 
 type Quantiles = ReturnType<typeof quantiles>;
 
@@ -157,8 +166,13 @@ async function ingest(
   ctx.log(`P1 ingest: ${rows} rows in 100-row transactions; pg-sync and a raw ShapeStream consume them`);
   const cpu = meter();
   const load = startLoad(ctx, url, "p1", { rows, batch: 100, connections: 2 });
+  const series: [number, number][] = [];
   const loggedAt = await pollUntil(
-    async () => sample(await scrape(pgsync.url), CHANGES_LOGGED) - before >= rows,
+    async () => {
+      const logged = sample(await scrape(pgsync.url), CHANGES_LOGGED) - before;
+      series.push([Date.now(), logged]);
+      return logged >= rows;
+    },
     { timeoutMs: 600_000, intervalMs: 20, what: `${rows} changes logged` },
   );
   const rawAt = Number((await raw.line(/^done (\d+)/, 600_000))[1]);
@@ -172,6 +186,12 @@ async function ingest(
     raw_elapsed_ms: rawAt - l.start,
     cpu_s: cpu(),
   };
+  recordSeries(
+    ctx,
+    "P1: changes logged by pg-sync",
+    "changes",
+    series.map(([t, n]) => [t - l.start, n]),
+  );
   addResult(ctx, {
     id: "P1",
     name: "ingest: changes/s logged by pg-sync (baseline: raw ShapeStream consumer, same shape server and load)",
@@ -281,6 +301,11 @@ async function latency(
   const wake = await watcher.json<Quantiles>("latency", 600_000);
   const notify = await listener.json<Quantiles>("latency", 600_000);
   const electric = await shapeStream.json<Quantiles>("latency", 600_000);
+  recordDistribution(ctx, "P4: commit → received", "ms", {
+    "pg-sync wake": await watcher.json<number[]>("latency_samples"),
+    "trigger + NOTIFY (baseline)": await listener.json<number[]>("latency_samples"),
+    "raw ShapeStream": await shapeStream.json<number[]>("latency_samples"),
+  });
   const l = await load.result;
   const after = await scrape(pgsync.url);
   const cpuUsed = cpu();

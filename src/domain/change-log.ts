@@ -69,6 +69,13 @@ export interface BatchCommit {
   readonly changes: readonly NewChange[];
   /** True when the batch ended with up-to-date. */
   readonly upToDate: boolean;
+  /**
+   * True for every part of a batch split into several commits but its last: the part's changes
+   * are logged and announced, and the cursor's resume position stays at the batch's start (so a
+   * crash re-reads the whole batch, and the parts already logged are dropped as duplicates).
+   * `shapeHandle` is the batch's; `shapeOffset` and `upToDate` are ignored. Default false.
+   */
+  readonly partial?: boolean;
 }
 
 /** Result of a commit. */
@@ -77,4 +84,29 @@ export interface CommitResult {
   readonly headSeq: bigint;
   /** Entries appended (changes, plus the gap if any). */
   readonly appended: number;
+}
+
+/**
+ * Splits a batch into commits of at most `maxChanges` changes each, in order: the first part
+ * carries the gap, every part but the last is `partial`, and the last carries the batch's cursor
+ * and up-to-date. A batch within the bound is returned as it is. Committing the parts one after
+ * another logs exactly what committing the batch whole would, and bounds each statement's size.
+ */
+export function splitBatch(batch: BatchCommit, maxChanges: number): BatchCommit[] {
+  if (!Number.isInteger(maxChanges) || maxChanges < 1) {
+    throw new RangeError(`maxChanges must be a positive integer, got ${maxChanges}`);
+  }
+  if (batch.changes.length <= maxChanges) return [batch];
+  const parts: BatchCommit[] = [];
+  for (let from = 0; from < batch.changes.length; from += maxChanges) {
+    const last = from + maxChanges >= batch.changes.length;
+    parts.push({
+      ...batch,
+      gap: from === 0 ? batch.gap : undefined,
+      changes: batch.changes.slice(from, from + maxChanges),
+      upToDate: last && batch.upToDate,
+      partial: !last,
+    });
+  }
+  return parts;
 }

@@ -16,7 +16,10 @@ export interface RetentionPolicy {
  * never past the head, and never more than `$3` entries above the current tail; then the range
  * below it is deleted through the primary key. The age bound walks the log from its tail in seq
  * order and stops at the first entry young enough, so a pass reads what it deletes plus one row
- * per source, however long the logs are.
+ * per source, however long the logs are. The rows are collected per source by a primary-key range
+ * (`ORDER BY seq LIMIT`, which only an index scan answers cheaply) and deleted by their row ids
+ * (a TID scan): a join of the doomed ranges against the log could be planned as a hash join over
+ * a scan of the whole log, and was, on a 1 M-change log (bench/scenarios/retention.ts).
  */
 const PRUNE_SQL = `
 WITH bounds AS (
@@ -36,11 +39,19 @@ WITH bounds AS (
     WHERE c.tenant = k.tenant AND c.source_ref = k.source_ref) t
   WHERE t.tail_seq IS NOT NULL
 ), doomed AS (
-  SELECT tenant, source_ref, LEAST(keep_from, head_seq, tail_seq + $3::bigint) AS below
+  SELECT tenant, source_ref, tail_seq, LEAST(keep_from, head_seq, tail_seq + $3::bigint) AS below
   FROM bounds WHERE LEAST(keep_from, head_seq) > tail_seq
 )
-DELETE FROM ${TABLES.changes} c USING doomed d
-WHERE c.tenant = d.tenant AND c.source_ref = d.source_ref AND c.seq < d.below`;
+DELETE FROM ${TABLES.changes} WHERE ctid = ANY (ARRAY(
+  SELECT r.ctid FROM doomed d CROSS JOIN LATERAL (
+    SELECT c.ctid FROM ${TABLES.changes} c
+    WHERE c.tenant = d.tenant AND c.source_ref = d.source_ref AND c.seq >= d.tail_seq AND c.seq < d.below
+    ORDER BY c.seq LIMIT $3::bigint) r))`;
+
+/** The statement of one pruning pass (`$1` max age ms, `$2` max changes per source, `$3` batch size), for plans and benchmarks. */
+export function pruneStatement(): string {
+  return PRUNE_SQL;
+}
 
 /**
  * Deletes log entries past retention, in bounded batches. The newest entry of a source is always

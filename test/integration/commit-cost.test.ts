@@ -1,8 +1,9 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BatchCommit, NewChange } from "../../src/domain/change-log.js";
+import { commitStatement } from "../../src/storage/commit-statement.js";
 import { migrate } from "../../src/storage/migrate.js";
-import { commitStatement, PgCursorStore } from "../../src/storage/pg-cursor-store.js";
+import { PgCursorStore } from "../../src/storage/pg-cursor-store.js";
 import { createTestDatabase, type TestDatabase } from "../support/db.js";
 
 // The batch commit must touch a bounded number of pages however long the log is: its

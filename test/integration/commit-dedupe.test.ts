@@ -1,8 +1,9 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BatchCommit, NewChange, NewGap } from "../../src/domain/change-log.js";
+import { commitStatement } from "../../src/storage/commit-statement.js";
 import { migrate } from "../../src/storage/migrate.js";
-import { commitStatement, PgCursorStore } from "../../src/storage/pg-cursor-store.js";
+import { PgCursorStore } from "../../src/storage/pg-cursor-store.js";
 import { createTestDatabase, type TestDatabase } from "../support/db.js";
 
 // Duplicate detection in the batch commit comes from the cursor, not from a plan: Electric offsets

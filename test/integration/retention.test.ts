@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { NewChange } from "../../src/domain/change-log.js";
 import { migrate } from "../../src/storage/migrate.js";
 import { PgCursorStore } from "../../src/storage/pg-cursor-store.js";
-import { pruneChangeLog } from "../../src/storage/pg-retention.js";
+import { pruneChangeLog, pruneStatement } from "../../src/storage/pg-retention.js";
 import { createTestDatabase, type TestDatabase } from "../support/db.js";
 
 let db: TestDatabase;
@@ -113,5 +113,32 @@ describe("log retention", () => {
     await append("a", 5);
     expect(await pruneChangeLog(pool, { maxAgeMs: 0, maxChangesPerSource: 0 })).toBe(0);
     expect(await seqs("a")).toHaveLength(5);
+  });
+
+  it("should never scan the whole log, whatever join the planner would prefer", async () => {
+    for (let i = 0; i < 10; i++) await append("a", 500);
+    await append("b", 5);
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      // The plan a join of the doomed ranges against the log got on a large table: a hash join.
+      await client.query("SET LOCAL enable_nestloop = off");
+      await client.query("SET LOCAL enable_mergejoin = off");
+      const { rows } = await client.query(
+        `EXPLAIN (ANALYZE, FORMAT JSON) ${pruneStatement()}`,
+        [0, 10, 10_000],
+      );
+      const scanned: string[] = [];
+      const walk = (node: Record<string, unknown>) => {
+        if (node["Relation Name"] === "changes") scanned.push(String(node["Node Type"]));
+        for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
+      };
+      walk((rows[0] as { "QUERY PLAN": [{ Plan: Record<string, unknown> }] })["QUERY PLAN"][0].Plan);
+      expect(scanned.length).toBeGreaterThan(0);
+      expect(scanned).not.toContain("Seq Scan");
+    } finally {
+      await client.query("ROLLBACK");
+      client.release();
+    }
   });
 });

@@ -23,10 +23,17 @@ cd "$PGSYNC_ROOT"
 started="$(mktemp "$PGSYNC_ROOT/node_modules/.pgsync-build-started.XXXXXX")"
 trap 'rm -f "$started"' EXIT
 printf '[build] compiling to dist/\n' >&2
-rm -rf dist
-tsc -p tsconfig.build.json
-mkdir -p dist/src/storage/migrations dist/descriptors
-cp src/storage/migrations/*.sql dist/src/storage/migrations/
-cp descriptors/pgsync.binpb dist/descriptors/
-mv "$started" "$BUILD_STAMP"
+# Build beside dist/ and swap it in whole: a process starting from dist/ meanwhile (a test, the
+# pg-sync command) sees the old build or the new one, never a half-written one.
+next="$(mktemp -d "$PGSYNC_ROOT/.dist-next.XXXXXX")"
+trap 'rm -f "$started"; rm -rf "$next"' EXIT
+tsc -p tsconfig.build.json --outDir "$next"
+mkdir -p "$next/src/storage/migrations" "$next/descriptors"
+cp src/storage/migrations/*.sql "$next/src/storage/migrations/"
+cp descriptors/pgsync.binpb "$next/descriptors/"
+mv "$started" "$next/$(basename "$BUILD_STAMP")"
+old="$PGSYNC_ROOT/.dist-old.$$"
+if [ -d dist ]; then mv dist "$old"; fi
+mv "$next" dist
+rm -rf "$old"
 trap - EXIT

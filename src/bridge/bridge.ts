@@ -6,7 +6,7 @@ import {
   isTerminal,
   transition,
 } from "../domain/bridge-state.js";
-import type { NewGap } from "../domain/change-log.js";
+import { type NewGap, splitBatch } from "../domain/change-log.js";
 import type { CursorStore } from "../domain/ports.js";
 import type { CanonicalSourceOptions } from "../domain/source-ref.js";
 import { LOG_FIELDS, type Logger } from "../logger.js";
@@ -41,6 +41,13 @@ export interface BridgeDeps {
   /** Called once the bridge was fenced (a commit refused for a stale term) and is ending. */
   readonly onFenced?: (bridge: Bridge) => void;
 }
+
+/**
+ * Most changes one commit statement writes: a larger Electric batch is committed in parts of
+ * this size (bench "commit": the first 5,000 of 30,000 changes are committed in about a fifth
+ * of the whole batch's time).
+ */
+export const COMMIT_PART_MAX_CHANGES = 5_000;
 
 /** Why a source whose URL left the allow-list fails (no URL in it: tenants read it). */
 export const URL_NO_LONGER_ALLOWED =
@@ -257,7 +264,7 @@ export class Bridge {
     const gap = batch.mustRefetch ? this.#mustRefetchGap(handle) : undefined;
     const moved = handle !== this.#committed.handle || offset !== this.#committed.offset;
     if (handle !== undefined && (gap || batch.changes.length > 0 || moved)) {
-      const result = await store.commit({
+      const whole = {
         tenant,
         sourceRef,
         generation: this.#generation,
@@ -266,11 +273,18 @@ export class Bridge {
         gap,
         changes: batch.changes,
         upToDate: batch.upToDate,
-      });
+      };
+      // A large batch is committed in parts, so its first changes reach watchers long before the
+      // last are written; only the last part advances the cursor (see splitBatch).
+      let first: bigint | undefined;
+      for (const part of splitBatch(whole, COMMIT_PART_MAX_CHANGES)) {
+        const result = await store.commit(part);
+        this.#headSeq = result.headSeq;
+        first ??= result.headSeq - BigInt(result.appended) + 1n;
+        metrics.cursorWrites.inc();
+      }
       this.#committed = { handle, offset };
-      this.#headSeq = result.headSeq;
-      appended = { from: result.headSeq - BigInt(result.appended) + 1n, to: result.headSeq };
-      metrics.cursorWrites.inc();
+      appended = { from: first ?? this.#headSeq + 1n, to: this.#headSeq };
       metrics.changesLogged.inc(batch.changes.length);
       if (gap) metrics.gapsLogged.inc({ reason: gap.reason });
       metrics.batchCommitSeconds.observe((performance.now() - receivedAt) / 1000);

@@ -37,6 +37,8 @@ export class InMemoryCursorStore implements CursorStore {
   readonly failNext: unknown[] = [];
   /** Number of commits started (held ones included). */
   commitsStarted = 0;
+  /** Every commit's change count and whether it was a partial one, in order. */
+  readonly commitParts: { changes: number; partial: boolean }[] = [];
 
   #key(tenant: string, sourceRef: string) {
     return `${tenant}/${sourceRef}`;
@@ -113,8 +115,10 @@ export class InMemoryCursorStore implements CursorStore {
       throw new FencedError(batch.sourceRef, batch.generation);
     }
     const before = source.log.length;
+    this.commitParts.push({ changes: batch.changes.length, partial: batch.partial === true });
     if (batch.gap) source.log.push(batch.gap);
     source.log.push(...batch.changes);
+    if (batch.partial) return { headSeq: BigInt(source.log.length), appended: source.log.length - before };
     source.shapeHandle = batch.shapeHandle;
     source.shapeOffset = batch.shapeOffset;
     if (batch.upToDate) source.upToDateAt = new Date();

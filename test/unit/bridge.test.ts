@@ -1,5 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { Bridge, type BridgeDeps, URL_NO_LONGER_ALLOWED } from "../../src/bridge/bridge.js";
+import {
+  Bridge,
+  type BridgeDeps,
+  COMMIT_PART_MAX_CHANGES,
+  URL_NO_LONGER_ALLOWED,
+} from "../../src/bridge/bridge.js";
 import { ELECTRIC_PARAMS } from "../../src/bridge/electric-constants.js";
 import { createBackoff } from "../../src/domain/backoff.js";
 import { createLogger } from "../../src/logger.js";
@@ -93,6 +98,22 @@ describe("Bridge", () => {
     expect(first.searchParams.get(ELECTRIC_PARAMS.log)).toBe("changes_only");
     expect(first.searchParams.get("handle")).toBe("h1");
     expect(h.fake.inits.every((init) => init?.redirect === "manual")).toBe(true);
+  });
+
+  it("should commit a batch larger than a commit part in parts, advancing the cursor with the last", async () => {
+    const rows = Array.from({ length: COMMIT_PART_MAX_CHANGES * 2 + 7 }, (_, i) => insert(i + 1));
+    const h = startBridge(
+      serve(shapeResponse({ handle: "h1", offset: "9_0", messages: [...rows, UP_TO_DATE] })),
+    );
+    await waitFor(() => stateOf(h) === "LIVE", { what: "LIVE" });
+    expect(h.store.commitParts).toEqual([
+      { changes: COMMIT_PART_MAX_CHANGES, partial: true },
+      { changes: COMMIT_PART_MAX_CHANGES, partial: true },
+      { changes: 7, partial: false },
+    ]);
+    const source = h.store.source(TENANT, REF);
+    expect(source.log.length).toBe(rows.length);
+    expect([source.shapeHandle, source.shapeOffset]).toEqual(["h1", "9_0"]);
   });
 
   it("should back off on 503 with the server's floor and resume from the committed cursor", async () => {

@@ -9,7 +9,7 @@ import type { ConsumerGroupStore } from "./consumer-group-store.js";
 import type { ChangeEntry } from "./log-entry.js";
 import type { ChangeLogReader } from "./ports.js";
 import type { SourceRecord } from "./source.js";
-import { wakeIdFor } from "./watch-frames.js";
+import { type WakeContent, wakeIdFor } from "./watch-frames.js";
 
 /** Frames of a ConsumeWakes stream. */
 export type MemberFrame =
@@ -19,14 +19,7 @@ export type MemberFrame =
       readonly deliveryId: string;
       readonly attempt: number;
       readonly ackDeadline: Date;
-      readonly wake: {
-        readonly wakeId: string;
-        readonly sourceRef: string;
-        readonly table: string;
-        readonly changes: readonly ChangeEntry[];
-        readonly firstSeq: bigint;
-        readonly lastSeq: bigint;
-      };
+      readonly wake: WakeContent;
     }
   | {
       readonly type: "gap";

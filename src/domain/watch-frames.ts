@@ -25,21 +25,25 @@ export interface WatchOptions {
   readonly start: { readonly token: string } | { readonly position: StartPosition };
 }
 
+/** What a wake carries: its id, source, table, changes and seq range (WatchWakes and groups alike). */
+export interface WakeContent {
+  readonly wakeId: string;
+  readonly sourceRef: string;
+  readonly table: string;
+  readonly changes: readonly ChangeEntry[];
+  readonly firstSeq: bigint;
+  readonly lastSeq: bigint;
+}
+
 /** Frames a watch session emits, in order. */
 export type WatchFrame =
   | { readonly type: "ready"; readonly positions: readonly TokenPosition[]; readonly token: string }
-  | {
+  | (WakeContent & {
       readonly type: "wake";
-      readonly wakeId: string;
-      readonly sourceRef: string;
-      readonly table: string;
-      readonly changes: readonly ChangeEntry[];
-      readonly firstSeq: bigint;
-      readonly lastSeq: bigint;
       /** The changes are snapshot rows. */
       readonly snapshot?: boolean;
       readonly token: string;
-    }
+    })
   | {
       readonly type: "gap";
       readonly sourceRef: string;

@@ -5,6 +5,8 @@
 # Extra arguments are passed to vitest (e.g. `npm test -- test/unit`).
 set -uo pipefail
 . "$(dirname "$0")/bootstrap.sh"
+# bootstrap.sh sets -e; a failing suite must not end the run before the summary line.
+set +e
 cd "$PGSYNC_ROOT"
 
 bash scripts/pg.sh install

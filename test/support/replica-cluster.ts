@@ -181,6 +181,9 @@ export function startWriter(
       await new Promise((r) => setTimeout(r, everyMs));
     }
   })();
+  // Observed here so a writer outliving a failed test (its pool ended) is no unhandled rejection;
+  // stop() still awaits `run` and throws its error.
+  run.catch(() => {});
   return {
     written,
     async stop() {

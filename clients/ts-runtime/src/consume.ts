@@ -5,6 +5,12 @@ import { type ConsumerGroupSettings, Ordering, SettleStatus } from "../gen/pgsyn
 import type { PgSyncService } from "../gen/pgsync/v1/pg_sync_service_pb.js";
 import { type Gap, Operation, StartPosition, type Wake } from "../gen/pgsync/v1/wake_pb.js";
 import type { OperationName } from "./watch.js";
+import {
+  DEFAULT_RECONNECT_INITIAL_DELAY_MS,
+  DEFAULT_RECONNECT_MAX_DELAY_MS,
+  reconnectDelayCapMs,
+  sleep,
+} from "./watch-resume.js";
 
 /** Orderings by name (see `Ordering` in the proto). */
 export type OrderingName = "source" | "key" | "none";
@@ -102,19 +108,6 @@ const RETRYABLE: ReadonlySet<Code> = new Set([Code.Unavailable, Code.Unknown, Co
 
 type RawClient = Client<typeof PgSyncService>;
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
-
 function request(o: ConsumeOptions) {
   return {
     group: o.group,
@@ -180,8 +173,8 @@ export async function* consume(
   onSettings?: (settings: ConsumerGroupSettings | undefined, memberId: string) => void,
 ): AsyncGenerator<GroupDelivery> {
   const raw = "raw" in client ? client.raw : client;
-  const initial = options.reconnectInitialDelayMs ?? 200;
-  const max = options.reconnectMaxDelayMs ?? 10_000;
+  const initial = options.reconnectInitialDelayMs ?? DEFAULT_RECONNECT_INITIAL_DELAY_MS;
+  const max = options.reconnectMaxDelayMs ?? DEFAULT_RECONNECT_MAX_DELAY_MS;
   let attempt = 0;
   while (!options.signal?.aborted) {
     try {
@@ -200,8 +193,8 @@ export async function* consume(
       if (options.signal?.aborted) return;
       const error = ConnectError.from(err);
       if (!RETRYABLE.has(error.code)) throw error;
-      const delay = Math.floor(Math.random() * Math.min(max, initial * 2 ** Math.min(attempt, 20)));
       attempt++;
+      const delay = Math.floor(Math.random() * reconnectDelayCapMs(attempt, initial, max));
       options.onReconnect?.(error, attempt, delay);
       await sleep(delay, options.signal);
     }

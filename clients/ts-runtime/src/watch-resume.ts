@@ -78,3 +78,17 @@ export class SeenWakes {
     this.#high.delete(sourceRef);
   }
 }
+
+/** Waits `ms`, or less when `signal` aborts first (then resolves at once, never rejects). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}

@@ -15,6 +15,7 @@ import {
   reconnectDelayCapMs,
   SeenWakes,
   shouldReconnect,
+  sleep,
   tokenOf,
 } from "./watch-resume.js";
 
@@ -47,19 +48,6 @@ export interface WakeStream extends AsyncGenerator<WakeEvent, void, undefined> {
   readonly resumeToken: string | undefined;
   /** Reconnects so far. */
   readonly reconnects: number;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** The stream's mutable position, shared by the loop and the {@link WakeStream} getters. */

@@ -74,6 +74,8 @@ export class WatchSession {
   /** Source re-reads, chained so they apply in order. */
   #sourceChecks: Promise<void> = Promise.resolve();
   #ready = false;
+  /** Whether every source was positioned by its start plan; no log is read before. */
+  #started = false;
   #lastFrameAt = Date.now();
   #heartbeat: NodeJS.Timeout | undefined;
   /** Token of the last frame handed to the consumer (what a cut stream resumes from). */
@@ -118,7 +120,13 @@ export class WatchSession {
           this.#deps.notifier.subscribe(this.#deps.tenant, ref, (e) => this.#onEvent(ref, e)),
         );
       }
-      await this.#begin();
+      // Notifications can arrive while the start is planned: they only mark sources dirty until
+      // every source is positioned (a drain before would read the log from 0 without the
+      // snapshot's splice), and the source checks they queue run after the start.
+      const started = this.#begin();
+      this.#sourceChecks = started.catch(() => {});
+      await started;
+      this.#started = true;
       this.#startHeartbeat();
       this.#schedulePump();
       for await (const frame of this.#outbox.items(signal)) {
@@ -243,7 +251,7 @@ export class WatchSession {
   }
 
   #schedulePump(): void {
-    if (this.#pumping || this.#outbox.ended) return;
+    if (!this.#started || this.#pumping || this.#outbox.ended) return;
     this.#pumping = this.#pump()
       .catch((err: unknown) => this.#outbox.end(err))
       .finally(() => {

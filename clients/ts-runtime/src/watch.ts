@@ -2,6 +2,7 @@ import type { Client } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { PgSyncService, WatchWakesResponse } from "../gen/pgsync/v1/pg_sync_service_pb.js";
 import { type Gap, GapReason, type Ready, type SourceStatus, type Wake } from "../gen/pgsync/v1/wake_pb.js";
+import { callSignal } from "./call-signal.js";
 import {
   startOf,
   type WatchRequestBody,
@@ -87,12 +88,10 @@ async function* run(
   let failures = 0;
   while (!options.signal?.aborted) {
     let gotFrame = false;
+    const call = callSignal(options.signal);
     try {
       const request = { ...body, start: startOf(pos.token, options.start) };
-      for await (const frame of client.watchWakes(
-        request,
-        options.signal ? { signal: options.signal } : {},
-      )) {
+      for await (const frame of client.watchWakes(request, { signal: call.signal })) {
         failures = 0;
         gotFrame = true;
         pos.token = tokenOf(frame) ?? pos.token;
@@ -111,6 +110,8 @@ async function* run(
       pos.reconnects++;
       options.onReconnect?.(error, failures, delay);
       await sleep(delay, options.signal);
+    } finally {
+      call.end();
     }
   }
 }

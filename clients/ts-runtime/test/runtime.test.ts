@@ -124,6 +124,24 @@ describe("@pg-sync/runtime", () => {
     await loop;
   });
 
+  it("should cancel the call when the consumer breaks out of the loop", async () => {
+    await stack.sql.query("CREATE TABLE broken_off (id int PRIMARY KEY)");
+    const client = createPgSyncClient({ baseUrl: stack.url, token: TOKENS.a });
+    const { sourceRef } = await client.registerSource(pgSync({ table: "broken_off" }));
+    const openStreams = async () => {
+      const text = await (await fetch(new URL("/metrics", stack.url))).text();
+      return Number(/^pgsync_watch_streams (\d+)/m.exec(text)?.[1]);
+    };
+    const before = await openStreams();
+    // No signal: leaving the loop is the only way the consumer says it is done.
+    for await (const e of client.watchWakes({ sourceRefs: [sourceRef] })) {
+      if (e.type === "ready") break;
+    }
+    await waitFor(async () => (await openStreams()) === before || undefined, {
+      what: "the server to see the stream end",
+    });
+  });
+
   it("should surface a foreign ref as a ConnectError with Code.NotFound", async () => {
     const a = createPgSyncClient({ baseUrl: stack.url, token: TOKENS.a });
     const b = createPgSyncClient({ baseUrl: stack.url, token: TOKENS.b });

@@ -41,10 +41,11 @@ as_pg() {
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Below Linux's ephemeral range (32768-60999), so no outgoing connection holds the port we pick.
 free_port() {
   local p i
   for i in $(seq 1 200); do
-    p=$(( 20000 + RANDOM % 40000 ))
+    p=$(( 20000 + RANDOM % 12000 ))
     if port_free "$p"; then echo "$p"; return 0; fi
   done
   log "no free port found"; exit 1
@@ -68,14 +69,24 @@ start() {
   if [ -f "$dir/data/postmaster.pid" ] && as_pg "$pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
     url_of "$dir"; return 0
   fi
-  port="$(free_port)"
-  echo "$port" >"$dir/pgsync-port"
-  as_pg "$pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir" \
-    -o "-c wal_level=logical -c max_wal_senders=64 -c max_replication_slots=64" \
-    -o "-c max_connections=600 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-    -o "-c shared_buffers=256MB -c log_min_messages=warning -c log_statement=none" \
-    start >/dev/null || { tail -n 30 "$dir/postgres.log" >&2; exit 1; }
+  # Another process can take the port between the check and the bind: try a few.
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    port="$(free_port)"
+    echo "$port" >"$dir/pgsync-port"
+    if as_pg "$pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir" \
+      -o "-c wal_level=logical -c max_wal_senders=64 -c max_replication_slots=64" \
+      -o "-c max_connections=600 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+      -o "-c shared_buffers=256MB -c log_min_messages=warning -c log_statement=none" \
+      start >/dev/null; then
+      break
+    fi
+    if [ "$attempt" = 5 ] || ! grep -q "Address already in use" "$dir/postgres.log"; then
+      tail -n 30 "$dir/postgres.log" >&2; exit 1
+    fi
+    log "port $port was taken; trying another"
+  done
   echo "$dir" >"$dir/pgsync-dir"
   url_of "$dir"
 }

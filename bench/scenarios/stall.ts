@@ -95,6 +95,7 @@ async function round1(ctx: Context, p: StallParams, index: number) {
       NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${PRELOAD}`.trim(),
       BENCH_BATCH_TIMING_FILE: timingFile,
     },
+    ...(ctx.profileDir ? { cpuProfDir: ctx.profileDir } : {}),
   });
   await createBenchTable(sql, "stall");
   const { sourceRef } = await pgsync.client.registerSource({ options: { table: "stall" } });

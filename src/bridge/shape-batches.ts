@@ -55,16 +55,63 @@ export function resumeOptions(
 }
 
 /**
- * The Electric client's ShapeStream as an async iterable of batches. The client waits for its
- * subscriber before its next request, and the subscriber here waits until the consumer asks for
- * the next batch: one batch at a time per source. Iteration ends when `signal` aborts, throws the
- * stream's error, and closes the stream however the consumer leaves the loop.
+ * Whether the consumer holds a batch. A response that arrives meanwhile waits in
+ * {@link holdWhileBusy} until the consumer is done with it, unread.
+ */
+interface HandOff {
+  busy(): void;
+  free(): void;
+  whenFree(): Promise<void>;
+}
+
+function createHandOff(): HandOff {
+  let waiting: (() => void)[] | undefined;
+  return {
+    busy: () => {
+      waiting ??= [];
+    },
+    free: () => {
+      const resolvers = waiting ?? [];
+      waiting = undefined;
+      for (const resolve of resolvers) resolve();
+    },
+    whenFree: () => (waiting ? new Promise<void>((resolve) => waiting?.push(resolve)) : Promise.resolve()),
+  };
+}
+
+/**
+ * Wraps `base` so that a response is handed to the Electric client (which then reads, parses and
+ * publishes it) only once the consumer has finished the batch it holds. The request itself, and
+ * the server's work and the round trip behind it, overlap the consumer's commit; the body waits
+ * in the connection's buffers, so the process still holds one parsed batch per source.
+ */
+function holdWhileBusy(base: typeof fetch, handOff: HandOff): typeof fetch {
+  return async (input, init) => {
+    const response = await base(input, init);
+    await handOff.whenFree();
+    if (init?.signal?.aborted) {
+      await response.body?.cancel().catch(() => {});
+      throw init.signal.reason;
+    }
+    return response;
+  };
+}
+
+/**
+ * The Electric client's ShapeStream as an async iterable of batches, one parsed batch at a time,
+ * with the next request pipelined: the client waits for its subscriber before its next request,
+ * and the subscriber here is released as soon as the consumer takes a batch, so the next request
+ * (a catch-up chunk or the live long-poll) is in flight while the consumer commits; its response
+ * is handed to the client only when the consumer asks for the next batch ({@link holdWhileBusy}).
+ * Batches come in the stream's order. Iteration ends when `signal` aborts, throws the stream's
+ * error, and closes the stream however the consumer leaves the loop.
  */
 export async function* shapeBatches(
   options: ShapeBatchesOptions,
   signal: AbortSignal,
 ): AsyncGenerator<ShapeBatch, void, undefined> {
   const streamAbort = new AbortController();
+  const handOff = createHandOff();
   let pending: { batch: ShapeBatch; release: () => void } | undefined;
   let failure: { error: unknown } | undefined;
   let wake: (() => void) | undefined;
@@ -80,7 +127,13 @@ export async function* shapeBatches(
   signal.addEventListener("abort", notify, { once: true });
   try {
     if (signal.aborted) return;
-    const stream = new ShapeStream<Row<unknown>>({ ...options, signal: streamAbort.signal, onError: fail });
+    const fetchClient = holdWhileBusy(options.fetchClient ?? fetch, handOff);
+    const stream = new ShapeStream<Row<unknown>>({
+      ...options,
+      fetchClient,
+      signal: streamAbort.signal,
+      onError: fail,
+    });
     stream.subscribe(
       (messages) =>
         new Promise<void>((release) => {
@@ -94,9 +147,11 @@ export async function* shapeBatches(
       if (failure) throw failure.error;
       if (pending) {
         const { batch, release } = pending;
-        yield batch;
         pending = undefined;
+        handOff.busy();
         release();
+        yield batch;
+        handOff.free();
         continue;
       }
       await new Promise<void>((resolve) => {
@@ -106,6 +161,7 @@ export async function* shapeBatches(
   } finally {
     signal.removeEventListener("abort", notify);
     streamAbort.abort();
+    handOff.free();
     pending?.release();
   }
 }

@@ -215,7 +215,7 @@ describe("Bridge", () => {
     expect(h.store.source(TENANT, REF).states[0]?.[0]).toBe("BACKING_OFF");
   });
 
-  it("should hold the next request until the batch in hand is committed (one batch at a time)", async () => {
+  it("should hand over the next batch only once the batch in hand is committed (one batch at a time), its request made meanwhile", async () => {
     let release: () => void = () => {};
     const store = new InMemoryCursorStore();
     store.gate = new Promise((r) => {
@@ -230,8 +230,11 @@ describe("Bridge", () => {
     );
     store.add(TENANT, REF, { shapeHandle: "h1", shapeOffset: "0_0" });
     await waitFor(() => store.commitsStarted === 1, { what: "first commit held" });
+    // The next request is pipelined with the commit (issue 17), but its batch is not handed over.
+    await waitFor(() => h.fake.urls.length === 2, { what: "the next request, during the commit" });
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
-    expect(h.fake.urls).toHaveLength(1);
+    expect(store.commitsStarted).toBe(1);
+    expect(store.source(TENANT, REF).log).toHaveLength(0);
     release();
     await waitFor(() => store.source(TENANT, REF).log.length === 2, { what: "second batch" });
   });

@@ -98,17 +98,30 @@ function holdWhileBusy(base: typeof fetch, handOff: HandOff): typeof fetch {
 }
 
 /**
- * The Electric client's ShapeStream as an async iterable of batches, one parsed batch at a time,
- * with the next request pipelined: the client waits for its subscriber before its next request,
- * and the subscriber here is released as soon as the consumer takes a batch, so the next request
- * (a catch-up chunk or the live long-poll) is in flight while the consumer commits; its response
- * is handed to the client only when the consumer asks for the next batch ({@link holdWhileBusy}).
+ * Messages from which a batch's commit is pipelined with the next request. A batch this large
+ * means the source is catching up: its commit takes long and the next response will be large,
+ * so the round trip and the server's work behind it are worth overlapping (bench P1). A smaller
+ * batch means the source is live: the next request goes out after the commit, so everything
+ * that arrived during the commit comes back in one response and one commit, where a pipelined
+ * long-poll would answer with the first change alone and split the rest into a further commit
+ * (bench P4: one commit costs more than a round trip on a busy state database).
+ */
+export const PIPELINE_MIN_MESSAGES = 500;
+
+/**
+ * The Electric client's ShapeStream as an async iterable of batches, one parsed batch at a time.
+ * The client waits for its subscriber before its next request. For a batch of at least
+ * `pipelineMinMessages` messages the subscriber is released as soon as the consumer takes the
+ * batch, so the next request (catch-up chunk or live long-poll) is in flight while the consumer
+ * commits; its response is handed to the client only when the consumer asks for the next batch
+ * ({@link holdWhileBusy}). A smaller batch releases the client once the consumer is done with it.
  * Batches come in the stream's order. Iteration ends when `signal` aborts, throws the stream's
  * error, and closes the stream however the consumer leaves the loop.
  */
 export async function* shapeBatches(
   options: ShapeBatchesOptions,
   signal: AbortSignal,
+  pipelineMinMessages = PIPELINE_MIN_MESSAGES,
 ): AsyncGenerator<ShapeBatch, void, undefined> {
   const streamAbort = new AbortController();
   const handOff = createHandOff();
@@ -148,10 +161,12 @@ export async function* shapeBatches(
       if (pending) {
         const { batch, release } = pending;
         pending = undefined;
+        const pipelined = batch.messages.length >= pipelineMinMessages;
         handOff.busy();
-        release();
+        if (pipelined) release();
         yield batch;
         handOff.free();
+        if (!pipelined) release();
         continue;
       }
       await new Promise<void>((resolve) => {

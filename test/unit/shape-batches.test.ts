@@ -71,7 +71,7 @@ describe("shapeBatches", () => {
     await expect(iterate()).rejects.toBeInstanceOf(FetchError);
   });
 
-  it("should make the next request while the consumer still holds a batch, and yield in order", async () => {
+  it("should make the next request while the consumer holds a batch of pipelineMinMessages, and yield in order", async () => {
     const fake = new FakeFetch((url, n) => {
       if (n === 0) return shapeResponse({ offset: "1_0", messages: [insert(1), UP_TO_DATE] });
       if (n === 1 && url.searchParams.get("live") === "true") {
@@ -80,7 +80,7 @@ describe("shapeBatches", () => {
       return "hang";
     });
     const aborter = new AbortController();
-    const batches = shapeBatches(options(fake), aborter.signal)[Symbol.asyncIterator]();
+    const batches = shapeBatches(options(fake), aborter.signal, 1)[Symbol.asyncIterator]();
     const first = await batches.next();
     // Still holding the first batch (its commit in flight): the live request is already made.
     await waitFor(() => fake.urls.length >= 2, { what: "the live request during the first batch" });

@@ -359,7 +359,8 @@ async function latency(
     value: wake.p50,
     unit: "ms",
     baseline: notify.p50,
-    goal: null,
+    goal: 8,
+    cmp: "<=",
   });
   addResult(ctx, {
     id: "P4_shape_p99",
@@ -375,7 +376,7 @@ async function latency(
     value: wake.p99,
     unit: "ms",
     baseline: notify.p99,
-    goal: 200,
+    goal: 30,
     cmp: "<=",
   });
 }

@@ -61,3 +61,29 @@ export async function watchLogHead(databaseUrl: string, sourceRef: string): Prom
     close: () => client.end(),
   };
 }
+
+/**
+ * Per logged change of `sourceRef`: when the commit that logged it was announced minus the row's
+ * `ts` column (its insert commit time, epoch ms), i.e. insert commit → logged by pg-sync.
+ */
+export async function loggedLatencies(
+  sql: pg.Pool | pg.Client,
+  sourceRef: string,
+  commits: readonly { at: number; head: number }[],
+): Promise<number[]> {
+  const { rows } = await sql.query<{ seq: string; ts: number }>(
+    `SELECT seq, (value->>'ts')::float8 AS ts FROM pgsync.changes
+     WHERE source_ref = $1 AND kind = 'change' ORDER BY seq`,
+    [sourceRef],
+  );
+  const out: number[] = [];
+  let c = 0;
+  for (const row of rows) {
+    const seq = Number(row.seq);
+    while (c < commits.length && commits[c]!.head < seq) c++;
+    const commit = commits[c];
+    if (!commit) break;
+    out.push(commit.at - row.ts);
+  }
+  return out;
+}

@@ -7,14 +7,14 @@ import pg from "pg";
 import { SourceState } from "../../gen/pgsync/v1/source_pb.js";
 import { TOKENS } from "../../scripts/lib/processes.js";
 import { cpuSeconds, treeCpuSeconds } from "../lib/cpu.js";
-import { watchLogHead } from "../lib/log-head.js";
+import { loggedLatencies, watchLogHead } from "../lib/log-head.js";
 import {
   type Histogram,
   histogram,
   histogramDelta,
   histogramQuantile,
   pollUntil,
-  type quantiles,
+  quantiles,
   sample,
   scrape,
 } from "../lib/metrics.js";
@@ -271,6 +271,8 @@ async function latency(
     "CREATE TRIGGER bench_notify AFTER INSERT ON p4 FOR EACH ROW EXECUTE FUNCTION bench_notify()",
   );
   const ref = await registerLive(pgsync, "p4");
+  // Each commit's NOTIFY splits P4 into insert commit → logged by pg-sync, and the rest.
+  const head = await watchLogHead(url, ref);
   const watcher = startClient(ctx, "watcher", [
     ...["--url", pgsync.url, "--token", TOKENS.a, "--refs", ref],
     ...["--expect", String(rows), "--latency"],
@@ -304,6 +306,9 @@ async function latency(
   const l = await load.result;
   const after = await scrape(pgsync.url);
   const cpuUsed = cpu();
+  await head.reached(rows, 60_000);
+  await head.close();
+  const loggedMs = await loggedLatencies(sql, ref, head.commits);
   const achieved = rate(rows, l.start, l.done);
 
   const h = (name: string): Histogram => histogramDelta(histogram(before, name), histogram(after, name));
@@ -330,6 +335,9 @@ async function latency(
     rows,
     achieved_rate: round(achieved),
     wake_ms: wake,
+    // insert commit → the commit that logged the change announced (NOTIFY at a LISTEN client):
+    // upstream (see shape_stream_ms) plus the bridge; wake_ms minus this is dispatch and delivery.
+    logged_ms: quantiles(loggedMs),
     notify_ms: notify,
     shape_stream_ms: electric,
     cpu_s: cpuUsed,

@@ -182,7 +182,7 @@ export async function startPgSync(
   });
   if (options.cpuProfDir) {
     env.NODE_OPTIONS =
-      `${process.env.NODE_OPTIONS ?? ""} --cpu-prof --cpu-prof-dir=${options.cpuProfDir}`.trim();
+      `${env.NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? ""} --cpu-prof --cpu-prof-dir=${options.cpuProfDir}`.trim();
   }
   const { child, url } = await startPgSyncProcess(env);
   track(child.process);

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import pg from "pg";
 import { SourceState } from "../../gen/pgsync/v1/source_pb.js";
-import { pollUntil, quantiles } from "../lib/metrics.js";
+import { pollUntil, quantiles, sample, scrape } from "../lib/metrics.js";
 import { createBenchTable, startPgSync, startShapeServer } from "../lib/stack.js";
 import { addResult, type Context, round, startClient, startLoad } from "./context.js";
 
@@ -20,6 +20,8 @@ const PRELOAD = resolve(import.meta.dirname, "../lib/batch-timing.mjs");
 /** The log's NOTIFY channel (src/storage/constants.ts CHANGES_CHANNEL). */
 const CHANGES_CHANNEL = "pgsync_changes";
 const GOAL_MAX_DELAY_MS = 1_000;
+/** pg-sync's histogram of Electric batch hand-over → committed (src/metrics.ts). */
+const BATCH_COMMIT = "pgsync_batch_commit_seconds";
 
 /** Sizes of the stall scenario. */
 export interface StallParams {
@@ -39,10 +41,15 @@ interface Arrival {
   changes: number;
 }
 
-/** One batch: changes, arrival → commit (ms). */
+/**
+ * One batch: changes, arrival → committed (the commit that covers its last change, ms), and
+ * arrival → its first commit part (ms; equal for a batch committed in one statement).
+ */
 interface BatchTiming {
   changes: number;
   delayMs: number;
+  firstPartMs: number;
+  parts: number;
 }
 
 /**
@@ -68,11 +75,20 @@ export function pairBatches(arrivals: readonly Arrival[], commits: readonly { at
   let c = 0;
   for (const a of arrivals) {
     if (a.changes === 0) continue;
+    // The batch's first part is the first commit past what earlier batches covered.
+    while (c < commits.length && commits[c]!.head <= covered) c++;
+    const first = c;
     covered += a.changes;
     while (c < commits.length && commits[c]!.head < covered) c++;
     const commit = commits[c];
     if (!commit) break;
-    out.push({ changes: a.changes, delayMs: commit.at - a.at });
+    const firstAt = commits[first]?.at ?? commit.at;
+    out.push({
+      changes: a.changes,
+      delayMs: commit.at - a.at,
+      firstPartMs: firstAt - a.at,
+      parts: c - first + 1,
+    });
   }
   return out;
 }
@@ -95,6 +111,7 @@ async function round1(ctx: Context, p: StallParams, index: number) {
       NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${PRELOAD}`.trim(),
       BENCH_BATCH_TIMING_FILE: timingFile,
     },
+    ...(ctx.profileDir ? { cpuProfDir: ctx.profileDir } : {}),
   });
   await createBenchTable(sql, "stall");
   const { sourceRef } = await pgsync.client.registerSource({ options: { table: "stall" } });
@@ -119,6 +136,7 @@ async function round1(ctx: Context, p: StallParams, index: number) {
   ]);
   await raw.line(/^ready$/);
   ctx.log(`stall round ${index}: one ${p.rows}-row transaction into a fresh database`);
+  const m0 = await scrape(pgsync.url);
   const load = startLoad(ctx, url, "stall", { rows: p.rows, batch: p.rows, connections: 1 });
   const loggedAt = await pollUntil(async () => (commits.at(-1)?.head ?? 0) >= p.rows, {
     timeoutMs: 300_000,
@@ -132,6 +150,11 @@ async function round1(ctx: Context, p: StallParams, index: number) {
     .split("\n")
     .map((line) => JSON.parse(line) as Arrival);
   const batches = pairBatches(arrivals, commits);
+  // The bridge's own histogram runs from the client's hand-over to the last part committed; the
+  // rest of delivery → committed is the Electric client reading and parsing the response.
+  const m1 = await scrape(pgsync.url);
+  const bridgeMs = (sample(m1, `${BATCH_COMMIT}_sum`) - sample(m0, `${BATCH_COMMIT}_sum`)) * 1000;
+  const bridgeBatches = sample(m1, `${BATCH_COMMIT}_count`) - sample(m0, `${BATCH_COMMIT}_count`);
   const statement = commitDurations(readFileSync(pgLog).subarray(logFrom).toString("utf8"));
   await pgsync.stop();
   await shape.stop();
@@ -143,6 +166,8 @@ async function round1(ctx: Context, p: StallParams, index: number) {
     rawMs: rawAt - l.done,
     insertMs: l.done - l.start,
     statement,
+    bridgeMs,
+    bridgeBatches,
   };
 }
 
@@ -160,7 +185,15 @@ export async function runStall(ctx: Context, p: StallParams): Promise<void> {
       insert_ms: r.insertMs,
       pgsync_after_commit_ms: r.pgsyncMs,
       raw_after_commit_ms: r.rawMs,
-      batches: r.batches.map((b) => [b.changes, round(b.delayMs)]),
+      // [changes, delivery → committed ms, delivery → first part committed ms, parts]
+      batches: r.batches.map((b) => [b.changes, round(b.delayMs), round(b.firstPartMs), b.parts]),
+      // Hand-over by the Electric client → last part committed, summed over the round's batches.
+      bridge_ms: round(r.bridgeMs),
+      bridge_batches: r.bridgeBatches,
+      // With one batch in the round: delivery → hand-over (the Electric client's read and parse).
+      ...(r.batches.length === 1 && r.bridgeBatches === 1
+        ? { client_parse_ms: round(r.batches[0]!.delayMs - r.bridgeMs) }
+        : {}),
       commit_statement_over_100ms: {
         bind_ms: r.statement.bindMs.map(round),
         execute_ms: r.statement.executeMs.map(round),
@@ -177,6 +210,14 @@ export async function runStall(ctx: Context, p: StallParams): Promise<void> {
     baseline: rawWorst,
     goal: GOAL_MAX_DELAY_MS,
     cmp: "<=",
+  });
+  addResult(ctx, {
+    id: "STALL_first",
+    name: "stall: worst Electric batch delivery → its first commit part (COMMIT_PART_MAX_CHANGES) committed and announced (baseline: delivery → whole batch committed, worst)",
+    value: Math.max(...rounds.flatMap((r) => r.batches.map((b) => b.firstPartMs))),
+    unit: "ms",
+    baseline: worst,
+    goal: null,
   });
   addResult(ctx, {
     id: "STALL_total",

@@ -55,16 +55,76 @@ export function resumeOptions(
 }
 
 /**
- * The Electric client's ShapeStream as an async iterable of batches. The client waits for its
- * subscriber before its next request, and the subscriber here waits until the consumer asks for
- * the next batch: one batch at a time per source. Iteration ends when `signal` aborts, throws the
- * stream's error, and closes the stream however the consumer leaves the loop.
+ * Whether the consumer holds a batch. A response that arrives meanwhile waits in
+ * {@link holdWhileBusy} until the consumer is done with it, unread.
+ */
+interface HandOff {
+  busy(): void;
+  free(): void;
+  whenFree(): Promise<void>;
+}
+
+function createHandOff(): HandOff {
+  let waiting: (() => void)[] | undefined;
+  return {
+    busy: () => {
+      waiting ??= [];
+    },
+    free: () => {
+      const resolvers = waiting ?? [];
+      waiting = undefined;
+      for (const resolve of resolvers) resolve();
+    },
+    whenFree: () => (waiting ? new Promise<void>((resolve) => waiting?.push(resolve)) : Promise.resolve()),
+  };
+}
+
+/**
+ * Wraps `base` so that a response is handed to the Electric client (which then reads, parses and
+ * publishes it) only once the consumer has finished the batch it holds. The request itself, and
+ * the server's work and the round trip behind it, overlap the consumer's commit; the body waits
+ * in the connection's buffers, so the process still holds one parsed batch per source.
+ */
+function holdWhileBusy(base: typeof fetch, handOff: HandOff): typeof fetch {
+  return async (input, init) => {
+    const response = await base(input, init);
+    await handOff.whenFree();
+    if (init?.signal?.aborted) {
+      await response.body?.cancel().catch(() => {});
+      throw init.signal.reason;
+    }
+    return response;
+  };
+}
+
+/**
+ * Messages from which a batch's commit is pipelined with the next request. A batch this large
+ * means the source is catching up: its commit takes long and the next response will be large,
+ * so the round trip and the server's work behind it are worth overlapping (bench P1). A smaller
+ * batch means the source is live: the next request goes out after the commit, so everything
+ * that arrived during the commit comes back in one response and one commit, where a pipelined
+ * long-poll would answer with the first change alone and split the rest into a further commit
+ * (bench P4: one commit costs more than a round trip on a busy state database).
+ */
+export const PIPELINE_MIN_MESSAGES = 500;
+
+/**
+ * The Electric client's ShapeStream as an async iterable of batches, one parsed batch at a time.
+ * The client waits for its subscriber before its next request. For a batch of at least
+ * `pipelineMinMessages` messages the subscriber is released as soon as the consumer takes the
+ * batch, so the next request (catch-up chunk or live long-poll) is in flight while the consumer
+ * commits; its response is handed to the client only when the consumer asks for the next batch
+ * ({@link holdWhileBusy}). A smaller batch releases the client once the consumer is done with it.
+ * Batches come in the stream's order. Iteration ends when `signal` aborts, throws the stream's
+ * error, and closes the stream however the consumer leaves the loop.
  */
 export async function* shapeBatches(
   options: ShapeBatchesOptions,
   signal: AbortSignal,
+  pipelineMinMessages = PIPELINE_MIN_MESSAGES,
 ): AsyncGenerator<ShapeBatch, void, undefined> {
   const streamAbort = new AbortController();
+  const handOff = createHandOff();
   let pending: { batch: ShapeBatch; release: () => void } | undefined;
   let failure: { error: unknown } | undefined;
   let wake: (() => void) | undefined;
@@ -80,7 +140,13 @@ export async function* shapeBatches(
   signal.addEventListener("abort", notify, { once: true });
   try {
     if (signal.aborted) return;
-    const stream = new ShapeStream<Row<unknown>>({ ...options, signal: streamAbort.signal, onError: fail });
+    const fetchClient = holdWhileBusy(options.fetchClient ?? fetch, handOff);
+    const stream = new ShapeStream<Row<unknown>>({
+      ...options,
+      fetchClient,
+      signal: streamAbort.signal,
+      onError: fail,
+    });
     stream.subscribe(
       (messages) =>
         new Promise<void>((release) => {
@@ -94,9 +160,13 @@ export async function* shapeBatches(
       if (failure) throw failure.error;
       if (pending) {
         const { batch, release } = pending;
-        yield batch;
         pending = undefined;
-        release();
+        const pipelined = batch.messages.length >= pipelineMinMessages;
+        handOff.busy();
+        if (pipelined) release();
+        yield batch;
+        handOff.free();
+        if (!pipelined) release();
         continue;
       }
       await new Promise<void>((resolve) => {
@@ -106,6 +176,7 @@ export async function* shapeBatches(
   } finally {
     signal.removeEventListener("abort", notify);
     streamAbort.abort();
+    handOff.free();
     pending?.release();
   }
 }

@@ -6,6 +6,7 @@ import {
   URL_NO_LONGER_ALLOWED,
 } from "../../src/bridge/bridge.js";
 import { ELECTRIC_PARAMS } from "../../src/bridge/electric-constants.js";
+import { PIPELINE_MIN_MESSAGES } from "../../src/bridge/shape-batches.js";
 import { createBackoff } from "../../src/domain/backoff.js";
 import { createLogger } from "../../src/logger.js";
 import { createMetrics } from "../../src/metrics.js";
@@ -234,5 +235,33 @@ describe("Bridge", () => {
     expect(h.fake.urls).toHaveLength(1);
     release();
     await waitFor(() => store.source(TENANT, REF).log.length === 2, { what: "second batch" });
+  });
+
+  it("should request the next batch during the commit of a large one, and hand it over only once that is committed", async () => {
+    let release: () => void = () => {};
+    const store = new InMemoryCursorStore();
+    store.gate = new Promise((r) => {
+      release = r;
+    });
+    const large = Array.from({ length: PIPELINE_MIN_MESSAGES }, (_, i) => insert(i + 1));
+    const h = startBridge(
+      serve(
+        shapeResponse({ offset: "1_0", messages: [...large, UP_TO_DATE] }),
+        shapeResponse({ offset: "2_0", messages: [insert(PIPELINE_MIN_MESSAGES + 1), UP_TO_DATE] }),
+      ),
+      { store },
+    );
+    store.add(TENANT, REF, { shapeHandle: "h1", shapeOffset: "0_0" });
+    await waitFor(() => store.commitsStarted === 1, { what: "first commit held" });
+    await waitFor(() => h.fake.urls.length === 2, { what: "the next request, during the commit" });
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(store.commitsStarted).toBe(1);
+    expect(store.source(TENANT, REF).log).toHaveLength(0);
+    release();
+    await waitFor(() => store.source(TENANT, REF).log.length === PIPELINE_MIN_MESSAGES + 1, {
+      what: "both batches, in order",
+    });
+    const last = store.source(TENANT, REF).log.at(-1) as { offset?: string } | undefined;
+    expect(last?.offset).toBe(`${PIPELINE_MIN_MESSAGES + 1}_0`);
   });
 });

@@ -71,6 +71,28 @@ describe("shapeBatches", () => {
     await expect(iterate()).rejects.toBeInstanceOf(FetchError);
   });
 
+  it("should make the next request while the consumer holds a batch of pipelineMinMessages, and yield in order", async () => {
+    const fake = new FakeFetch((url, n) => {
+      if (n === 0) return shapeResponse({ offset: "1_0", messages: [insert(1), UP_TO_DATE] });
+      if (n === 1 && url.searchParams.get("live") === "true") {
+        return shapeResponse({ offset: "2_0", messages: [insert(2), UP_TO_DATE] });
+      }
+      return "hang";
+    });
+    const aborter = new AbortController();
+    const batches = shapeBatches(options(fake), aborter.signal, 1)[Symbol.asyncIterator]();
+    const first = await batches.next();
+    // Still holding the first batch (its commit in flight): the live request is already made.
+    await waitFor(() => fake.urls.length >= 2, { what: "the live request during the first batch" });
+    expect(fake.urls[1]?.searchParams.get("live")).toBe("true");
+    expect(fake.urls[1]?.searchParams.get("offset")).toBe("1_0");
+    const second = await batches.next();
+    expect([first.value?.offset, second.value?.offset]).toEqual(["1_0", "2_0"]);
+    expect(second.value?.messages.length).toBe(2);
+    aborter.abort();
+    await batches.return(undefined);
+  });
+
   it("should close the stream when the consumer leaves the loop", async () => {
     const fake = new FakeFetch((url) =>
       url.searchParams.get("live") === "true"

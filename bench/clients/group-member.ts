@@ -6,8 +6,10 @@
  *   `max_changes_per_wake` 1, debounce 0, ordering `--ordering`, `--max-in-flight` each), one
  *   HTTP/2 connection per member. Every member handles its deliveries one after another and
  *   acknowledges each with its own AckWakes call (awaited) before taking the next; with
- *   `--ack-batch B > 1` it instead acknowledges once B deliveries are waiting or no further
- *   delivery is buffered. Prints `ready <epoch ms>` when every member received ConsumeReady, and
+ *   `--pipeline` it sends each delivery's own AckWakes call as soon as the delivery is handled and
+ *   takes the next without waiting for the answer (the server's max_in_flight bounds how many are
+ *   outstanding); with `--ack-batch B > 1` it instead acknowledges once B deliveries are waiting
+ *   or no further delivery is buffered. Prints `ready <epoch ms>` when every member received ConsumeReady, and
  *   `done <epoch ms> {stats}` once `--expect` deliveries are acknowledged.
  * - `--mode watch`: one WatchWakes stream (start earliest, `max_changes_per_wake` 1, debounce 0);
  *   `done` once `--expect` wakes arrived. The baseline.
@@ -34,6 +36,7 @@ const program = new Command()
   .option("--max-in-flight <n>", "max_in_flight per member", Number, 16)
   .option("--ordering <o>", "key, source or none", "key")
   .option("--ack-batch <n>", "deliveries acknowledged per AckWakes call at most", Number, 1)
+  .option("--pipeline", "ack each delivery with its own call without awaiting it", false)
   .requiredOption("--expect <n>", "deliveries (or wakes) to wait for", Number)
   .parse();
 const o = program.opts<{
@@ -46,6 +49,7 @@ const o = program.opts<{
   maxInFlight: number;
   ordering: "key" | "source" | "none";
   ackBatch: number;
+  pipeline: boolean;
   expect: number;
 }>();
 
@@ -117,8 +121,7 @@ async function member(index: number): Promise<void> {
   const pending: { id: string; wakeId: string }[] = [];
   let flushing: Promise<void> | undefined;
   let scheduled = false;
-  const flush = async () => {
-    const batch = pending.splice(0, pending.length);
+  const settle = async (batch: { id: string; wakeId: string }[]) => {
     if (batch.length === 0) return;
     const sent = now();
     const { results } = await client.ackWakes({ group: o.group, deliveryIds: batch.map((b) => b.id) });
@@ -133,6 +136,7 @@ async function member(index: number): Promise<void> {
     });
     if (acknowledged >= o.expect) finish();
   };
+  const flush = () => settle(pending.splice(0, pending.length));
   // Batched mode: acknowledge when B deliveries wait, or once the frames already buffered are read.
   const later = () => {
     if (scheduled) return;
@@ -167,7 +171,12 @@ async function member(index: number): Promise<void> {
     firstFrameAt ||= at;
     if (lastAt > 0) cycleMs.push(at - lastAt);
     lastAt = at;
-    pending.push({ id: e.value.deliveryId, wakeId: e.value.wake?.wakeId ?? "" });
+    const handled = { id: e.value.deliveryId, wakeId: e.value.wake?.wakeId ?? "" };
+    if (o.pipeline) {
+      void settle([handled]).catch(fail);
+      continue;
+    }
+    pending.push(handled);
     if (o.ackBatch <= 1) await flush();
     else if (pending.length >= o.ackBatch) flushing = (flushing ?? Promise.resolve()).then(flush).catch(fail);
     else later();

@@ -40,8 +40,14 @@ function idArrays(ids: readonly string[]) {
 const REQ = `unnest($3::text[], $4::bigint[], $5::bigint[], $6::int[], $7::bigint[], $8::int[])
   AS r(source_ref, first_seq, last_seq, attempt, incarnation, i)`;
 
-/** Matches a delivery row (d) and its group source (s) to a request id (r). */
-const MATCH = `d.tenant = $1 AND d.group_name = $2 AND d.source_ref = r.source_ref AND d.first_seq = r.first_seq
+/**
+ * Matches a delivery row (d) and its group source (s) to a request id (r). The `= ANY` terms
+ * repeat the join on the primary key's columns so that every plan, generic ones included, probes
+ * the index for exactly the requested rows: with the join alone, a plan built on the stale
+ * estimates of this fast-churning table scanned all of a group's deliveries once per id.
+ */
+const MATCH = `d.tenant = $1 AND d.group_name = $2 AND d.source_ref = ANY($3::text[]) AND d.first_seq = ANY($4::bigint[])
+  AND d.source_ref = r.source_ref AND d.first_seq = r.first_seq
   AND d.last_seq = r.last_seq AND d.attempt = r.attempt
   AND s.tenant = d.tenant AND s.group_name = d.group_name AND s.source_ref = d.source_ref
   AND s.incarnation = r.incarnation`;
@@ -98,12 +104,13 @@ export async function ackDeliveries(
   const { values } = idArrays(ids);
   // One statement (its own transaction): acknowledging needs no lock (see PgConsumerGroupStore),
   // and a group deleted meanwhile has no deliveries left to delete.
-  const { rows } = await db.query<{ found: boolean; done: [number, string][] | null }>(
-    `WITH done AS (DELETE FROM ${T.deliveries} d USING ${REQ}, ${T.sources} s WHERE ${MATCH} RETURNING r.i, d.state)
+  const { rows } = await db.query<{ found: boolean; done: [number, string][] | null }>({
+    name: "pgsync-group-ack",
+    text: `WITH done AS (DELETE FROM ${T.deliveries} d USING ${REQ}, ${T.sources} s WHERE ${MATCH} RETURNING r.i, d.state)
      SELECT EXISTS (SELECT 1 FROM ${T.groups} WHERE tenant = $1 AND group_name = $2) AS found,
        (SELECT json_agg(json_build_array(i, state)) FROM done) AS done`,
-    [tenant, group, ...values],
-  );
+    values: [tenant, group, ...values],
+  });
   if (!rows[0]?.found) throw new ConsumerGroupNotFoundError(group);
   for (const [i, state] of rows[0].done ?? []) statuses[i] = state === "dead" ? "discarded" : "acknowledged";
   await classifyRest(db, tenant, group, values, statuses);

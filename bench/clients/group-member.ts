@@ -11,6 +11,9 @@
  *   outstanding); with `--ack-batch B > 1` it instead acknowledges once B deliveries are waiting
  *   or no further delivery is buffered. Prints `ready <epoch ms>` when every member received ConsumeReady, and
  *   `done <epoch ms> {stats}` once `--expect` deliveries are acknowledged.
+ * - `--mode client`: the same members through the TypeScript client's `consume()`, each delivery
+ *   `ack()`ed as soon as it arrives and not awaited before the next (the client batches the acks
+ *   made within one timer turn into one AckWakes call; each ack resolves with its own outcome).
  * - `--mode watch`: one WatchWakes stream (start earliest, `max_changes_per_wake` 1, debounce 0);
  *   `done` once `--expect` wakes arrived. The baseline.
  *
@@ -21,6 +24,7 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { Command } from "commander";
+import { consume, createPgSyncClient, type GroupDelivery } from "../../clients/ts-runtime/src/index.js";
 import { Ordering, SettleStatus } from "../../gen/pgsync/v1/consumer_group_pb.js";
 import { PgSyncService } from "../../gen/pgsync/v1/pg_sync_service_pb.js";
 import { StartPosition } from "../../gen/pgsync/v1/wake_pb.js";
@@ -30,7 +34,7 @@ const program = new Command()
   .requiredOption("--url <url>", "pg-sync base URL")
   .requiredOption("--token <token>", "bearer token")
   .requiredOption("--ref <ref>", "source ref")
-  .option("--mode <mode>", "group or watch", "group")
+  .option("--mode <mode>", "group, client or watch", "group")
   .option("--group <name>", "group name", "p11")
   .option("--members <n>", "members (group mode)", Number, 4)
   .option("--max-in-flight <n>", "max_in_flight per member", Number, 16)
@@ -43,7 +47,7 @@ const o = program.opts<{
   url: string;
   token: string;
   ref: string;
-  mode: "group" | "watch";
+  mode: "group" | "client" | "watch";
   group: string;
   members: number;
   maxInFlight: number;
@@ -183,6 +187,47 @@ async function member(index: number): Promise<void> {
   }
 }
 
+/** A member through the TypeScript client: ack() every delivery at once, without awaiting it. */
+async function clientMember(index: number): Promise<void> {
+  perMember[index] = 0;
+  const client = createPgSyncClient({ baseUrl: o.url, token: o.token });
+  let lastAt = 0;
+  const settle = async (d: GroupDelivery, sent: number) => {
+    const outcome = await d.ack();
+    ackRttMs.push(now() - sent);
+    if (outcome !== "acknowledged") return;
+    const wakeId = d.wake?.wakeId ?? "";
+    if (wakeIds.has(wakeId)) duplicates++;
+    wakeIds.add(wakeId);
+    acknowledged++;
+    perMember[index]!++;
+    if (acknowledged >= o.expect) finish();
+  };
+  const deliveries = consume(
+    client,
+    {
+      group: o.group,
+      sourceRefs: [o.ref],
+      maxChangesPerWake: 1,
+      maxInFlight: o.maxInFlight,
+      ordering: o.ordering,
+      start: "earliest",
+      memberName: `m${index}`,
+      signal: abort.signal,
+    },
+    () => {
+      if (++ready === o.members) console.log(`ready ${Date.now()}`);
+    },
+  );
+  for await (const d of deliveries) {
+    const at = now();
+    firstFrameAt ||= at;
+    if (lastAt > 0) cycleMs.push(at - lastAt);
+    lastAt = at;
+    void settle(d, at).catch(fail);
+  }
+}
+
 process.on("SIGTERM", () => {
   abort.abort();
   process.exit(0);
@@ -193,4 +238,7 @@ function fail(err: unknown): void {
   process.exit(1);
 }
 if (o.mode === "watch") await watch().catch(fail);
-else await Promise.all(Array.from({ length: o.members }, (_, i) => member(i).catch(fail)));
+else {
+  const run = o.mode === "client" ? clientMember : member;
+  await Promise.all(Array.from({ length: o.members }, (_, i) => run(i).catch(fail)));
+}

@@ -19,9 +19,6 @@ const MAX_CLAIM_ROUNDS = 4;
 /** After that, the members look again this much later (another claim is making progress). */
 const LOST_RETRY_MS = 5;
 
-/** Deadlock detected: two claims of several sources bumped them in different orders. */
-const DEADLOCK = "40P01";
-
 /** A member a claim serves, with its free room. */
 interface ClaimWant {
   readonly input: ClaimInput;
@@ -62,9 +59,10 @@ interface WriteResult {
 }
 
 /**
- * The write statement: moves every claimed source's claim version on from the value read (the
- * compare-and-set; a claim that committed since moved it already, and then this one writes
- * nothing), dead-letters and marks the picks in flight for their owners, all or nothing. The
+ * The write statement, run under the group sources' row locks once their versions are found
+ * unchanged since the read: moves every claimed source's claim version on (with the same
+ * compare-and-set, as a second guard), dead-letters and marks the picks in flight for their
+ * owners, all or nothing. The
  * `= ANY` terms make every plan probe the primary key for exactly the picked rows (see MATCH in
  * pg-consumer-group-settle.ts).
  */
@@ -89,26 +87,46 @@ const WRITE = `WITH v AS (
     WHERE d.tenant = $1 AND d.group_name = $2 AND d.source_ref = ANY($9::text[]) AND d.first_seq = ANY($10::bigint[])
       AND d.source_ref = r.source_ref AND d.first_seq = r.first_seq AND d.state <> 'dead' AND (SELECT won FROM won)
     RETURNING ${DELIVERY_COLUMNS}, d.member_id)
-  SELECT (SELECT won FROM won) AS won, (SELECT count(*) FROM dead) AS dead_count, m.*
+  SELECT (SELECT won FROM won) AS won, (SELECT count(*) FROM v) AS vc, txid_current() AS tx, (SELECT json_agg(json_build_array(source_ref, claim_version)) FROM ${T.sources} WHERE tenant = $1 AND group_name = $2) AS sv, (SELECT count(*) FROM dead) AS dead_count, m.*
   FROM (SELECT 1) AS one LEFT JOIN marked m ON true`;
 
+/** Locks the claimed group sources (in source order, so claims never deadlock); their versions. */
+const LOCK = `SELECT source_ref, claim_version::text AS version FROM ${T.sources}
+  WHERE tenant = $1 AND group_name = $2 AND source_ref = ANY($3) ORDER BY source_ref FOR UPDATE`;
+
 async function writeClaim(
-  db: Pick<pg.Pool, "query">,
+  pool: pg.Pool,
   input: ClaimInput,
   state: ClaimState,
   pick: ClaimSelection<ViewRow>,
   owners: readonly string[],
 ): Promise<WriteResult> {
   const claim = pick.claim.slice(0, owners.length);
+  const refs = [...state.sources.keys()].sort();
+  const c = await pool.connect();
   try {
-    const { rows } = await db.query<DeliveryRow & { member_id: string; won: boolean }>({
+    await c.query("BEGIN");
+    // The version check under the row locks: a claim that committed since the read moved one.
+    const locked = await c.query<{ source_ref: string; version: string }>({
+      name: "pgsync-group-claim-lock",
+      text: LOCK,
+      values: [input.tenant, input.group, refs],
+    });
+    const same =
+      locked.rows.length === refs.length &&
+      locked.rows.every((r) => state.sources.get(r.source_ref)?.version === r.version);
+    if (!same) {
+      await c.query("ROLLBACK");
+      return { won: false, marked: [] };
+    }
+    const { rows } = await c.query<DeliveryRow & { member_id: string; won: boolean }>({
       name: "pgsync-group-claim-write",
       text: WRITE,
       values: [
         input.tenant,
         input.group,
-        [...state.sources.keys()],
-        [...state.sources.values()].map((s) => s.version),
+        refs,
+        refs.map((ref) => state.sources.get(ref)?.version ?? "0"),
         pick.deadLetter.map((d) => d.sourceRef),
         pick.deadLetter.map((d) => d.firstSeq.toString()),
         state.ackTimeoutMs,
@@ -117,17 +135,20 @@ async function writeClaim(
         claim.map((d) => d.firstSeq.toString()),
       ],
     });
+    await c.query("COMMIT");
     const won = rows[0]?.won === true;
     return { won, marked: won ? rows.filter((r) => r.source_ref !== null) : [] };
   } catch (err) {
-    if ((err as { code?: unknown }).code === DEADLOCK) return { won: false, marked: [] };
+    await c.query("ROLLBACK").catch(() => {});
     throw err;
+  } finally {
+    c.release();
   }
 }
 
 /** One read-decide-write round; undefined when another claim came first. */
 async function claimRound(
-  db: Pick<pg.Pool, "query">,
+  db: pg.Pool,
   inputs: readonly ClaimInput[],
   state: ClaimState,
 ): Promise<ClaimOutcome[] | undefined> {
@@ -195,16 +216,17 @@ function groupByMember(rows: readonly (DeliveryRow & { member_id: string })[], s
  * Claims deliveries for one or more members of a group that consume the same sources: up to each
  * member's free room, by the group's ordering rules (`selectClaims`, deciding once for the
  * members' total room, so the rules hold across them exactly as for one member), dead-lettering
- * those past `max_deliveries`. Optimistic, in two statements and no open transaction: one read
- * (settings, held counts, candidates and the sources' claim versions, from one snapshot), then
- * one write guarded by those versions. Claims of a group source thus take effect one after
- * another, each deciding from everything the previous ones wrote; a claim that lost the race
- * reads again. Acks, nacks and closed streams only ever make deliveries *more* claimable, so they
+ * those past `max_deliveries`. Optimistic: one read outside any transaction (settings, held
+ * counts, candidates and the sources' claim versions, from one snapshot), then a short
+ * transaction that locks the group sources (`FOR UPDATE`, in source order), checks their
+ * versions are still those read and writes in one statement that moves them on. Claims of a
+ * group source thus take effect one after another, each deciding from everything the previous
+ * ones wrote; a claim that lost the race reads again. Acks, nacks and closed streams only ever make deliveries *more* claimable, so they
  * need no guard: a claim that read an older state errs on the side of holding back. This is
  * what keeps the ordering guarantees with several members on several replicas.
  */
 export async function claimDeliveries(
-  db: Pick<pg.Pool, "query">,
+  db: pg.Pool,
   inputs: readonly ClaimInput[],
   ordering: Ordering | undefined,
 ): Promise<ClaimOutcome[]> {

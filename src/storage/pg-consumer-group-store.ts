@@ -21,12 +21,12 @@ import { ackDeliveries, describeGroup, nackDeliveries } from "./pg-consumer-grou
 /**
  * {@link ConsumerGroupStore} over the `pgsync.consumer_*` tables. Claims take effect one after
  * another per group source: a claim reads the unfinished deliveries with the group sources'
- * claim versions, applies the ordering rules (`selectClaims`) and marks its picks in flight in
- * a write that moves those versions on, and writes nothing when another claim moved one first
- * (then it reads again; see `claimDeliveries`). Acks, nacks and released streams only ever make
- * deliveries *more* claimable, so they need no guard: a claim that read an older state errs on
- * the side of holding back. This is what keeps the ordering guarantees with several members on
- * several replicas.
+ * claim versions, applies the ordering rules (`selectClaims`), then locks the group sources,
+ * checks the versions are unchanged and marks its picks in flight while moving them on; when
+ * another claim came first it reads again (see `claimDeliveries`). Acks, nacks and released
+ * streams only ever make deliveries *more* claimable, so they need no lock: a claim that read
+ * an older state errs on the side of holding back. This is what keeps the ordering guarantees
+ * with several members on several replicas.
  */
 export class PgConsumerGroupStore implements ConsumerGroupStore {
   readonly #pool: pg.Pool;

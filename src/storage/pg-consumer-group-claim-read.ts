@@ -23,56 +23,77 @@ export interface ClaimState {
   readonly held: readonly { readonly held: number; readonly next: Date | undefined }[];
   /** The unfinished deliveries the ordering rules need to decide, no more. */
   readonly candidates: readonly DeliveryRow[];
-  /** ORDERING_NONE only: the earliest retry time or deadline after now among the rest. */
+  /** The earliest time more may become claimable that the candidates do not show (see NEXT). */
   readonly nextAt: Date | undefined;
 }
 
 const BASE = `d.tenant = $1 AND d.group_name = $2 AND d.source_ref = ANY($3)`;
 const ACTIVE = `d.state = 'in_flight' AND d.ack_deadline > now()`;
 
+/** Per member ($4 ids, $5 max_in_flight): active deliveries held, earliest deadline, free room. */
+const HELD = `SELECT m.i, coalesce(h.held, 0) AS held, h.next, greatest(0, m.max_in_flight - coalesce(h.held, 0)) AS room
+  FROM unnest($4::text[], $5::int[]) WITH ORDINALITY AS m(member_id, max_in_flight, i),
+  LATERAL (SELECT count(*)::int AS held, min(ack_deadline) AS next FROM ${T.deliveries}
+    WHERE tenant = $1 AND group_name = $2 AND member_id = m.member_id AND state = 'in_flight'
+      AND ack_deadline > now()) h`;
+
+/** The members' total free room. */
+const ROOM = `(SELECT coalesce(sum(x.room), 0)::int FROM (${HELD}) x)`;
+
 /**
- * Candidate rows per ordering ($1 tenant, $2 group, $3 refs, $5 scan limit):
- * - key: the active deliveries, and per source the oldest waiting ones. A waiting delivery's
- *   fate depends only on the active ones and the waiting ones older than it, which such a prefix
- *   always holds; deliveries past the prefix wait for a later claim (never claimed out of order);
+ * Candidate rows per ordering ($1 tenant, $2 group, $3 refs):
+ * - key: per source the oldest waiting deliveries (at least KEY_SCAN_MIN_ROWS, or
+ *   KEY_SCAN_ROWS_PER_ROOM per free slot), and the active deliveries sharing a key with one of
+ *   them. A waiting delivery's fate depends only on the active ones sharing its keys and the
+ *   waiting ones older than it, which such a prefix always holds; deliveries past the prefix
+ *   wait for a later claim (never claimed out of order);
  * - source: the active deliveries and the oldest waiting one per source decide everything;
- * - none: the ready deliveries, oldest first.
+ * - none: the ready deliveries, oldest first, as many as the members have room for.
  */
 const CANDIDATES: Record<Ordering, string> = {
-  key: `(SELECT ${DELIVERY_COLUMNS} FROM ${T.deliveries} d WHERE ${BASE} AND ${ACTIVE})
-    UNION ALL (SELECT w.* FROM unnest($3::text[]) AS r(ref), LATERAL (
-      SELECT ${DELIVERY_COLUMNS} FROM ${T.deliveries} d
-      WHERE d.tenant = $1 AND d.group_name = $2 AND d.source_ref = r.ref AND d.state <> 'dead'
-        AND NOT (${ACTIVE}) ORDER BY d.first_seq LIMIT $5) w)`,
+  key: `WITH waiting AS (
+      SELECT w.* FROM unnest($3::text[]) AS r(ref), LATERAL (
+        SELECT ${DELIVERY_COLUMNS} FROM ${T.deliveries} d
+        WHERE d.tenant = $1 AND d.group_name = $2 AND d.source_ref = r.ref AND d.state <> 'dead'
+          AND NOT (${ACTIVE}) ORDER BY d.first_seq
+        LIMIT greatest(${KEY_SCAN_MIN_ROWS}, ${KEY_SCAN_ROWS_PER_ROOM} * ${ROOM})) w)
+    SELECT * FROM waiting
+    UNION ALL (SELECT ${DELIVERY_COLUMNS} FROM ${T.deliveries} d WHERE ${BASE} AND ${ACTIVE}
+      AND d.keys && (SELECT coalesce(array_agg(k), '{}') FROM waiting, unnest(waiting.keys) AS k))`,
   source: `(SELECT DISTINCT ON (d.source_ref) ${DELIVERY_COLUMNS} FROM ${T.deliveries} d
       WHERE ${BASE} AND d.state <> 'dead' AND NOT (${ACTIVE}) ORDER BY d.source_ref, d.first_seq)
     UNION ALL (SELECT ${DELIVERY_COLUMNS} FROM ${T.deliveries} d WHERE ${BASE} AND ${ACTIVE})`,
   none: `SELECT ${DELIVERY_COLUMNS} FROM ${T.deliveries} d
     WHERE ${BASE} AND ((d.state = 'pending' AND d.available_at <= now())
       OR (d.state = 'in_flight' AND d.ack_deadline <= now()))
-    ORDER BY d.source_ref, d.first_seq LIMIT $5`,
+    ORDER BY d.source_ref, d.first_seq LIMIT ${ROOM}`,
 };
 
-const NONE_NEXT = `(SELECT min(CASE WHEN d.state = 'pending' THEN d.available_at ELSE d.ack_deadline END)
-  FROM ${T.deliveries} d WHERE ${BASE} AND d.state <> 'dead'
-    AND CASE WHEN d.state = 'pending' THEN d.available_at ELSE d.ack_deadline END > now())`;
+/**
+ * The earliest time more may become claimable that the candidates do not show: for `none` the
+ * earliest retry time or deadline after now, for `key` the earliest deadline of an active
+ * delivery (most active ones are not read).
+ */
+const NEXT: Record<Ordering, string> = {
+  none: `(SELECT min(CASE WHEN d.state = 'pending' THEN d.available_at ELSE d.ack_deadline END)
+    FROM ${T.deliveries} d WHERE ${BASE} AND d.state <> 'dead'
+      AND CASE WHEN d.state = 'pending' THEN d.available_at ELSE d.ack_deadline END > now())`,
+  key: `(SELECT min(d.ack_deadline) FROM ${T.deliveries} d WHERE ${BASE} AND ${ACTIVE})`,
+  source: "NULL::timestamptz",
+};
 
 /**
  * The read statement of a claim for `ordering`: one row per candidate (or one row of nulls), each
  * carrying the group's settings, the time, the sources' claim versions and the members' held
- * counts ($4 member ids). Zero rows when the group does not exist.
+ * counts. Zero rows when the group does not exist.
  */
 function readStatement(ordering: Ordering): string {
   return `SELECT g.ordering AS g_ordering, g.max_deliveries AS g_max_deliveries,
       g.ack_timeout_ms AS g_ack_timeout_ms, now() AS g_now,
       (SELECT json_agg(json_build_array(s.source_ref, s.incarnation::text, s.claim_version::text))
         FROM ${T.sources} s WHERE s.tenant = $1 AND s.group_name = $2 AND s.source_ref = ANY($3)) AS g_sources,
-      (SELECT json_agg(json_build_array(coalesce(h.held, 0), h.next) ORDER BY m.i)
-        FROM unnest($4::text[]) WITH ORDINALITY AS m(member_id, i),
-        LATERAL (SELECT count(*)::int AS held, min(ack_deadline) AS next FROM ${T.deliveries}
-          WHERE tenant = $1 AND group_name = $2 AND member_id = m.member_id AND state = 'in_flight'
-            AND ack_deadline > now()) h) AS g_held,
-      ${ordering === "none" ? NONE_NEXT : "NULL::timestamptz"} AS g_next, c.*
+      (SELECT json_agg(json_build_array(x.held, x.next) ORDER BY x.i) FROM (${HELD}) x) AS g_held,
+      ${NEXT[ordering]} AS g_next, c.*
     FROM ${T.groups} g LEFT JOIN LATERAL (${CANDIDATES[ordering]}) c ON true
     WHERE g.tenant = $1 AND g.group_name = $2`;
 }
@@ -98,16 +119,16 @@ export async function readClaimState(
   ordering: Ordering,
 ): Promise<ClaimState> {
   const first = inputs[0] as ClaimInput;
-  const most = inputs.reduce((n, x) => n + x.maxInFlight, 0);
-  const scan = ordering === "none" ? most : Math.max(KEY_SCAN_MIN_ROWS, most * KEY_SCAN_ROWS_PER_ROOM);
   const { rows } = await db.query<ReadRow>({
     name: `pgsync-group-claim-read-${ordering}`,
     text: readStatement(ordering),
-    // The source ordering's statement has no scan limit ($5).
-    values: [first.tenant, first.group, first.sourceRefs, inputs.map((x) => x.memberId), scan].slice(
-      0,
-      ordering === "source" ? 4 : 5,
-    ),
+    values: [
+      first.tenant,
+      first.group,
+      first.sourceRefs,
+      inputs.map((x) => x.memberId),
+      inputs.map((x) => x.maxInFlight),
+    ],
   });
   const head = rows[0];
   if (!head) throw new ConsumerGroupNotFoundError(first.group);

@@ -91,6 +91,8 @@ function finish(extra: Record<string, unknown> = {}): never {
     per_member: perMember,
     ack_rtt_ms: quantiles(ackRttMs),
     cycle_ms: quantiles(cycleMs),
+    // This process's own CPU (user + system), so a run bound by the client shows.
+    client_cpu_s: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 10_000) / 100,
     ...extra,
   };
   console.log(`done ${Date.now()} ${JSON.stringify(stats)}`);

@@ -3,10 +3,14 @@
  * consumed with `max_changes_per_wake` 1 (one wake per change) from the start of the log.
  *
  * - Baseline: one WatchWakes stream reading the same backlog (wakes/s, first wake → Nth wake).
- * - P11: 4 members of one group (ordering key, max_in_flight 16, one HTTP/2 connection each), each
- *   handling its deliveries one after another and acknowledging every one with its own AckWakes
- *   call before taking the next: acknowledged wakes/s, first delivery → Nth acknowledgement.
- * - P11_batched: the same with a member's waiting deliveries acknowledged together (≤ 16 per call).
+ * - Four throughput runs (THROUGHPUT_RUNS), each 4 members of a group of its own (ordering key, one
+ *   HTTP/2 connection each) handling their deliveries one after another and acknowledging every
+ *   one: acknowledged wakes/s, first delivery → Nth acknowledgement. P11 goes through the
+ *   TypeScript client's `consume()` with each delivery `ack()`ed as handled and not awaited
+ *   (the client batches the acks of one timer turn into one call), max_in_flight 200;
+ *   P11_inflight16 the same with max_in_flight 16; P11_per_call sends one AckWakes call per
+ *   delivery, not awaited; P11_batched acknowledges a member's waiting deliveries in one awaited
+ *   call.
  * - P11_cycle_p99: 4 members with max_in_flight 1, so every next delivery waits for the previous
  *   ack: p99 of delivery → ack answered → next delivery, per member.
  */
@@ -114,7 +118,38 @@ async function backlog(
   return sourceRef;
 }
 
-/** Runs P11 and adds P11, P11_batched and P11_cycle_p99. */
+/**
+ * The throughput runs, each a group of its own reading the whole backlog. Every member handles
+ * its deliveries one after another and acknowledges every one; what differs is how.
+ */
+const THROUGHPUT_RUNS: readonly { id: string; group: string; what: string; args: readonly string[] }[] = [
+  {
+    id: "P11",
+    group: "p11",
+    what: "TS client consume(), every delivery ack()ed as handled, not awaited, max_in_flight 200",
+    args: ["--mode", "client", "--max-in-flight", "200"],
+  },
+  {
+    id: "P11_inflight16",
+    group: "p11-inflight16",
+    what: "as P11 with max_in_flight 16",
+    args: ["--mode", "client", "--max-in-flight", "16"],
+  },
+  {
+    id: "P11_per_call",
+    group: "p11-per-call",
+    what: "raw client, one AckWakes call per delivery sent as handled, not awaited, max_in_flight 16",
+    args: ["--pipeline", "--max-in-flight", "16"],
+  },
+  {
+    id: "P11_batched",
+    group: "p11-batched",
+    what: "raw client, a member's waiting deliveries acknowledged in one awaited call (≤ 16), max_in_flight 16",
+    args: ["--ack-batch", "16", "--max-in-flight", "16"],
+  },
+];
+
+/** Runs P11 and adds P11, P11_inflight16, P11_per_call, P11_batched and P11_cycle_p99. */
 export async function runGroups(ctx: Context, p: GroupsParams): Promise<void> {
   ctx.parameters.groups = p;
   const url = await ctx.cluster.createDatabase("groups", { synchronousCommit: true });
@@ -127,20 +162,32 @@ export async function runGroups(ctx: Context, p: GroupsParams): Promise<void> {
   const meter = cpuMeterFor(ctx, shape.pid, pgsync.pid);
   ctx.log(`P11: ${p.rows}-change backlog on one source`);
   const ref = await backlog(ctx, url, sql, pgsync, p.rows);
+  const results: Record<string, unknown> = {};
   const members = ["--members", String(p.members)];
 
   ctx.log("P11 baseline: one WatchWakes stream reads the backlog");
   const watch = await consumeRun(ctx, meter, pgsync, ref, p.rows, ["--mode", "watch"]);
-  ctx.log(`P11: ${p.members} members, ordering key, every delivery acknowledged before the next`);
-  const single = await consumeRun(ctx, meter, pgsync, ref, p.rows, [...members, "--group", "p11-single"]);
-  ctx.log(`P11_batched: ${p.members} members, waiting deliveries acknowledged together (≤ 16 per call)`);
-  const batched = await consumeRun(ctx, meter, pgsync, ref, p.rows, [
-    ...members,
-    "--group",
-    "p11-batched",
-    "--ack-batch",
-    "16",
-  ]);
+  ctx.breakdown.P11 = results;
+  results.watch = { wakes_per_s: round(watch.perSecond), cpu_s: watch.cpu };
+  for (const run of THROUGHPUT_RUNS) {
+    ctx.log(`${run.id}: ${p.members} members, ${run.what}`);
+    const r = await consumeRun(ctx, meter, pgsync, ref, p.rows, [
+      ...members,
+      "--group",
+      run.group,
+      ...run.args,
+    ]);
+    if (r.stats.duplicates > 0) throw new Error(`${run.id}: ${r.stats.duplicates} wakes acknowledged twice`);
+    results[run.id] = { acks_per_s: round(r.perSecond), ...r.stats, cpu_s: r.cpu };
+    addResult(ctx, {
+      id: run.id,
+      name: `consumer group: acknowledged wakes/s, ${p.members} members, ${run.what} (baseline: one WatchWakes stream, same backlog)`,
+      value: r.perSecond,
+      unit: "acks/s",
+      baseline: watch.perSecond,
+      goal: GOAL_ACKS_PER_S,
+    });
+  }
   ctx.log(`P11_cycle: ${p.members} members, max_in_flight 1`);
   const cycle = await consumeRun(ctx, meter, pgsync, ref, p.latencyRows, [
     ...members,
@@ -149,31 +196,9 @@ export async function runGroups(ctx: Context, p: GroupsParams): Promise<void> {
     "--max-in-flight",
     "1",
   ]);
-  ctx.breakdown.P11 = {
-    watch: { wakes_per_s: round(watch.perSecond), cpu_s: watch.cpu },
-    single: { acks_per_s: round(single.perSecond), ...single.stats, cpu_s: single.cpu },
-    batched: { acks_per_s: round(batched.perSecond), ...batched.stats, cpu_s: batched.cpu },
-    cycle: { ...cycle.stats, cpu_s: cycle.cpu },
-  };
-  for (const run of [single, batched, cycle]) {
-    if (run.stats.duplicates > 0) throw new Error(`P11: ${run.stats.duplicates} wakes acknowledged twice`);
-  }
-  addResult(ctx, {
-    id: "P11",
-    name: `consumer group: acknowledged wakes/s, ${p.members} members acking every delivery (baseline: one WatchWakes stream, same backlog)`,
-    value: single.perSecond,
-    unit: "acks/s",
-    baseline: watch.perSecond,
-    goal: GOAL_ACKS_PER_S,
-  });
-  addResult(ctx, {
-    id: "P11_batched",
-    name: `consumer group: acknowledged wakes/s, ${p.members} members, a member's waiting deliveries acked in one call (baseline: WatchWakes)`,
-    value: batched.perSecond,
-    unit: "acks/s",
-    baseline: watch.perSecond,
-    goal: GOAL_ACKS_PER_S,
-  });
+  if (cycle.stats.duplicates > 0)
+    throw new Error(`P11_cycle: ${cycle.stats.duplicates} wakes acknowledged twice`);
+  results.cycle = { ...cycle.stats, cpu_s: cycle.cpu };
   addResult(ctx, {
     id: "P11_cycle_p99",
     name: "consumer group: delivery → ack → next delivery p99, max_in_flight 1 (baseline: AckWakes round trip p99)",

@@ -5,7 +5,7 @@ import {
   type GroupRecord,
   type GroupSettings,
 } from "./consumer-group.js";
-import type { ConsumerGroupStore } from "./consumer-group-store.js";
+import type { ClaimInput, ClaimOutcome, ConsumerGroupStore } from "./consumer-group-store.js";
 import type { ChangeEntry } from "./log-entry.js";
 import type { ChangeLogReader } from "./ports.js";
 import type { SourceRecord } from "./source.js";
@@ -89,6 +89,8 @@ export interface GroupMemberDeps {
   /** Longest idle wait before looking for work again (work may come from other replicas). */
   readonly pollIntervalMs: number;
   readonly store: ConsumerGroupStore;
+  /** Claims for this member; default `store.claim` (the service joins concurrent claims). */
+  readonly claim?: (input: ClaimInput) => Promise<ClaimOutcome>;
   readonly reader: ChangeLogReader;
   readonly signals: GroupSignals;
 }
@@ -126,6 +128,7 @@ export class GroupMember {
   /** Frames until `signal` aborts; throws ConsumerGroupNotFoundError when the group is deleted. */
   async *frames(signal: AbortSignal): AsyncGenerator<MemberFrame> {
     const { group, memberId, store, signals, heartbeatIntervalMs } = this.#deps;
+    const claim = this.#deps.claim ?? ((input: ClaimInput) => store.claim(input));
     const key = groupKey(group.tenant, group.group);
     await store.addMember(group.tenant, group.group, memberId, this.#deps.memberName);
     try {
@@ -136,18 +139,19 @@ export class GroupMember {
       while (!signal.aborted) {
         const generation = signals.generation(key);
         const refilling = deferredSince === undefined || Date.now() - deferredSince < REFILL_DELAY_MS;
-        const outcome = await store.claim({
+        const outcome = await claim({
           tenant: group.tenant,
           group: group.group,
           memberId,
           sourceRefs: [...this.#deps.sources.keys()],
           maxInFlight: this.#deps.maxInFlight,
+          ordering: group.settings.ordering,
           minRoom: refilling ? Math.ceil(this.#deps.maxInFlight * REFILL_FRACTION) : 1,
         });
         deferredSince = outcome.deferred ? (deferredSince ?? Date.now()) : undefined;
         if (outcome.deadLettered > 0) signals.bump(key);
-        for (const claimed of outcome.claimed) {
-          yield await this.#frame(claimed);
+        for (const frame of await this.#frames(outcome.claimed)) {
+          yield frame;
           lastFrameAt = Date.now();
         }
         if (Date.now() - lastTouchAt >= TOUCH_INTERVAL_MS) {
@@ -171,7 +175,41 @@ export class GroupMember {
     }
   }
 
-  async #frame(claimed: ClaimedDelivery): Promise<MemberFrame> {
+  /**
+   * Frames of a claim, in its order. The changes of a source's claimed wakes are read with one
+   * pass over the span they cover when it is short (a claim of consecutive wakes: one query
+   * instead of one per wake), else wake by wake.
+   */
+  async #frames(claimed: readonly ClaimedDelivery[]): Promise<MemberFrame[]> {
+    const spans = new Map<string, { first: bigint; last: bigint; wakes: number }>();
+    for (const { sourceRef, delivery: d } of claimed) {
+      if (d.kind !== "wake") continue;
+      const span = spans.get(sourceRef);
+      if (!span) spans.set(sourceRef, { first: d.firstSeq, last: d.lastSeq, wakes: 1 });
+      else {
+        if (d.firstSeq < span.first) span.first = d.firstSeq;
+        if (d.lastSeq > span.last) span.last = d.lastSeq;
+        span.wakes++;
+      }
+    }
+    const read = new Map<string, ChangeEntry[]>();
+    for (const [sourceRef, span] of spans) {
+      if (span.wakes > 1 && span.last - span.first < BigInt(READ_LIMIT)) {
+        read.set(sourceRef, await this.#changes(sourceRef, span.first, span.last));
+      }
+    }
+    const frames: MemberFrame[] = [];
+    for (const c of claimed) {
+      const all = read.get(c.sourceRef);
+      const d = c.delivery;
+      const changes = all?.filter((e) => e.seq >= d.firstSeq && e.seq <= d.lastSeq);
+      frames.push(await this.#frame(c, changes));
+    }
+    return frames;
+  }
+
+  /** The frame of one claimed delivery; `read` holds its changes when already read. */
+  async #frame(claimed: ClaimedDelivery, read: ChangeEntry[] | undefined): Promise<MemberFrame> {
     const { sourceRef, incarnation, delivery: d, attempt, ackDeadline } = claimed;
     const deliveryId = deliveryIdFor(sourceRef, incarnation, d.firstSeq, d.lastSeq, attempt);
     const head = { deliveryId, attempt, ackDeadline };
@@ -179,7 +217,7 @@ export class GroupMember {
       const gap = { sourceRef, reason: d.reason, fromSeq: d.firstSeq, toSeq: d.lastSeq, detail: d.detail };
       return { type: "gap", ...head, gap };
     }
-    const changes = await this.#changes(sourceRef, d.firstSeq, d.lastSeq);
+    const changes = read ?? (await this.#changes(sourceRef, d.firstSeq, d.lastSeq));
     if (changes.length < d.changeCount) {
       const detail = "log retention deleted changes of this wake before the group acknowledged it";
       const gap = { sourceRef, reason: "retention" as const, fromSeq: d.firstSeq, toSeq: d.lastSeq, detail };

@@ -1,8 +1,10 @@
 import { randomUUID } from "node:crypto";
+import { Coalescer } from "./coalescer.js";
 import {
   GROUP_LIMITS,
   type GroupRecord,
   type SettleStatus,
+  sourceSetKey,
   validateDeliveryIds,
   validateGroupName,
 } from "./consumer-group.js";
@@ -14,12 +16,15 @@ import {
   settingsForNewGroup,
   validateConsumeRequest,
 } from "./consumer-group-request.js";
-import type { ConsumerGroupStore, GroupReport } from "./consumer-group-store.js";
+import type { ClaimInput, ClaimOutcome, ConsumerGroupStore, GroupReport } from "./consumer-group-store.js";
 import { ConsumerGroupNotFoundError, InvalidRequestError, QuotaExceededError } from "./errors.js";
 import type { ChangeLogReader, LogNotifier } from "./ports.js";
 import type { SourceRecord } from "./source.js";
 import type { SourceRegistry } from "./source-registry.js";
 import { planStart } from "./start-plan.js";
+
+/** Most members served by one claim transaction. */
+const MAX_MEMBERS_PER_CLAIM = 64;
 
 /** Limits of {@link ConsumerGroupService}. */
 export interface GroupServiceLimits {
@@ -71,6 +76,10 @@ export class ConsumerGroupService {
   readonly #signals = new GroupSignals();
   readonly #materializers = new Map<string, SharedMaterializer>();
   readonly #open = new Map<string, number>();
+  /** AckWakes calls of one group arriving during a flush share the next statement. */
+  readonly #acks = new Coalescer<string, SettleStatus>(GROUP_LIMITS.maxIdsPerCall);
+  /** Claims of this process's members of one group (same sources) made together share a transaction. */
+  readonly #claims = new Coalescer<ClaimInput, ClaimOutcome>(MAX_MEMBERS_PER_CLAIM);
 
   constructor(deps: ConsumerGroupServiceDeps) {
     this.#deps = deps;
@@ -111,6 +120,12 @@ export class ConsumerGroupService {
       heartbeatIntervalMs: valid.heartbeatIntervalMs,
       pollIntervalMs: limits.pollIntervalMs,
       store,
+      claim: (input) =>
+        this.#claims
+          .submit(`${groupKey(tenant, valid.group)}\u0000${sourceSetKey(input.sourceRefs)}`, [input], (all) =>
+            store.claimMany(all),
+          )
+          .then((outcomes) => outcomes[0] as ClaimOutcome),
       reader: this.#deps.reader,
       signals: this.#signals,
     });
@@ -128,13 +143,19 @@ export class ConsumerGroupService {
     };
   }
 
-  /** AckWakes. */
+  /**
+   * AckWakes. Calls for one group that arrive while its previous acknowledgement statement runs
+   * are settled together by the next one (group commit); each call still answers only after the
+   * statement holding its ids has committed, with the statuses of its own ids.
+   */
   async ack(tenant: string, group: string, ids: readonly string[]): Promise<SettleStatus[]> {
     validateGroupName(group);
     validateDeliveryIds(ids);
-    const statuses = await this.#deps.store.ack(tenant, group, ids);
-    this.#settled(tenant, group);
-    return statuses;
+    return this.#acks.submit(groupKey(tenant, group), ids, async (all) => {
+      const statuses = await this.#deps.store.ack(tenant, group, all);
+      this.#settled(tenant, group);
+      return statuses;
+    });
   }
 
   /** NackWakes. */

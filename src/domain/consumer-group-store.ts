@@ -3,6 +3,7 @@ import type {
   GroupRecord,
   GroupSettings,
   NewDelivery,
+  Ordering,
   SettleStatus,
 } from "./consumer-group.js";
 
@@ -48,6 +49,12 @@ export interface ConsumerGroupStore {
   countUnfinished(tenant: string, group: string, sourceRef: string): Promise<number>;
   /** Claims up to the member's free room among its sources (see PgConsumerGroupStore.claim). */
   claim(input: ClaimInput): Promise<ClaimOutcome>;
+  /**
+   * Claims for several members of one group consuming the same sources, in one transaction
+   * (as many claims one after another would, with the ordering rules applied across them); one
+   * outcome per input, in order. Throws when the inputs name different groups or sources.
+   */
+  claimMany(inputs: readonly ClaimInput[]): Promise<ClaimOutcome[]>;
   /** Acknowledges (or discards dead letters); one status per id, in order. */
   ack(tenant: string, group: string, ids: readonly string[]): Promise<SettleStatus[]>;
   /** Gives back (or redrives dead letters); one status per id, in order. */
@@ -75,6 +82,11 @@ export interface ClaimInput {
   readonly memberId: string;
   readonly sourceRefs: readonly string[];
   readonly maxInFlight: number;
+  /**
+   * The group's ordering as the member knows it (saves a read); the store checks it against the
+   * group's and uses the group's when they differ.
+   */
+  readonly ordering?: Ordering;
   /**
    * Claim only when the member has at least this many free slots, or holds nothing; otherwise
    * the outcome is `deferred`. Default 1. Lets a busy member refill several deliveries per

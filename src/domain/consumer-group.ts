@@ -168,3 +168,8 @@ export function validateDeliveryIds(ids: readonly string[]): void {
 export function isOperation(op: string): op is Operation {
   return (OPERATIONS as readonly string[]).includes(op);
 }
+
+/** A set of source refs as a comparable string (order and duplicates ignored). */
+export function sourceSetKey(refs: readonly string[]): string {
+  return [...new Set(refs)].sort().join("\u0000");
+}

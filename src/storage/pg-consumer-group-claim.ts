@@ -1,270 +1,255 @@
 import type pg from "pg";
-import type { GapReason } from "../domain/change-log.js";
-import type {
-  DeliveryState,
-  DeliveryView,
-  GroupRecord,
-  NewDelivery,
-  Ordering,
-} from "../domain/consumer-group.js";
-import { selectClaims } from "../domain/consumer-group-ordering.js";
+import type { ClaimedDelivery, Ordering } from "../domain/consumer-group.js";
+import { type ClaimSelection, selectClaims } from "../domain/consumer-group-ordering.js";
 import type { ClaimInput, ClaimOutcome } from "../domain/consumer-group-store.js";
 import { ConsumerGroupNotFoundError } from "../domain/errors.js";
-import type { Operation } from "../domain/source-options.js";
 import { GROUP_TABLES as T } from "./constants.js";
+import { type ClaimState, readClaimState } from "./pg-consumer-group-claim-read.js";
+import {
+  DELIVERY_COLUMNS,
+  type DeliveryRow,
+  toNewDelivery,
+  toView,
+  type ViewRow,
+} from "./pg-consumer-group-rows.js";
 
-/** A stored group row. */
-export interface GroupRow {
-  tenant: string;
-  group_name: string;
-  ops: Operation[];
-  debounce_ms: number;
-  max_wait_ms: number;
-  max_changes_per_wake: number;
-  ack_timeout_ms: number;
-  max_deliveries: number;
-  ordering: Ordering;
-  created_at: Date;
+/** Reads a claim lost to a concurrent one (on another replica) retries at once, this many times. */
+const MAX_CLAIM_ROUNDS = 4;
+
+/** After that, the members look again this much later (another claim is making progress). */
+const LOST_RETRY_MS = 5;
+
+/** A member a claim serves, with its free room. */
+interface ClaimWant {
+  readonly input: ClaimInput;
+  readonly room: number;
 }
 
-/** A delivery row as the claim reads it. */
-interface DeliveryRow {
-  source_ref: string;
-  first_seq: string;
-  last_seq: string;
-  kind: "wake" | "gap";
-  change_count: number;
-  keys: string[];
-  gap_reason: GapReason | null;
-  gap_detail: string | null;
-  state: DeliveryState;
-  attempt: number;
-  attempt_base: number;
-  ack_deadline: Date | null;
-  available_at: Date;
-}
-
-type ViewRow = DeliveryView & { readonly row: DeliveryRow };
-
-const DELIVERY_COLUMNS = `d.source_ref, d.first_seq, d.last_seq, d.kind, d.change_count, d.keys, d.gap_reason,
-  d.gap_detail, d.state, d.attempt, d.attempt_base, d.ack_deadline, d.available_at`;
-
-/** Maps a stored group row. */
-export function groupFromRow(row: GroupRow): GroupRecord {
-  return {
-    tenant: row.tenant,
-    group: row.group_name,
-    createdAt: row.created_at,
-    settings: {
-      ops: row.ops,
-      debounceMs: row.debounce_ms,
-      maxWaitMs: row.max_wait_ms,
-      maxChangesPerWake: row.max_changes_per_wake,
-      ackTimeoutMs: row.ack_timeout_ms,
-      maxDeliveries: row.max_deliveries,
-      ordering: row.ordering,
-    },
-  };
-}
-
-function toView(row: DeliveryRow): ViewRow {
-  return {
-    row,
-    sourceRef: row.source_ref,
-    firstSeq: BigInt(row.first_seq),
-    state: row.state,
-    attempt: row.attempt - row.attempt_base,
-    keys: row.keys,
-    ackDeadline: row.ack_deadline ?? undefined,
-    availableAt: row.available_at,
-  };
-}
-
-function toNewDelivery(row: DeliveryRow): NewDelivery {
-  const firstSeq = BigInt(row.first_seq);
-  const lastSeq = BigInt(row.last_seq);
-  if (row.kind === "gap") {
-    return {
-      kind: "gap",
-      firstSeq,
-      lastSeq,
-      reason: row.gap_reason ?? "retention",
-      detail: row.gap_detail ?? "",
-    };
+/** Deals the picks (log order) round-robin to the members with room left; one member id per pick. */
+export function dealPicks(picks: number, rooms: readonly { memberId: string; room: number }[]): string[] {
+  const left = rooms.map((r) => r.room);
+  const owners: string[] = [];
+  for (let i = 0; owners.length < picks && left.some((n) => n > 0); i++) {
+    const at = i % rooms.length;
+    if ((left[at] as number) <= 0) continue;
+    left[at] = (left[at] as number) - 1;
+    owners.push((rooms[at] as { memberId: string }).memberId);
   }
-  return { kind: "wake", firstSeq, lastSeq, changeCount: row.change_count, keys: row.keys };
-}
-
-/** The member's active deliveries ($1 tenant, $2 group, $3 member): how many, earliest deadline. */
-const HELD = `SELECT count(*)::int AS held, min(ack_deadline) AS next FROM ${T.deliveries}
-  WHERE tenant = $1 AND group_name = $2 AND member_id = $3 AND state = 'in_flight' AND ack_deadline > now()`;
-
-/**
- * Whether a claim is worth a transaction, in one statement outside it: undefined when it is, else
- * the outcome (nothing claimed) for a member with no free slot, or with fewer than `minRoom` free
- * while holding some (`deferred`). Throws ConsumerGroupNotFoundError for an unknown group.
- */
-export async function precheckClaim(db: pg.Pool, input: ClaimInput): Promise<ClaimOutcome | undefined> {
-  const { rows } = await db.query<{ found: boolean; held: number; next: Date | null }>(
-    `SELECT EXISTS (SELECT 1 FROM ${T.groups} WHERE tenant = $1 AND group_name = $2) AS found, h.held, h.next
-     FROM (${HELD}) h`,
-    [input.tenant, input.group, input.memberId],
-  );
-  const row = rows[0];
-  if (!row?.found) throw new ConsumerGroupNotFoundError(input.group);
-  const room = input.maxInFlight - row.held;
-  const deferred = row.held > 0 && room > 0 && room < (input.minRoom ?? 1);
-  if (room > 0 && !deferred) return undefined;
-  return { claimed: [], deadLettered: 0, nextAt: row.next ?? undefined, deferred };
-}
-
-/** ORDERING_KEY claims read at least this many of a source's oldest waiting deliveries... */
-const KEY_SCAN_MIN_ROWS = 64;
-/** ...or this many per delivery the member has room for, so key collisions rarely starve a claim. */
-const KEY_SCAN_ROWS_PER_ROOM = 4;
-
-/** The claim's candidate rows: what the ordering rules need to decide, no more. */
-async function candidateRows(
-  c: pg.PoolClient,
-  ordering: Ordering,
-  key: readonly string[],
-  refs: readonly string[],
-  room: number,
-): Promise<{ rows: DeliveryRow[]; nextAt?: Date | undefined }> {
-  const base = `d.tenant = $1 AND d.group_name = $2 AND d.source_ref = ANY($3)`;
-  const active = `d.state = 'in_flight' AND d.ack_deadline > now()`;
-  const values = [...key, refs];
-  if (ordering === "key") {
-    // The active deliveries, and per source the oldest waiting ones: a waiting delivery's fate
-    // depends only on the active ones and the waiting ones older than it, which such a prefix
-    // always holds. Deliveries past the prefix wait for a later claim (never claimed out of order).
-    const { rows } = await c.query<DeliveryRow>(
-      `(SELECT ${DELIVERY_COLUMNS} FROM ${T.deliveries} d WHERE ${base} AND ${active})
-       UNION ALL (SELECT w.* FROM unnest($3::text[]) AS r(ref), LATERAL (
-         SELECT ${DELIVERY_COLUMNS} FROM ${T.deliveries} d
-         WHERE d.tenant = $1 AND d.group_name = $2 AND d.source_ref = r.ref AND d.state <> 'dead'
-           AND NOT (${active}) ORDER BY d.first_seq LIMIT $4) w)`,
-      [...values, Math.max(KEY_SCAN_MIN_ROWS, room * KEY_SCAN_ROWS_PER_ROOM)],
-    );
-    return { rows };
-  }
-  if (ordering === "source") {
-    // The active deliveries and the oldest waiting one per source decide everything.
-    const { rows } = await c.query<DeliveryRow>(
-      `(SELECT DISTINCT ON (d.source_ref) ${DELIVERY_COLUMNS} FROM ${T.deliveries} d
-        WHERE ${base} AND d.state <> 'dead' AND NOT (${active}) ORDER BY d.source_ref, d.first_seq)
-       UNION ALL (SELECT ${DELIVERY_COLUMNS} FROM ${T.deliveries} d WHERE ${base} AND ${active})`,
-      values,
-    );
-    return { rows };
-  }
-  const { rows } = await c.query<DeliveryRow>(
-    `SELECT ${DELIVERY_COLUMNS} FROM ${T.deliveries} d
-     WHERE ${base} AND ((d.state = 'pending' AND d.available_at <= now())
-       OR (d.state = 'in_flight' AND d.ack_deadline <= now()))
-     ORDER BY d.source_ref, d.first_seq LIMIT $4`,
-    [...values, room],
-  );
-  const next = await c.query<{ next: Date | null }>(
-    `SELECT min(CASE WHEN d.state = 'pending' THEN d.available_at ELSE d.ack_deadline END) AS next
-     FROM ${T.deliveries} d WHERE ${base} AND d.state <> 'dead'
-       AND CASE WHEN d.state = 'pending' THEN d.available_at ELSE d.ack_deadline END > now()`,
-    values,
-  );
-  return { rows, nextAt: next.rows[0]?.next ?? undefined };
+  return owners;
 }
 
 /**
- * Claims deliveries for a member, in the caller's transaction: up to its free room
- * (`maxInFlight` minus its active deliveries), among its sources, by the group's ordering rules
- * (`selectClaims`), dead-lettering those past `max_deliveries`. Claims serialise per group
- * source: the group-source rows are locked `FOR UPDATE`, in source order, so claims never
- * deadlock. Acks, nacks and closed streams only ever make deliveries *more* claimable, so they
- * take no such lock: a claim that read an older state errs on the side of holding back. This is
- * what keeps the ordering guarantees with several members on several replicas.
+ * Which members want deliveries: those with a free slot, unless they hold some and have fewer
+ * than `minRoom` free (`deferred`). The others get their outcome (nothing claimed) right away.
  */
-export async function claimDeliveries(c: pg.PoolClient, input: ClaimInput): Promise<ClaimOutcome> {
-  const { tenant, group, memberId } = input;
-  const key = [tenant, group];
-  const g = await c.query<GroupRow & { now: Date; held: number; next: Date | null }>(
-    `SELECT g.*, now() AS now, h.held, h.next FROM ${T.groups} g, LATERAL (${HELD}) h
-     WHERE g.tenant = $1 AND g.group_name = $2 FOR SHARE OF g`,
-    [...key, memberId],
-  );
-  const groupRow = g.rows[0];
-  if (!groupRow) throw new ConsumerGroupNotFoundError(group);
-  const room = input.maxInFlight - groupRow.held;
-  if (room <= 0) return { claimed: [], deadLettered: 0, nextAt: groupRow.next ?? undefined };
-  const locked = await c.query<{ source_ref: string; incarnation: string }>(
-    `SELECT source_ref, incarnation FROM ${T.sources}
-     WHERE tenant = $1 AND group_name = $2 AND source_ref = ANY($3) ORDER BY source_ref FOR UPDATE`,
-    [...key, input.sourceRefs],
-  );
-  const incarnations = new Map(locked.rows.map((r) => [r.source_ref, r.incarnation]));
-  const candidates = await candidateRows(c, groupRow.ordering, key, [...incarnations.keys()], room);
-  const pick = selectClaims(candidates.rows.map(toView), {
-    ordering: groupRow.ordering,
-    maxDeliveries: groupRow.max_deliveries,
-    room,
-    now: groupRow.now,
+function planWants(inputs: readonly ClaimInput[], state: ClaimState): (ClaimOutcome | ClaimWant)[] {
+  return inputs.map((input, i) => {
+    const { held, next } = state.held[i] ?? { held: 0, next: undefined };
+    const room = input.maxInFlight - held;
+    const deferred = held > 0 && room > 0 && room < (input.minRoom ?? 1);
+    if (room > 0 && !deferred) return { input, room };
+    return { claimed: [], deadLettered: 0, nextAt: next, deferred };
   });
-  await deadLetter(c, key, pick.deadLetter);
-  const claimed = await markInFlight(c, input, groupRow.ack_timeout_ms, pick.claim);
-  let nextAt = pick.nextAt;
-  if (candidates.nextAt && (!nextAt || candidates.nextAt < nextAt)) nextAt = candidates.nextAt;
-  return {
-    claimed: claimed.map((row) => ({
-      sourceRef: row.source_ref,
-      incarnation: incarnations.get(row.source_ref) ?? "0",
-      delivery: toNewDelivery(row),
-      attempt: row.attempt,
-      ackDeadline: row.ack_deadline as Date,
-    })),
-    deadLettered: pick.deadLetter.length,
-    nextAt,
-  };
 }
 
-async function deadLetter(c: pg.PoolClient, key: readonly string[], rows: readonly ViewRow[]): Promise<void> {
-  if (rows.length === 0) return;
-  await c.query(
-    `UPDATE ${T.deliveries} d SET state = 'dead', dead_at = now(), member_id = NULL, ack_deadline = NULL,
-       last_error = CASE WHEN d.state = 'in_flight' THEN 'ack timeout' ELSE coalesce(d.last_error, 'max deliveries reached') END
-     FROM unnest($3::text[], $4::bigint[]) AS r(source_ref, first_seq)
-     WHERE d.tenant = $1 AND d.group_name = $2 AND d.source_ref = r.source_ref AND d.first_seq = r.first_seq`,
-    [...key, rows.map((d) => d.sourceRef), rows.map((d) => d.firstSeq.toString())],
-  );
+/** The write statement's result: whether no other claim came first, and the rows marked. */
+interface WriteResult {
+  readonly won: boolean;
+  readonly marked: (DeliveryRow & { member_id: string })[];
 }
 
-async function markInFlight(
-  c: pg.PoolClient,
+/**
+ * The write statement, run under the group sources' row locks once their versions are found
+ * unchanged since the read: moves every claimed source's claim version on (with the same
+ * compare-and-set, as a second guard), dead-letters and marks the picks in flight for their
+ * owners, all or nothing. The
+ * `= ANY` terms make every plan probe the primary key for exactly the picked rows (see MATCH in
+ * pg-consumer-group-settle.ts).
+ */
+const WRITE = `WITH v AS (
+    UPDATE ${T.sources} s SET claim_version = s.claim_version + 1
+    FROM unnest($3::text[], $4::bigint[]) AS x(source_ref, claim_version)
+    WHERE s.tenant = $1 AND s.group_name = $2 AND s.source_ref = x.source_ref AND s.claim_version = x.claim_version
+    RETURNING 1),
+  won AS (SELECT count(*) >= 0 AS won FROM v),
+  dead AS (
+    UPDATE ${T.deliveries} d SET state = 'dead', dead_at = now(), member_id = NULL, ack_deadline = NULL,
+      last_error = CASE WHEN d.state = 'in_flight' THEN 'ack timeout' ELSE coalesce(d.last_error, 'max deliveries reached') END
+    FROM unnest($5::text[], $6::bigint[]) AS r(source_ref, first_seq)
+    WHERE d.tenant = $1 AND d.group_name = $2 AND d.source_ref = ANY($5::text[]) AND d.first_seq = ANY($6::bigint[])
+      AND d.source_ref = r.source_ref AND d.first_seq = r.first_seq AND (SELECT won FROM won)
+    RETURNING 1),
+  marked AS (
+    UPDATE ${T.deliveries} d SET state = 'in_flight', attempt = d.attempt + 1, member_id = r.member_id,
+      ack_deadline = now() + make_interval(secs => $7::float8 / 1000),
+      last_error = CASE WHEN d.state = 'in_flight' THEN 'ack timeout' ELSE d.last_error END
+    FROM unnest($8::text[], $9::text[], $10::bigint[]) AS r(member_id, source_ref, first_seq)
+    WHERE d.tenant = $1 AND d.group_name = $2 AND d.source_ref = ANY($9::text[]) AND d.first_seq = ANY($10::bigint[])
+      AND d.source_ref = r.source_ref AND d.first_seq = r.first_seq AND d.state <> 'dead' AND (SELECT won FROM won)
+    RETURNING ${DELIVERY_COLUMNS}, d.member_id)
+  SELECT (SELECT won FROM won) AS won, (SELECT count(*) FROM v) AS vc, txid_current() AS tx, (SELECT json_agg(json_build_array(source_ref, claim_version)) FROM ${T.sources} WHERE tenant = $1 AND group_name = $2) AS sv, (SELECT count(*) FROM dead) AS dead_count, m.*
+  FROM (SELECT 1) AS one LEFT JOIN marked m ON true`;
+
+/** Locks the claimed group sources (in source order, so claims never deadlock); their versions. */
+const LOCK = `SELECT source_ref, claim_version::text AS version FROM ${T.sources}
+  WHERE tenant = $1 AND group_name = $2 AND source_ref = ANY($3) ORDER BY source_ref FOR UPDATE`;
+
+async function writeClaim(
+  pool: pg.Pool,
   input: ClaimInput,
-  ackTimeoutMs: number,
-  picks: readonly ViewRow[],
-) {
-  if (picks.length === 0) return [];
-  const { rows } = await c.query<DeliveryRow>(
-    `UPDATE ${T.deliveries} d SET state = 'in_flight', attempt = d.attempt + 1, member_id = $3,
-       ack_deadline = now() + make_interval(secs => $4::float8 / 1000),
-       last_error = CASE WHEN d.state = 'in_flight' THEN 'ack timeout' ELSE d.last_error END
-     FROM unnest($5::text[], $6::bigint[]) AS r(source_ref, first_seq)
-     WHERE d.tenant = $1 AND d.group_name = $2 AND d.source_ref = r.source_ref AND d.first_seq = r.first_seq
-       AND d.state <> 'dead'
-     RETURNING ${DELIVERY_COLUMNS}`,
-    [
-      input.tenant,
-      input.group,
-      input.memberId,
-      ackTimeoutMs,
-      picks.map((d) => d.sourceRef),
-      picks.map((d) => d.firstSeq.toString()),
-    ],
+  state: ClaimState,
+  pick: ClaimSelection<ViewRow>,
+  owners: readonly string[],
+): Promise<WriteResult> {
+  const claim = pick.claim.slice(0, owners.length);
+  const refs = [...state.sources.keys()].sort();
+  const c = await pool.connect();
+  try {
+    await c.query("BEGIN");
+    // The version check under the row locks: a claim that committed since the read moved one.
+    const locked = await c.query<{ source_ref: string; version: string }>({
+      name: "pgsync-group-claim-lock",
+      text: LOCK,
+      values: [input.tenant, input.group, refs],
+    });
+    const same =
+      locked.rows.length === refs.length &&
+      locked.rows.every((r) => state.sources.get(r.source_ref)?.version === r.version);
+    if (!same) {
+      await c.query("ROLLBACK");
+      return { won: false, marked: [] };
+    }
+    const { rows } = await c.query<DeliveryRow & { member_id: string; won: boolean }>({
+      name: "pgsync-group-claim-write",
+      text: WRITE,
+      values: [
+        input.tenant,
+        input.group,
+        refs,
+        refs.map((ref) => state.sources.get(ref)?.version ?? "0"),
+        pick.deadLetter.map((d) => d.sourceRef),
+        pick.deadLetter.map((d) => d.firstSeq.toString()),
+        state.ackTimeoutMs,
+        owners,
+        claim.map((d) => d.sourceRef),
+        claim.map((d) => d.firstSeq.toString()),
+      ],
+    });
+    await c.query("COMMIT");
+    const won = rows[0]?.won === true;
+    return { won, marked: won ? rows.filter((r) => r.source_ref !== null) : [] };
+  } catch (err) {
+    await c.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    c.release();
+  }
+}
+
+/** One read-decide-write round; undefined when another claim came first. */
+async function claimRound(
+  db: pg.Pool,
+  inputs: readonly ClaimInput[],
+  state: ClaimState,
+): Promise<ClaimOutcome[] | undefined> {
+  const plans = planWants(inputs, state);
+  const wants = plans.filter((p): p is ClaimWant => "room" in p);
+  if (wants.length === 0 || state.sources.size === 0) {
+    return plans.map((p) => ("room" in p ? { claimed: [], deadLettered: 0, nextAt: undefined } : p));
+  }
+  const room = wants.reduce((n, w) => n + w.room, 0);
+  const pick = selectClaims(state.candidates.map(toView), {
+    ordering: state.ordering,
+    maxDeliveries: state.maxDeliveries,
+    room,
+    now: state.now,
+  });
+  const owners = dealPicks(
+    pick.claim.length,
+    wants.map((w) => ({ memberId: w.input.memberId, room: w.room })),
   );
-  return rows.sort((a, b) =>
+  if (owners.length === 0 && pick.deadLetter.length === 0) {
+    const nextAt = earliest(pick.nextAt, state.nextAt);
+    return plans.map((p) => ("room" in p ? { claimed: [], deadLettered: 0, nextAt } : p));
+  }
+  const written = await writeClaim(db, inputs[0] as ClaimInput, state, pick, owners);
+  if (!written.won) return undefined;
+  const byMember = groupByMember(written.marked, state);
+  const nextAt = earliest(pick.nextAt, state.nextAt);
+  const deadLettered = pick.deadLetter.length;
+  return plans.map((p) =>
+    "room" in p ? { claimed: byMember.get(p.input.memberId) ?? [], deadLettered, nextAt } : p,
+  );
+}
+
+function earliest(a: Date | undefined, b: Date | undefined): Date | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return a < b ? a : b;
+}
+
+/** The marked rows as claimed deliveries per member, in log order per source. */
+function groupByMember(rows: readonly (DeliveryRow & { member_id: string })[], state: ClaimState) {
+  const sorted = [...rows].sort((a, b) =>
     a.source_ref === b.source_ref
       ? Number(BigInt(a.first_seq) - BigInt(b.first_seq))
       : a.source_ref < b.source_ref
         ? -1
         : 1,
   );
+  const byMember = new Map<string, ClaimedDelivery[]>();
+  for (const row of sorted) {
+    const list = byMember.get(row.member_id) ?? [];
+    byMember.set(row.member_id, list);
+    list.push({
+      sourceRef: row.source_ref,
+      incarnation: state.sources.get(row.source_ref)?.incarnation ?? "0",
+      delivery: toNewDelivery(row),
+      attempt: row.attempt,
+      ackDeadline: row.ack_deadline as Date,
+    });
+  }
+  return byMember;
+}
+
+/**
+ * Claims deliveries for one or more members of a group that consume the same sources: up to each
+ * member's free room, by the group's ordering rules (`selectClaims`, deciding once for the
+ * members' total room, so the rules hold across them exactly as for one member), dead-lettering
+ * those past `max_deliveries`. Optimistic: one read outside any transaction (settings, held
+ * counts, candidates and the sources' claim versions, from one snapshot), then a short
+ * transaction that locks the group sources (`FOR UPDATE`, in source order), checks their
+ * versions are still those read and writes in one statement that moves them on. Claims of a
+ * group source thus take effect one after another, each deciding from everything the previous
+ * ones wrote; a claim that lost the race reads again. Acks, nacks and closed streams only ever make deliveries *more* claimable, so they
+ * need no guard: a claim that read an older state errs on the side of holding back. This is
+ * what keeps the ordering guarantees with several members on several replicas.
+ */
+export async function claimDeliveries(
+  db: pg.Pool,
+  inputs: readonly ClaimInput[],
+  ordering: Ordering | undefined,
+): Promise<ClaimOutcome[]> {
+  const first = inputs[0] as ClaimInput;
+  let assumed = ordering ?? (await groupOrdering(db, first));
+  for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
+    const state = await readClaimState(db, inputs, assumed);
+    if (state.ordering !== assumed) {
+      assumed = state.ordering;
+      continue;
+    }
+    const outcomes = await claimRound(db, inputs, state);
+    if (outcomes) return outcomes;
+  }
+  const nextAt = new Date(Date.now() + LOST_RETRY_MS);
+  return inputs.map(() => ({ claimed: [], deadLettered: 0, nextAt }));
+}
+
+async function groupOrdering(db: Pick<pg.Pool, "query">, input: ClaimInput): Promise<Ordering> {
+  const { rows } = await db.query<{ ordering: Ordering }>(
+    `SELECT ordering FROM ${T.groups} WHERE tenant = $1 AND group_name = $2`,
+    [input.tenant, input.group],
+  );
+  if (!rows[0]) throw new ConsumerGroupNotFoundError(input.group);
+  return rows[0].ordering;
 }

@@ -40,8 +40,14 @@ function idArrays(ids: readonly string[]) {
 const REQ = `unnest($3::text[], $4::bigint[], $5::bigint[], $6::int[], $7::bigint[], $8::int[])
   AS r(source_ref, first_seq, last_seq, attempt, incarnation, i)`;
 
-/** Matches a delivery row (d) and its group source (s) to a request id (r). */
-const MATCH = `d.tenant = $1 AND d.group_name = $2 AND d.source_ref = r.source_ref AND d.first_seq = r.first_seq
+/**
+ * Matches a delivery row (d) and its group source (s) to a request id (r). The `= ANY` terms
+ * repeat the join on the primary key's columns so that every plan, generic ones included, probes
+ * the index for exactly the requested rows: with the join alone, a plan built on the stale
+ * estimates of this fast-churning table scanned all of a group's deliveries once per id.
+ */
+const MATCH = `d.tenant = $1 AND d.group_name = $2 AND d.source_ref = ANY($3::text[]) AND d.first_seq = ANY($4::bigint[])
+  AND d.source_ref = r.source_ref AND d.first_seq = r.first_seq
   AND d.last_seq = r.last_seq AND d.attempt = r.attempt
   AND s.tenant = d.tenant AND s.group_name = d.group_name AND s.source_ref = d.source_ref
   AND s.incarnation = r.incarnation`;
@@ -84,9 +90,33 @@ async function classifyRest(
 }
 
 /**
+ * The acknowledged ids as `{source_ref: {first_seq: ["last_seq.attempt.incarnation", ...]}}`: the
+ * ack statement looks each candidate row up in it (a hash lookup, where matching against the
+ * id list row by row cost a statement of n ids n² comparisons), and the keys of every id in
+ * request order (to map the deleted rows back to the ids).
+ */
+function ackLookup(ids: readonly string[]) {
+  const lookup: Record<string, Record<string, string[]>> = {};
+  const keys = new Map<string, number>();
+  ids.forEach((id, i) => {
+    const p = parseDeliveryId(id);
+    if (!p) return;
+    const bySeq = lookup[p.sourceRef] ?? {};
+    lookup[p.sourceRef] = bySeq;
+    const value = `${p.lastSeq}.${p.attempt}.${p.incarnation}`;
+    const seq = p.firstSeq.toString();
+    bySeq[seq] = [...(bySeq[seq] ?? []), value];
+    const key = `${p.sourceRef}/${p.firstSeq}/${value}`;
+    if (!keys.has(key)) keys.set(key, i);
+  });
+  return { lookup, keys };
+}
+
+/**
  * Acknowledges deliveries: deletes the rows whose current attempt the ids name (a dead letter
  * is discarded the same way). A pending row whose attempt timed out but was not handed out again
- * is still acknowledged: the work was done.
+ * is still acknowledged: the work was done. An id named twice is acknowledged once (the other
+ * is already acknowledged).
  */
 export async function ackDeliveries(
   db: Queryable,
@@ -96,16 +126,30 @@ export async function ackDeliveries(
 ): Promise<SettleStatus[]> {
   const statuses: SettleStatus[] = ids.map(() => "unknown");
   const { values } = idArrays(ids);
+  const { lookup, keys } = ackLookup(ids);
   // One statement (its own transaction): acknowledging needs no lock (see PgConsumerGroupStore),
-  // and a group deleted meanwhile has no deliveries left to delete.
-  const { rows } = await db.query<{ found: boolean; done: [number, string][] | null }>(
-    `WITH done AS (DELETE FROM ${T.deliveries} d USING ${REQ}, ${T.sources} s WHERE ${MATCH} RETURNING r.i, d.state)
+  // and a group deleted meanwhile has no deliveries left to delete. The `= ANY` terms probe the
+  // primary key for exactly the named rows (see MATCH).
+  const { rows } = await db.query<{
+    found: boolean;
+    done: [string, string, string, string][] | null;
+  }>({
+    name: "pgsync-group-ack",
+    text: `WITH done AS (
+       DELETE FROM ${T.deliveries} d USING ${T.sources} s
+       WHERE d.tenant = $1 AND d.group_name = $2 AND d.source_ref = ANY($3::text[]) AND d.first_seq = ANY($4::bigint[])
+         AND s.tenant = d.tenant AND s.group_name = d.group_name AND s.source_ref = d.source_ref
+         AND (($5::jsonb -> d.source_ref) -> d.first_seq::text) ? (d.last_seq || '.' || d.attempt || '.' || s.incarnation)
+       RETURNING d.source_ref, d.first_seq::text, d.last_seq || '.' || d.attempt || '.' || s.incarnation AS value, d.state)
      SELECT EXISTS (SELECT 1 FROM ${T.groups} WHERE tenant = $1 AND group_name = $2) AS found,
-       (SELECT json_agg(json_build_array(i, state)) FROM done) AS done`,
-    [tenant, group, ...values],
-  );
+       (SELECT json_agg(json_build_array(source_ref, first_seq, value, state)) FROM done) AS done`,
+    values: [tenant, group, values[0], values[1], JSON.stringify(lookup)],
+  });
   if (!rows[0]?.found) throw new ConsumerGroupNotFoundError(group);
-  for (const [i, state] of rows[0].done ?? []) statuses[i] = state === "dead" ? "discarded" : "acknowledged";
+  for (const [ref, first, value, state] of rows[0].done ?? []) {
+    const i = keys.get(`${ref}/${first}/${value}`);
+    if (i !== undefined) statuses[i] = state === "dead" ? "discarded" : "acknowledged";
+  }
   await classifyRest(db, tenant, group, values, statuses);
   return statuses;
 }

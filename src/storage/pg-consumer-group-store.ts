@@ -1,5 +1,11 @@
 import type pg from "pg";
-import type { GroupRecord, GroupSettings, NewDelivery, SettleStatus } from "../domain/consumer-group.js";
+import {
+  type GroupRecord,
+  type GroupSettings,
+  type NewDelivery,
+  type SettleStatus,
+  sourceSetKey,
+} from "../domain/consumer-group.js";
 import type {
   ClaimInput,
   ClaimOutcome,
@@ -8,14 +14,16 @@ import type {
 } from "../domain/consumer-group-store.js";
 import { QuotaExceededError } from "../domain/errors.js";
 import { GROUP_TABLES as T } from "./constants.js";
-import { claimDeliveries, type GroupRow, groupFromRow, precheckClaim } from "./pg-consumer-group-claim.js";
+import { claimDeliveries } from "./pg-consumer-group-claim.js";
+import { type GroupRow, groupFromRow } from "./pg-consumer-group-rows.js";
 import { ackDeliveries, describeGroup, nackDeliveries } from "./pg-consumer-group-settle.js";
 
 /**
- * {@link ConsumerGroupStore} over the `pgsync.consumer_*` tables. Claims serialise per group
- * source: a claim locks the group-source rows it draws from (`FOR UPDATE`, in source order, so
- * claims never deadlock), reads their unfinished deliveries, applies the ordering rules
- * (`selectClaims`) and marks its picks in flight, in one transaction. Acks, nacks and released
+ * {@link ConsumerGroupStore} over the `pgsync.consumer_*` tables. Claims take effect one after
+ * another per group source: a claim reads the unfinished deliveries with the group sources'
+ * claim versions, applies the ordering rules (`selectClaims`), then locks the group sources,
+ * checks the versions are unchanged and marks its picks in flight while moving them on; when
+ * another claim came first it reads again (see `claimDeliveries`). Acks, nacks and released
  * streams only ever make deliveries *more* claimable, so they need no lock: a claim that read
  * an older state errs on the side of holding back. This is what keeps the ordering guarantees
  * with several members on several replicas.
@@ -121,34 +129,33 @@ export class PgConsumerGroupStore implements ConsumerGroupStore {
     newSeq: bigint,
     deliveries: readonly NewDelivery[],
   ): Promise<boolean> {
-    return this.#tx(async (c) => {
-      const moved = await c.query(
-        `UPDATE ${T.sources} SET delivered_seq = $5
-         WHERE tenant = $1 AND group_name = $2 AND source_ref = $3 AND delivered_seq = $4`,
-        [tenant, group, sourceRef, expectedSeq.toString(), newSeq.toString()],
-      );
-      if (moved.rowCount !== 1) return false;
-      if (deliveries.length === 0) return true;
-      const json = deliveries.map((d) => ({
-        first_seq: d.firstSeq.toString(),
-        last_seq: d.lastSeq.toString(),
-        kind: d.kind,
-        change_count: d.kind === "wake" ? d.changeCount : 0,
-        keys: d.kind === "wake" ? d.keys : [],
-        gap_reason: d.kind === "gap" ? d.reason : null,
-        gap_detail: d.kind === "gap" ? d.detail : null,
-      }));
-      await c.query(
-        `INSERT INTO ${T.deliveries} (tenant, group_name, source_ref, first_seq, last_seq, kind, change_count, keys,
+    const json = deliveries.map((d) => ({
+      first_seq: d.firstSeq.toString(),
+      last_seq: d.lastSeq.toString(),
+      kind: d.kind,
+      change_count: d.kind === "wake" ? d.changeCount : 0,
+      keys: d.kind === "wake" ? d.keys : [],
+      gap_reason: d.kind === "gap" ? d.reason : null,
+      gap_detail: d.kind === "gap" ? d.detail : null,
+    }));
+    // One statement: the position's row stays locked for no longer than the statement, so claims
+    // (which move the same row's claim version) never wait on a round trip of this one.
+    const { rows } = await this.#pool.query<{ moved: boolean }>(
+      `WITH moved AS (
+         UPDATE ${T.sources} SET delivered_seq = $5
+         WHERE tenant = $1 AND group_name = $2 AND source_ref = $3 AND delivered_seq = $4 RETURNING 1),
+       stored AS (
+         INSERT INTO ${T.deliveries} (tenant, group_name, source_ref, first_seq, last_seq, kind, change_count, keys,
            gap_reason, gap_detail)
          SELECT $1, $2, $3, x.first_seq, x.last_seq, x.kind, x.change_count, x.keys, x.gap_reason, x.gap_detail
-         FROM jsonb_to_recordset($4::jsonb) AS x(first_seq bigint, last_seq bigint, kind text, change_count int,
+         FROM jsonb_to_recordset($6::jsonb) AS x(first_seq bigint, last_seq bigint, kind text, change_count int,
            keys text[], gap_reason text, gap_detail text)
-         ON CONFLICT DO NOTHING`,
-        [tenant, group, sourceRef, JSON.stringify(json)],
-      );
-      return true;
-    });
+         WHERE EXISTS (SELECT 1 FROM moved)
+         ON CONFLICT DO NOTHING RETURNING 1)
+       SELECT EXISTS (SELECT 1 FROM moved) AS moved, (SELECT count(*) FROM stored) AS stored`,
+      [tenant, group, sourceRef, expectedSeq.toString(), newSeq.toString(), JSON.stringify(json)],
+    );
+    return rows[0]?.moved === true;
   }
 
   async countUnfinished(tenant: string, group: string, sourceRef: string): Promise<number> {
@@ -160,8 +167,23 @@ export class PgConsumerGroupStore implements ConsumerGroupStore {
   }
 
   async claim(input: ClaimInput): Promise<ClaimOutcome> {
-    // Most wake-ups find the member full (or below `minRoom`): one statement, no transaction.
-    return (await precheckClaim(this.#pool, input)) ?? this.#tx((c) => claimDeliveries(c, input));
+    return (await this.claimMany([input]))[0] as ClaimOutcome;
+  }
+
+  async claimMany(inputs: readonly ClaimInput[]): Promise<ClaimOutcome[]> {
+    const first = inputs[0];
+    if (!first) return [];
+    const refs = sourceSetKey(first.sourceRefs);
+    for (const input of inputs) {
+      if (
+        input.tenant !== first.tenant ||
+        input.group !== first.group ||
+        sourceSetKey(input.sourceRefs) !== refs
+      ) {
+        throw new Error("claimMany: every input must name the same group and sources");
+      }
+    }
+    return claimDeliveries(this.#pool, inputs, first.ordering);
   }
 
   ack(tenant: string, group: string, ids: readonly string[]): Promise<SettleStatus[]> {

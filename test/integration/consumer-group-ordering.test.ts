@@ -226,3 +226,90 @@ describe("consumer group ordering over random schedules (real Postgres)", () => 
     }, 120_000);
   }
 });
+
+describe("consumer group claims racing from two replicas (real Postgres)", () => {
+  for (const ordering of ["source", "key"] as const) {
+    it(`should keep ORDERING_${ordering.toUpperCase()} and hand out each delivery once when claims race`, async () => {
+      const group = `race${++groupN}`;
+      const wakes = 30;
+      await store.createGroup(
+        TENANT,
+        group,
+        {
+          ops: [],
+          debounceMs: 0,
+          maxWaitMs: 0,
+          maxChangesPerWake: 10,
+          ackTimeoutMs: 60_000,
+          maxDeliveries: 1_000,
+          ordering,
+        },
+        1_000,
+      );
+      const keyOf = (ref: number, seq: number) => [`k${(seq * 7 + ref) % 4}`];
+      for (const [i, ref] of REFS.entries()) {
+        await store.addSource(TENANT, group, ref, "1", 0n);
+        const deliveries: NewDelivery[] = Array.from({ length: wakes }, (_, j) => ({
+          kind: "wake",
+          firstSeq: BigInt(j + 1),
+          lastSeq: BigInt(j + 1),
+          changeCount: 1,
+          keys: ordering === "key" ? keyOf(i, j + 1) : [],
+        }));
+        await store.appendDeliveries(TENANT, group, ref, 0n, BigInt(wakes), deliveries);
+      }
+      // A second replica: its own pool and store over the same database.
+      const otherPool = new pg.Pool({ connectionString: db.url, max: 4 });
+      const other = new PgConsumerGroupStore(otherPool);
+      const replicas = [
+        { store, members: ["a0", "a1"] },
+        { store: other, members: ["b0", "b1"] },
+      ];
+      const input = (memberId: string) => ({
+        tenant: TENANT,
+        group,
+        memberId,
+        sourceRefs: REFS,
+        maxInFlight: 3,
+      });
+      const acked: string[] = [];
+      const handedOut: string[] = [];
+      const held: string[] = [];
+      let seed = 7;
+      const random = () => {
+        seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+        return seed / 2_147_483_648;
+      };
+      try {
+        for (let round = 0; round < 400 && acked.length < REFS.length * wakes; round++) {
+          // Each replica claims for its two members in one call, and each member once more alone.
+          const outcomes = await Promise.all(
+            replicas.flatMap((r) => [
+              r.store.claimMany(r.members.map(input)),
+              ...r.members.map((m) => r.store.claim(input(m)).then((o) => [o])),
+            ]),
+          );
+          expect(findOrderingViolation(await activeDeliveries(group), ordering)).toBeUndefined();
+          for (const c of outcomes.flat().flatMap((o) => o.claimed)) {
+            handedOut.push(`${c.sourceRef}/${c.delivery.firstSeq}`);
+            held.push(
+              deliveryIdFor(c.sourceRef, c.incarnation, c.delivery.firstSeq, c.delivery.lastSeq, c.attempt),
+            );
+          }
+          for (const id of held.splice(0).filter((kept) => random() < 0.5 || !held.push(kept))) {
+            const [status] = await replicas[round % 2]!.store.ack(TENANT, group, [id]);
+            expect(status).toBe("acknowledged");
+            const p = parseDeliveryId(id);
+            acked.push(`${p?.sourceRef}/${p?.firstSeq}`);
+          }
+        }
+      } finally {
+        await otherPool.end();
+      }
+      // No ack timeouts here: a delivery handed out twice means two claims both took it.
+      expect(new Set(handedOut).size).toBe(handedOut.length);
+      expect(new Set(acked).size).toBe(acked.length);
+      expect(acked.length).toBe(REFS.length * wakes);
+    }, 120_000);
+  }
+});

@@ -4,6 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { type ConsumerGroupSettings, Ordering, SettleStatus } from "../gen/pgsync/v1/consumer_group_pb.js";
 import type { PgSyncService } from "../gen/pgsync/v1/pg_sync_service_pb.js";
 import { type Gap, Operation, StartPosition, type Wake } from "../gen/pgsync/v1/wake_pb.js";
+import { AckBatcher, type AckBatchOptions } from "./ack-batcher.js";
 import type { OperationName } from "./watch.js";
 import {
   DEFAULT_RECONNECT_INITIAL_DELAY_MS,
@@ -27,8 +28,12 @@ const OPERATION_BY_NAME: Record<OperationName, Operation> = {
   delete: Operation.DELETE,
 };
 
-/** Options of {@link consume}. Group settings (marked) are fixed when the group is created. */
-export interface ConsumeOptions {
+/**
+ * Options of {@link consume}. Group settings (marked) are fixed when the group is created.
+ * `ackBatchWindowMs` / `ackBatchSize` (see {@link AckBatchOptions}) batch the member's `ack()`
+ * calls into shared AckWakes calls; each `ack()` still resolves with its own outcome.
+ */
+export interface ConsumeOptions extends AckBatchOptions {
   /** The group's name (created on first use). */
   readonly group: string;
   /** Sources this member consumes. */
@@ -97,7 +102,11 @@ export interface GroupDelivery {
   readonly wake: Wake | undefined;
   /** The gap (unset for a wake): changes in this range may be missing. */
   readonly gap: Gap | undefined;
-  /** Acknowledges the delivery (durable; never delivered again). */
+  /**
+   * Acknowledges the delivery (durable; never delivered again once this resolves). Acks made
+   * close together share one AckWakes call (see `ackBatchWindowMs`); do not await one before
+   * taking the next delivery unless the next must wait for it.
+   */
   ack(): Promise<SettleOutcome>;
   /** Gives the delivery back, to be delivered again after `retryAfterMs` (default 0). */
   nack(options?: { readonly retryAfterMs?: number; readonly error?: string }): Promise<SettleOutcome>;
@@ -127,6 +136,7 @@ function request(o: ConsumeOptions) {
 
 function delivery(
   raw: RawClient,
+  acks: AckBatcher<SettleOutcome>,
   group: string,
   head: {
     deliveryId: string;
@@ -142,9 +152,8 @@ function delivery(
     ackDeadline: head.ackDeadline ? timestampDate(head.ackDeadline) : new Date(0),
     wake: payload.wake,
     gap: payload.gap,
-    async ack() {
-      const { results } = await raw.ackWakes({ group, deliveryIds: ids });
-      return OUTCOME[results[0]?.status ?? SettleStatus.UNKNOWN];
+    ack() {
+      return acks.ack(head.deliveryId);
     },
     async nack(options = {}) {
       const { results } = await raw.nackWakes({
@@ -173,6 +182,10 @@ export async function* consume(
   onSettings?: (settings: ConsumerGroupSettings | undefined, memberId: string) => void,
 ): AsyncGenerator<GroupDelivery> {
   const raw = "raw" in client ? client.raw : client;
+  const acks = new AckBatcher<SettleOutcome>(async (deliveryIds) => {
+    const { results } = await raw.ackWakes({ group: options.group, deliveryIds });
+    return deliveryIds.map((_, i) => OUTCOME[results[i]?.status ?? SettleStatus.UNKNOWN]);
+  }, options);
   const initial = options.reconnectInitialDelayMs ?? DEFAULT_RECONNECT_INITIAL_DELAY_MS;
   const max = options.reconnectMaxDelayMs ?? DEFAULT_RECONNECT_MAX_DELAY_MS;
   let attempt = 0;
@@ -185,8 +198,9 @@ export async function* consume(
         attempt = 0;
         const e = frame.event;
         if (e.case === "ready") onSettings?.(e.value.settings, e.value.memberId);
-        else if (e.case === "delivery") yield delivery(raw, options.group, e.value, { wake: e.value.wake });
-        else if (e.case === "gap") yield delivery(raw, options.group, e.value, { gap: e.value.gap });
+        else if (e.case === "delivery")
+          yield delivery(raw, acks, options.group, e.value, { wake: e.value.wake });
+        else if (e.case === "gap") yield delivery(raw, acks, options.group, e.value, { gap: e.value.gap });
       }
       return;
     } catch (err) {

@@ -11,6 +11,11 @@ export { SourceState } from "../gen/pgsync/v1/source_pb.js";
 export type { Change, Gap, Ready, SourceStatus, Wake } from "../gen/pgsync/v1/wake_pb.js";
 export { GapReason, Operation } from "../gen/pgsync/v1/wake_pb.js";
 export {
+  type AckBatchOptions,
+  DEFAULT_ACK_BATCH_SIZE,
+  DEFAULT_ACK_BATCH_WINDOW_MS,
+} from "./ack-batcher.js";
+export {
   createPgSyncClient,
   type PgSyncClient,
   type PgSyncClientOptions,

@@ -1,3 +1,4 @@
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TOKENS } from "../../../scripts/lib/processes.js";
 import { type Stack, startStack } from "../../../test/support/stack-fixture.js";
@@ -20,7 +21,7 @@ describe("@pg-sync/runtime consume()", () => {
     const client = createPgSyncClient({ baseUrl: stack.url, token: TOKENS.a });
     const { sourceRef } = await client.registerSource(pgSync({ table: "tickets" }));
     const aborter = new AbortController();
-    const handled: { worker: string; d: GroupDelivery; outcome: string }[] = [];
+    const handled: { worker: string; d: GroupDelivery; outcome: string; nack?: true }[] = [];
     let nacked = false;
     const worker = (name: string) =>
       (async () => {
@@ -37,7 +38,8 @@ describe("@pg-sync/runtime consume()", () => {
         })) {
           if (!nacked) {
             nacked = true;
-            handled.push({ worker: name, d, outcome: await d.nack({ retryAfterMs: 100, error: "not yet" }) });
+            const outcome = await d.nack({ retryAfterMs: 100, error: "not yet" });
+            handled.push({ worker: name, d, outcome, nack: true });
             continue;
           }
           handled.push({ worker: name, d, outcome: await d.ack() });
@@ -53,8 +55,10 @@ describe("@pg-sync/runtime consume()", () => {
     for (let i = 1; i <= 6; i++) await stack.sql.query("INSERT INTO tickets VALUES ($1, 't')", [i]);
     const acked = () => handled.filter((h) => h.outcome === "acknowledged");
     await waitFor(() => acked().length >= 6, { what: "6 acknowledged", timeoutMs: 20_000 });
-    expect(handled[0]?.outcome).toBe("released");
-    const retried = acked().find((h) => h.d.wake?.wakeId === handled[0]?.d.wake?.wakeId);
+    // The other worker's acks may answer before the nack does: find the nacked delivery.
+    const nackedOne = handled.find((h) => h.nack);
+    expect(nackedOne?.outcome).toBe("released");
+    const retried = acked().find((h) => h.d.wake?.wakeId === nackedOne?.d.wake?.wakeId);
     expect(retried?.d.attempt).toBe(2);
 
     await stack.restart();
@@ -66,4 +70,61 @@ describe("@pg-sync/runtime consume()", () => {
     aborter.abort();
     await Promise.all(loops);
   }, 60_000);
+
+  it("should batch the acks of deliveries taken without awaiting them, each resolving with its own outcome", async () => {
+    let ackCalls = 0;
+    const transport = createConnectTransport({
+      baseUrl: stack.url,
+      httpVersion: "2",
+      interceptors: [
+        (next) => (req) => {
+          req.header.set("authorization", `Bearer ${TOKENS.a}`);
+          if (req.method.name === "AckWakes") ackCalls++;
+          return next(req);
+        },
+      ],
+    });
+    const client = createPgSyncClient({ transport });
+    await stack.sql.query("CREATE TABLE orders (id int PRIMARY KEY)");
+    const { sourceRef } = await client.registerSource(pgSync({ table: "orders" }));
+    const aborter = new AbortController();
+    const rows = 40;
+    const outcomes: Promise<string>[] = [];
+    const wakeIds = new Set<string>();
+    const loop = (async () => {
+      for await (const d of consume(client, {
+        group: "batched",
+        sourceRefs: [sourceRef],
+        ordering: "none",
+        maxChangesPerWake: 1,
+        maxInFlight: rows,
+        ackBatchWindowMs: 20,
+        signal: aborter.signal,
+      })) {
+        wakeIds.add(d.wake?.wakeId ?? "");
+        outcomes.push(d.ack());
+      }
+    })();
+    await waitFor(
+      async () => (await client.raw.getConsumerGroup({ group: "batched" })).group?.members.length === 1,
+      { what: "the member" },
+    );
+    await stack.sql.query("INSERT INTO orders SELECT generate_series(1, $1)", [rows]);
+    await waitFor(() => outcomes.length >= rows, { what: `${rows} deliveries`, timeoutMs: 20_000 });
+    expect(await Promise.all(outcomes)).toEqual(Array.from({ length: rows }, () => "acknowledged"));
+    expect(wakeIds.size).toBe(rows);
+    expect(ackCalls).toBeGreaterThan(0);
+    expect(ackCalls).toBeLessThan(rows);
+    const report = await client.raw.getConsumerGroup({ group: "batched" });
+    expect(report.group?.sources[0]?.inFlightCount).toBe(0);
+    expect(report.group?.sources[0]?.pendingCount).toBe(0);
+    aborter.abort();
+    await loop;
+  }, 60_000);
+
+  it("should reject an ack batch size the server would refuse, naming the option", async () => {
+    const client = createPgSyncClient({ baseUrl: stack.url, token: TOKENS.a });
+    const iterator = consume(client, { group: "bad", sourceRefs: ["x"], ackBatchSize: 5_000 });
+    await expect(iterator.next()).rejects.toThrow("ackBatchSize");
+  });
 });

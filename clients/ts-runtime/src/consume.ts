@@ -5,6 +5,7 @@ import { type ConsumerGroupSettings, Ordering, SettleStatus } from "../gen/pgsyn
 import type { PgSyncService } from "../gen/pgsync/v1/pg_sync_service_pb.js";
 import { type Gap, Operation, StartPosition, type Wake } from "../gen/pgsync/v1/wake_pb.js";
 import { AckBatcher, type AckBatchOptions } from "./ack-batcher.js";
+import { callSignal } from "./call-signal.js";
 import type { OperationName } from "./watch.js";
 import {
   DEFAULT_RECONNECT_INITIAL_DELAY_MS,
@@ -190,11 +191,9 @@ export async function* consume(
   const max = options.reconnectMaxDelayMs ?? DEFAULT_RECONNECT_MAX_DELAY_MS;
   let attempt = 0;
   while (!options.signal?.aborted) {
+    const call = callSignal(options.signal);
     try {
-      for await (const frame of raw.consumeWakes(
-        request(options),
-        options.signal ? { signal: options.signal } : {},
-      )) {
+      for await (const frame of raw.consumeWakes(request(options), { signal: call.signal })) {
         attempt = 0;
         const e = frame.event;
         if (e.case === "ready") onSettings?.(e.value.settings, e.value.memberId);
@@ -211,6 +210,8 @@ export async function* consume(
       const delay = Math.floor(Math.random() * reconnectDelayCapMs(attempt, initial, max));
       options.onReconnect?.(error, attempt, delay);
       await sleep(delay, options.signal);
+    } finally {
+      call.end();
     }
   }
 }

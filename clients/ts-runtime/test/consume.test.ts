@@ -71,6 +71,35 @@ describe("@pg-sync/runtime consume()", () => {
     await Promise.all(loops);
   }, 60_000);
 
+  it("should leave the group, releasing what it holds, when the consumer breaks out of the loop", async () => {
+    await stack.sql.query("CREATE TABLE left_behind (id int PRIMARY KEY)");
+    const client = createPgSyncClient({ baseUrl: stack.url, token: TOKENS.a });
+    const { sourceRef } = await client.registerSource(pgSync({ table: "left_behind" }));
+    await stack.sql.query("INSERT INTO left_behind VALUES (1)");
+    // No signal: leaving the loop is the only way the consumer says it is done.
+    let first: GroupDelivery | undefined;
+    for await (const d of consume(client, {
+      group: "quitters",
+      sourceRefs: [sourceRef],
+      start: "earliest",
+    })) {
+      first = d;
+      break;
+    }
+    expect(first?.attempt).toBe(1);
+    // The stream's end gives its unacknowledged delivery back at once (no ack timeout waited).
+    for await (const d of consume(client, { group: "quitters", sourceRefs: [sourceRef] })) {
+      expect(d.wake?.wakeId).toBe(first?.wake?.wakeId);
+      expect(d.attempt).toBe(2);
+      await d.ack();
+      break;
+    }
+    await waitFor(
+      async () => (await client.raw.getConsumerGroup({ group: "quitters" })).group?.members.length === 0,
+      { what: "both members gone" },
+    );
+  });
+
   it("should batch the acks of deliveries taken without awaiting them, each resolving with its own outcome", async () => {
     let ackCalls = 0;
     const transport = createConnectTransport({

@@ -47,7 +47,7 @@ async function v8Memory(pgsync: PgSync) {
  * RSS and V8 memory every 10 s for `ms` (`BENCH_SOAK_MS`): whether memory keeps growing while the
  * sources long-poll with nothing to deliver (each long-poll ends every 20 s on the shape server).
  */
-async function soakMemory(ctx: Context, pgsync: PgSync, ms: number) {
+export async function soakMemory(ctx: Context, pgsync: PgSync, ms: number) {
   const samples: Record<string, number>[] = [];
   for (let t = 0; t < ms; t += 10_000) {
     await new Promise((r) => setTimeout(r, 10_000));

@@ -12,6 +12,7 @@ import { heapSnapshot, summariseHeapSnapshot } from "../lib/heap-summary.js";
 import { pollUntil, rssMB, sample, scrape } from "../lib/metrics.js";
 import { createBenchTable, type PgSync, startPgSync, startShapeServer } from "../lib/stack.js";
 import { addResult, type Context, recordDistribution, round, startClient, startLoad } from "./context.js";
+import { soakMemory } from "./many-sources.js";
 
 /** Sizes of the scale scenario. */
 export interface ScaleParams {
@@ -32,7 +33,8 @@ export function scaleParams(quick: boolean, sources?: number): ScaleParams {
     registerConcurrency: 8,
     busyRows: quick ? 1_000 : 3_000,
     busyRate: 200,
-    heapSnapshots: true,
+    // BENCH_SCALE_HEAP=0: no snapshots (each one leaves its own allocations in the RSS figures).
+    heapSnapshots: process.env.BENCH_SCALE_HEAP !== "0",
   };
 }
 
@@ -192,6 +194,7 @@ export async function runScale(ctx: Context, p: ScaleParams): Promise<void> {
   const restartLiveAt = await allLive(pgsync, p.sources, `${p.sources} bridges LIVE after the restart`);
   const restartMs = restartLiveAt - restartAt;
   const restartedRss = await rssMB(pgsync.pid);
+  const soak = await soakMemory(ctx, pgsync, Number(process.env.BENCH_SOAK_MS ?? 0));
   ctx.breakdown.scale = {
     sources: p.sources,
     registration_ms: registeredMs,
@@ -205,6 +208,7 @@ export async function runScale(ctx: Context, p: ScaleParams): Promise<void> {
     busy_wake_ms: wake,
     busy_raw_shape_stream_ms: rawWake,
     memory_mb: memoryAt,
+    ...(soak.length > 0 ? { soak_after_restart: soak } : {}),
     ...(heap ? { heap_per_source: heap } : {}),
   };
   const n = p.sources.toLocaleString("en-US");

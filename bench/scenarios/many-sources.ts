@@ -229,7 +229,7 @@ export async function runManySources(ctx: Context, p: ManyParams): Promise<void>
     value: streamsRss,
     unit: "MB",
     baseline: idleRss,
-    goal: 300,
+    goal: 250,
     cmp: "<=",
   });
   await pgsync.stop();

@@ -26,9 +26,9 @@ export type Runtime = "tsx" | "compiled";
 
 /**
  * V8 flags the server runs with, here and in `scripts/start.sh` and `deploy/Dockerfile`: 4 MB
- * semi-spaces (an 8 MB new space) instead of V8's default 16 MB (a 32 MB new space, which even an
- * idle server keeps committed). Measured in bench/README.md ("Memory per source"); see
- * docs/operations.md, "Memory".
+ * semi-spaces (an 8 MB new space) instead of V8's default, which on a 64-bit machine lets the
+ * new space grow to 128 MB and keeps it committed. Measured in bench/README.md ("Memory per source
+ * and per stream"); see docs/operations.md, "Memory".
  */
 export const SERVER_V8_FLAGS = "--max-semi-space-size=4";
 

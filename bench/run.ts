@@ -49,6 +49,8 @@ const program = new Command()
   .option("--profile <group>", "write a CPU profile of pg-sync during this group (bench/results/profiles)")
   .option("--no-write", "do not write bench/results")
   .option("--keep-pg", "leave the Postgres cluster running", false)
+  .option("--heap", "many group: heap snapshots of pg-sync, summarised per source and per stream", false)
+  .option("--scale-sources <n>", "scale group: number of sources (default 10,000; 2,000 with --quick)")
   .parse();
 const opts = program.opts<{
   quick: boolean;
@@ -57,6 +59,8 @@ const opts = program.opts<{
   profile?: string;
   write: boolean;
   keepPg: boolean;
+  heap: boolean;
+  scaleSources?: string;
 }>();
 const groups = opts.only.split(",").map((g) => g.trim()) as Group[];
 for (const g of [...groups, ...(opts.profile ? [opts.profile] : [])]) {
@@ -110,7 +114,7 @@ async function main(): Promise<void> {
     };
     const parts = opts.parts ? { parts: opts.parts.split(",") } : {};
     await run("sync", (ctx) => runSync(ctx, { ...syncParams(opts.quick), ...parts }));
-    await run("many", (ctx) => runManySources(ctx, manyParams()));
+    await run("many", (ctx) => runManySources(ctx, { ...manyParams(), heapSnapshots: opts.heap }));
     await run("shape", (ctx) => runShapeServer(ctx, shapeParams(opts.quick)));
     await run("stall", (ctx) => runStall(ctx, stallParams(opts.quick)));
     await run("snapshot", (ctx) => runSnapshot(ctx, snapshotParams(opts.quick)));
@@ -118,7 +122,9 @@ async function main(): Promise<void> {
     await run("failover", (ctx) => runFailover(ctx, failoverParams()));
     await run("commit", (ctx) => runCommit(ctx, commitParams(opts.quick)));
     await run("retention", (ctx) => runRetention(ctx, retentionParams(opts.quick)));
-    await run("scale", (ctx) => runScale(ctx, scaleParams(opts.quick)));
+    await run("scale", (ctx) =>
+      runScale(ctx, scaleParams(opts.quick, opts.scaleSources ? Number(opts.scaleSources) : undefined)),
+    );
   } finally {
     await cleanup.run();
   }

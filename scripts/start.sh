@@ -31,4 +31,7 @@ if build_is_stale; then
   if [ "$rc" -ne 0 ]; then echo "[start] build failed (exit $rc)" >&2; exit "$rc"; fi
 fi
 
-exec node --enable-source-maps "$PGSYNC_ROOT/dist/${entry%.ts}.js" "$@"
+# The server's V8 flags (SERVER_V8_FLAGS in scripts/lib/processes.ts; docs/operations.md, "Memory").
+flags=(--enable-source-maps)
+if [ "$entry" = src/main.ts ]; then flags+=(--max-semi-space-size=4); fi
+exec node "${flags[@]}" "$PGSYNC_ROOT/dist/${entry%.ts}.js" "$@"

@@ -2,7 +2,10 @@
  * What a V8 heap snapshot holds, by constructor: shallow (self) sizes summed per node type and
  * name, and the difference between two snapshots divided by a count (e.g. bytes per source).
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT } from "../../scripts/lib/processes.js";
+import { pollUntil } from "./metrics.js";
 
 interface Snapshot {
   snapshot: { meta: { node_fields: string[]; node_types: [string[], ...unknown[]] } };
@@ -65,4 +68,27 @@ export function summariseHeapSnapshot(
   }
   rows.sort((x, y) => y.bytesPerUnit - x.bytesPerUnit);
   return { totalBytesPerUnit: Math.round(total), rows: rows.slice(0, top) };
+}
+
+/**
+ * Sends SIGUSR2 to `pid` (started with `--heapsnapshot-signal=SIGUSR2`, so it writes a snapshot
+ * into its working directory, the repository root) and waits for the new file to be complete.
+ */
+export async function heapSnapshot(pid: number): Promise<string> {
+  const before = new Set(readdirSync(ROOT).filter((f) => f.endsWith(".heapsnapshot")));
+  process.kill(pid, "SIGUSR2");
+  let file = "";
+  let size = -1;
+  await pollUntil(
+    async () => {
+      file = readdirSync(ROOT).find((f) => f.endsWith(".heapsnapshot") && !before.has(f)) ?? "";
+      if (!file) return false;
+      const now = statSync(join(ROOT, file)).size;
+      const stable = now > 0 && now === size;
+      size = now;
+      return stable;
+    },
+    { timeoutMs: 300_000, intervalMs: 1_000, what: "heap snapshot written" },
+  );
+  return join(ROOT, file);
 }

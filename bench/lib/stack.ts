@@ -180,6 +180,10 @@ export async function startPgSync(
     PGSYNC_MAX_REGISTRATIONS_PER_MINUTE: "10000000",
     ...options.env,
   });
+  // Extra V8/Node flags for pg-sync only, after the server's own (SERVER_V8_FLAGS), so they win:
+  // e.g. "--max-semi-space-size=16" to measure V8's default young generation.
+  const extraFlags = process.env.BENCH_PGSYNC_NODE_OPTIONS;
+  if (extraFlags) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ""} ${extraFlags}`.trim();
   if (options.cpuProfDir) {
     env.NODE_OPTIONS =
       `${env.NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? ""} --cpu-prof --cpu-prof-dir=${options.cpuProfDir}`.trim();

@@ -4,14 +4,15 @@
  * shape server and pg-sync of their own. Optionally (`heapSnapshots`) a V8 heap snapshot of
  * pg-sync with no sources and with all of them, summarised per source by constructor.
  */
-import { readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
-import { ROOT, TOKENS } from "../../scripts/lib/processes.js";
-import { summariseHeapSnapshot } from "../lib/heap-summary.js";
+import { TOKENS } from "../../scripts/lib/processes.js";
+import { heapSnapshot, summariseHeapSnapshot } from "../lib/heap-summary.js";
 import { pollUntil, rssMB, sample, scrape } from "../lib/metrics.js";
 import { createBenchTable, type PgSync, startPgSync, startShapeServer } from "../lib/stack.js";
 import { addResult, type Context, recordDistribution, round, startClient, startLoad } from "./context.js";
+import { soakMemory } from "./many-sources.js";
 
 /** Sizes of the scale scenario. */
 export interface ScaleParams {
@@ -24,15 +25,16 @@ export interface ScaleParams {
   readonly heapSnapshots: boolean;
 }
 
-/** Default sizes (quick: 2,000 sources). */
-export function scaleParams(quick: boolean): ScaleParams {
+/** Default sizes (quick: 2,000 sources; `sources` overrides, e.g. `--scale-sources 3000`). */
+export function scaleParams(quick: boolean, sources?: number): ScaleParams {
   return {
-    sources: quick ? 2_000 : 10_000,
+    sources: sources ?? (quick ? 2_000 : 10_000),
     tables: 5,
     registerConcurrency: 8,
     busyRows: quick ? 1_000 : 3_000,
     busyRate: 200,
-    heapSnapshots: true,
+    // BENCH_SCALE_HEAP=0: no snapshots (each one leaves its own allocations in the RSS figures).
+    heapSnapshots: process.env.BENCH_SCALE_HEAP !== "0",
   };
 }
 
@@ -45,30 +47,10 @@ async function memory(pgsync: PgSync) {
   const mb = (series: string) => round(sample(m, series) / 2 ** 20);
   return {
     rss: round(await rssMB(pgsync.pid)),
-    heap_used: mb("pgsync_nodejs_heap_size_used_bytes"),
-    heap_total: mb("pgsync_nodejs_heap_size_total_bytes"),
-    external: mb("pgsync_nodejs_external_memory_bytes"),
+    heap_used: mb("nodejs_heap_size_used_bytes"),
+    heap_total: mb("nodejs_heap_size_total_bytes"),
+    external: mb("nodejs_external_memory_bytes"),
   };
-}
-
-/** Sends SIGUSR2 (--heapsnapshot-signal) and waits for the new snapshot file to be complete. */
-async function heapSnapshot(pgsync: PgSync): Promise<string> {
-  const before = new Set(readdirSync(ROOT).filter((f) => f.endsWith(".heapsnapshot")));
-  process.kill(pgsync.pid, "SIGUSR2");
-  let file = "";
-  let size = -1;
-  await pollUntil(
-    async () => {
-      file = readdirSync(ROOT).find((f) => f.endsWith(".heapsnapshot") && !before.has(f)) ?? "";
-      if (!file) return false;
-      const now = statSync(join(ROOT, file)).size;
-      const stable = now > 0 && now === size;
-      size = now;
-      return stable;
-    },
-    { timeoutMs: 300_000, intervalMs: 1_000, what: "heap snapshot written" },
-  );
-  return join(ROOT, file);
 }
 
 /** Registrations retried, by cause: the probe timed out (the bundled shape server under load) or UNAVAILABLE. */
@@ -129,7 +111,7 @@ function allLive(pgsync: PgSync, n: number, what: string): Promise<number> {
  * (1,000: a 10,000-source snapshot is larger than V8's longest string); the snapshots are deleted.
  */
 async function heapPerSource(pgsync: PgSync, idle: string, count: number) {
-  const withSources = await heapSnapshot(pgsync);
+  const withSources = await heapSnapshot(pgsync.pid);
   try {
     return summariseHeapSnapshot(idle, withSources, count);
   } finally {
@@ -150,7 +132,7 @@ export async function runScale(ctx: Context, p: ScaleParams): Promise<void> {
   await pgsync.client.listSources({});
   const idleRss = await rssMB(pgsync.pid);
   const memoryAt: Record<string, unknown> = { idle: await memory(pgsync) };
-  const idleHeap = p.heapSnapshots ? await heapSnapshot(pgsync) : undefined;
+  const idleHeap = p.heapSnapshots ? await heapSnapshot(pgsync.pid) : undefined;
 
   ctx.log(
     `scale: registering ${p.sources} sources on ${p.tables} tables (${p.registerConcurrency} at a time)`,
@@ -212,6 +194,7 @@ export async function runScale(ctx: Context, p: ScaleParams): Promise<void> {
   const restartLiveAt = await allLive(pgsync, p.sources, `${p.sources} bridges LIVE after the restart`);
   const restartMs = restartLiveAt - restartAt;
   const restartedRss = await rssMB(pgsync.pid);
+  const soak = await soakMemory(ctx, pgsync, Number(process.env.BENCH_SOAK_MS ?? 0));
   ctx.breakdown.scale = {
     sources: p.sources,
     registration_ms: registeredMs,
@@ -225,6 +208,7 @@ export async function runScale(ctx: Context, p: ScaleParams): Promise<void> {
     busy_wake_ms: wake,
     busy_raw_shape_stream_ms: rawWake,
     memory_mb: memoryAt,
+    ...(soak.length > 0 ? { soak_after_restart: soak } : {}),
     ...(heap ? { heap_per_source: heap } : {}),
   };
   const n = p.sources.toLocaleString("en-US");

@@ -24,6 +24,14 @@ export interface Child {
  */
 export type Runtime = "tsx" | "compiled";
 
+/**
+ * V8 flags the server runs with, here and in `scripts/start.sh` and `deploy/Dockerfile`: 4 MB
+ * semi-spaces (an 8 MB new space) instead of V8's default, which on a 64-bit machine lets the
+ * new space grow to 128 MB and keeps it committed. Measured in bench/README.md ("Memory per source
+ * and per stream"); see docs/operations.md, "Memory".
+ */
+export const SERVER_V8_FLAGS = "--max-semi-space-size=4";
+
 /** The node arguments that run `entry` (a `.ts` path relative to the root) with `runtime`. */
 export function nodeArgs(entry: string, runtime: Runtime = "tsx"): string[] {
   if (runtime === "compiled") {
@@ -125,7 +133,9 @@ export async function startPgSyncProcess(
   env: Record<string, string>,
   runtime: Runtime = "tsx",
 ): Promise<{ child: Child; url: string }> {
-  const child = startProcess("src/main.ts", env, [], runtime);
+  // Flags given in `env` come after the server's own, so they win (benches compare settings).
+  const nodeOptions = `${SERVER_V8_FLAGS} ${env.NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? ""}`.trim();
+  const child = startProcess("src/main.ts", { ...env, NODE_OPTIONS: nodeOptions }, [], runtime);
   const m = await child.waitFor(
     /"msg":"pg-sync listening"[^\n]*"port":(\d+)|"port":(\d+)[^\n]*"msg":"pg-sync listening"/,
   );

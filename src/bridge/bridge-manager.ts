@@ -79,9 +79,12 @@ export class BridgeManager implements BridgeControl {
     const existing = this.#bridges.get(key);
     if (existing && !existing.ended) return;
     if (existing) this.#count(existing.status.state, -1);
+    // The callbacks below live as long as the bridge: they capture the identity, not the record
+    // (its dates and options would otherwise stay in memory per source).
+    const { tenant, sourceRef } = record;
     const bridge = new Bridge({
-      tenant: record.tenant,
-      sourceRef: record.sourceRef,
+      tenant,
+      sourceRef,
       options: record.options,
       shapeUrl: record.shapeUrl,
       store: store ?? this.#deps.cursors,
@@ -100,7 +103,7 @@ export class BridgeManager implements BridgeControl {
           this.#bridges.delete(key);
           this.#count(b.status.state, -1);
         }
-        this.#deps.onFenced?.(record.tenant, record.sourceRef);
+        this.#deps.onFenced?.(tenant, sourceRef);
       },
       ...(this.#deps.fetchClient ? { fetchClient: this.#deps.fetchClient } : {}),
       ...(this.#deps.isUrlAllowed ? { isUrlAllowed: this.#deps.isUrlAllowed } : {}),

@@ -10,6 +10,10 @@ import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 import { PgLeaseSignal } from "./storage/pg-lease-signal.js";
 import { PgLeaseStore } from "./storage/pg-lease-store.js";
+import { createPool } from "./storage/pool.js";
+
+/** Connections of the lease store's own pool (renewal, plan, acquire and release run one at a time). */
+const LEASE_POOL_SIZE = 2;
 
 /**
  * This process's replica id: the override (tests), else `PGSYNC_REPLICA_ID`, else the host
@@ -43,8 +47,16 @@ export interface LeaseWiring {
 export function createLeaseCoordinator(wiring: LeaseWiring): LeaseCoordinator {
   const { config, pool, logger, metrics, cursors, bridges, owner, onServing } = wiring;
   const log = logger.child({ component: "leases", replica_id: owner });
+  // Renewals get connections of their own: a burst of bridge starts (a restart with thousands of
+  // sources) can hold every connection of the shared pool for longer than a renewal may wait,
+  // and a late renewal makes the watchdog stop every bridge, which starts them all again.
+  const leasePool = createPool(
+    { connectionString: config.databaseUrl, max: LEASE_POOL_SIZE, applicationName: "pg-sync-leases" },
+    log,
+  );
   const leases: LeaseCoordinator = new LeaseCoordinator({
-    store: new PgLeaseStore(pool),
+    store: new PgLeaseStore(leasePool, { ownsPool: true }),
+    stateStore: new PgLeaseStore(pool),
     cursors,
     manager: bridges,
     identity: { replicaId: owner, incarnation: randomUUID() },

@@ -14,6 +14,11 @@ export const ORPHAN_GRACE_MS = 5_000;
 /** Dependencies of {@link LeaseCoordinator}. */
 export interface LeaseCoordinatorDeps {
   readonly store: LeaseStore;
+  /**
+   * Where the bridges' fenced state writes go; default `store`. Kept apart so that thousands of
+   * bridges changing state cannot delay a renewal.
+   */
+  readonly stateStore?: Pick<LeaseStore, "setStateFenced">;
   /** The shared cursor store the bridges commit through. */
   readonly cursors: CursorStore;
   /** Runs the bridges of the leases held here. */

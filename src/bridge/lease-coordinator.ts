@@ -103,6 +103,7 @@ export class LeaseCoordinator implements BridgeControl {
     }
     this.#deps.metrics.leasesHeld.set(0);
     await this.#deps.signal?.stop();
+    await this.#deps.store.close?.().catch(() => {});
   }
 
   /**
@@ -236,7 +237,7 @@ export class LeaseCoordinator implements BridgeControl {
   }
 
   async #acquire(keys: readonly SourceKey[]): Promise<void> {
-    const { store, identity, ttlMs, cursors, manager, metrics } = this.#deps;
+    const { store, stateStore, identity, ttlMs, cursors, manager, metrics } = this.#deps;
     const acquired = await store.acquire(identity, ttlMs, keys);
     const unwanted: HeldLease[] = [];
     for (const { record, cursor } of acquired) {
@@ -249,7 +250,7 @@ export class LeaseCoordinator implements BridgeControl {
         unwanted.push(lease);
         continue;
       }
-      const leased = new LeasedCursorStore(cursors, store, identity, cursor, lease);
+      const leased = new LeasedCursorStore(cursors, stateStore ?? store, identity, cursor, lease);
       this.#held.set(keyOf(lease), { lease, store: leased });
       manager.ensure(record, leased);
     }

@@ -12,14 +12,14 @@ import type { SourceState } from "../domain/source.js";
  */
 export class LeasedCursorStore implements CursorStore {
   readonly #inner: CursorStore;
-  readonly #leases: LeaseStore;
+  readonly #leases: Pick<LeaseStore, "setStateFenced">;
   readonly #me: ReplicaIdentity;
   readonly #lease: HeldLease;
   readonly #acquired: StoredCursor;
 
   constructor(
     inner: CursorStore,
-    leases: LeaseStore,
+    leases: Pick<LeaseStore, "setStateFenced">,
     me: ReplicaIdentity,
     acquired: StoredCursor,
     lease: HeldLease,

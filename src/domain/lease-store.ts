@@ -58,6 +58,8 @@ export interface LeaseStore {
   release(me: ReplicaIdentity, leases: readonly HeldLease[]): Promise<number>;
   /** Releases every lease of this replica and removes its row (graceful shutdown). */
   leave(me: ReplicaIdentity): Promise<number>;
+  /** Releases the store's own connections, if it has any; called last, after {@link LeaseStore.leave}. */
+  close?(): Promise<void>;
   /** Asks for the source to run: FAILED or IDLE becomes STARTING, and replicas are told to look. */
   wake(key: SourceKey): Promise<void>;
   /** Persists a bridge state, only while `lease` is still held at its term. */

@@ -127,9 +127,16 @@ SELECT
 /** {@link LeaseStore} over `pgsync.replicas` and the lease columns of `pgsync.cursors`. */
 export class PgLeaseStore implements LeaseStore {
   readonly #pool: pg.Pool;
+  readonly #ownsPool: boolean;
 
-  constructor(pool: pg.Pool) {
+  /** With `ownsPool`, {@link PgLeaseStore.close} ends the pool. */
+  constructor(pool: pg.Pool, options: { readonly ownsPool?: boolean } = {}) {
     this.#pool = pool;
+    this.#ownsPool = options.ownsPool ?? false;
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsPool) await this.#pool.end();
   }
 
   async join(me: ReplicaIdentity, ttlMs: number): Promise<boolean> {

@@ -178,6 +178,7 @@ export async function runScale(ctx: Context, p: ScaleParams): Promise<void> {
     ...["--expect", String(p.busyRows), "--latency"],
   ]);
   await Promise.all([watcher.line(/^ready /, 120_000), raw.line(/^ready$/, 120_000)]);
+  ctx.log(`  busy load starts at ${new Date().toISOString()}`);
   const load = startLoad(ctx, url, "s0", { rows: p.busyRows, rate: p.busyRate, buckets: 1 });
   const wake = await watcher.json<{ p50: number; p99: number }>("latency", 600_000);
   const rawWake = await raw.json<{ p50: number; p99: number }>("latency", 600_000);
@@ -187,6 +188,8 @@ export async function runScale(ctx: Context, p: ScaleParams): Promise<void> {
   });
   await load.result;
   await watcher.stop();
+  // BENCH_LOG_FILE: keep pg-sync's recent output (its last megabyte or two) for a post-mortem.
+  if (process.env.BENCH_LOG_FILE) writeFileSync(process.env.BENCH_LOG_FILE, pgsync.child.output());
 
   const restartAt = Date.now();
   await pgsync.stop();

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
+import { SERVER_V8_FLAGS } from "../../scripts/lib/processes.js";
 import { DEFAULT_CONFIG, ENV, loadConfig } from "../../src/config.js";
 import { HEALTH_SERVICES } from "../../src/server.js";
 
@@ -48,7 +49,10 @@ describe("deployment files", () => {
     expectKnownEnv(env);
     const listen = env[ENV.listen] as string;
     expect(lines).toContain(`EXPOSE ${portOf(listen)}`);
-    expect(lines).toContain('CMD ["node", "dist/src/main.js"]');
+    // The image runs the server with the same V8 flags as `npm start` and the tests.
+    const flags = SERVER_V8_FLAGS.split(" ").map((f) => `"${f}"`);
+    expect(lines).toContain(`CMD ["node", ${flags.join(", ")}, "dist/src/main.js"]`);
+    expect(readFileSync(join(ROOT, "scripts/start.sh"), "utf8")).toContain(SERVER_V8_FLAGS);
     // The compiled entry is src/main.ts; the files copied for run time exist.
     expect(existsSync(join(ROOT, "src/main.ts"))).toBe(true);
     expect(existsSync(join(ROOT, "src/storage/migrations"))).toBe(true);

@@ -93,10 +93,9 @@ async function activeDeliveries(group: string): Promise<(DeliveryView & { member
   }));
 }
 
-/** Runs one schedule, checking the invariant after every step, then drains; returns the ack log. */
-async function run(ordering: Ordering, keys: string[][][], steps: Step[]): Promise<string[]> {
-  const group = `g${++groupN}`;
-  await store.createGroup(
+/** Creates `group` with settings that let every schedule run to the end (no timeouts, no dead letters). */
+function createGroup(group: string, ordering: Ordering) {
+  return store.createGroup(
     TENANT,
     group,
     {
@@ -110,6 +109,12 @@ async function run(ordering: Ordering, keys: string[][][], steps: Step[]): Promi
     },
     1_000,
   );
+}
+
+/** Runs one schedule, checking the invariant after every step, then drains; returns the ack log. */
+async function run(ordering: Ordering, keys: string[][][], steps: Step[]): Promise<string[]> {
+  const group = `g${++groupN}`;
+  await createGroup(group, ordering);
   for (const [i, ref] of REFS.entries()) {
     await store.addSource(TENANT, group, ref, "1", 0n);
     const deliveries: NewDelivery[] = (keys[i] ?? []).map((k, j) => ({
@@ -232,20 +237,7 @@ describe("consumer group claims racing from two replicas (real Postgres)", () =>
     it(`should keep ORDERING_${ordering.toUpperCase()} and hand out each delivery once when claims race`, async () => {
       const group = `race${++groupN}`;
       const wakes = 30;
-      await store.createGroup(
-        TENANT,
-        group,
-        {
-          ops: [],
-          debounceMs: 0,
-          maxWaitMs: 0,
-          maxChangesPerWake: 10,
-          ackTimeoutMs: 60_000,
-          maxDeliveries: 1_000,
-          ordering,
-        },
-        1_000,
-      );
+      await createGroup(group, ordering);
       const keyOf = (ref: number, seq: number) => [`k${(seq * 7 + ref) % 4}`];
       for (const [i, ref] of REFS.entries()) {
         await store.addSource(TENANT, group, ref, "1", 0n);

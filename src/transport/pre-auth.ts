@@ -1,5 +1,6 @@
 import type http from "node:http";
 import type http2 from "node:http2";
+import type net from "node:net";
 import { ConnectError } from "@connectrpc/connect";
 import type { Authenticator } from "./auth.js";
 import type { UniversalHandler } from "./listener.js";
@@ -30,6 +31,24 @@ function connectEndStream(message: string): Buffer {
   return Buffer.concat([head, json]);
 }
 
+/** How long a refused HTTP/1.1 connection keeps discarding what the client still sends. */
+const LINGER_MS = 2_000;
+
+/**
+ * A lingering close: when Node closes the connection after the answer, half-close it and discard
+ * what the client is still sending, for at most {@link LINGER_MS}, before destroying it. Closing
+ * at once with unread bytes makes the kernel send a reset, and a reset can reach the client before
+ * it read the answer, which it then never sees.
+ */
+function lingerOnClose(socket: net.Socket): void {
+  socket.destroySoon = () => {
+    socket.end();
+    socket.on("data", () => {});
+    socket.once("end", () => socket.destroy());
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  };
+}
+
 /** Answers UNAUTHENTICATED in the request's own protocol without reading its body, then drops the rest. */
 function refuse(req: http.IncomingMessage | http2.Http2ServerRequest, res: Res, message: string): void {
   const { kind, type } = protocolOf(req);
@@ -48,6 +67,7 @@ function refuse(req: http.IncomingMessage | http2.Http2ServerRequest, res: Res, 
   }
   // HTTP/1.1: close the connection rather than read (and discard) what is left of the body.
   const close = h2 ? {} : { connection: "close" };
+  if (!h2) lingerOnClose((req as http.IncomingMessage).socket);
   const send = (status: number, headers: Record<string, string>, body?: Buffer | string) => {
     const r = res as http.ServerResponse;
     r.writeHead(status, { ...headers, ...close });

@@ -45,8 +45,9 @@ interface Fleet {
 /** Live lease holders by replica id, and whether every source is LIVE under a live lease of `owners`. */
 async function ownership(sql: pg.Pool, owners: readonly string[]) {
   const { rows } = await sql.query<{ owner: string | null; live: boolean | null; state: string }>(
-    `SELECT c.owner, c.lease_expires_at > now() AS live, s.state
-     FROM pgsync.cursors c JOIN pgsync.sources s USING (tenant, source_ref)`,
+    `SELECT c.owner, l.live, s.state
+     FROM pgsync.cursors c JOIN pgsync.sources s USING (tenant, source_ref)
+     LEFT JOIN pgsync.leases l USING (tenant, source_ref)`,
   );
   const counts = new Map<string, number>();
   let settled = true;
@@ -89,7 +90,7 @@ function sampleGaps(sql: pg.Pool): { readonly t0: number; stop(): Promise<Gap[]>
   const run = (async () => {
     while (!stopped) {
       const { rows } = await sql.query<{ source_ref: string; live: boolean | null }>(
-        "SELECT source_ref, lease_expires_at > now() AS live FROM pgsync.cursors",
+        "SELECT c.source_ref, l.live FROM pgsync.cursors c LEFT JOIN pgsync.leases l USING (tenant, source_ref)",
       );
       const now = Date.now() - t0;
       for (const r of rows) {

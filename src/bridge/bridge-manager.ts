@@ -196,13 +196,13 @@ export class BridgeManager implements BridgeControl {
   /** Stops bridges whose source nobody registered or watched within the idle TTL and that have no watcher. */
   async collectIdle(): Promise<number> {
     const now = (this.#deps.now ?? Date.now)();
+    // One read for every source (a read per bridge was 10,000 round trips a minute at 10,000).
+    const unused = await this.#deps.sources.listUnusedSince(new Date(now - this.#deps.idleTtlMs));
     let stopped = 0;
-    for (const [key, bridge] of this.#bridges) {
-      if (bridge.ended || (this.#watchers.get(key) ?? 0) > 0) continue;
-      const record = await this.#deps.sources.get(bridge.tenant, bridge.sourceRef);
-      if (!record) continue;
-      const lastUse = Math.max(record.registeredAt.getTime(), record.watchedAt?.getTime() ?? 0);
-      if (now - lastUse < this.#deps.idleTtlMs) continue;
+    for (const { tenant, sourceRef } of unused) {
+      const key = keyOf(tenant, sourceRef);
+      const bridge = this.#bridges.get(key);
+      if (!bridge || bridge.ended || (this.#watchers.get(key) ?? 0) > 0) continue;
       this.#bridges.delete(key);
       this.#count(bridge.status.state, -1);
       await bridge.stop("idle");

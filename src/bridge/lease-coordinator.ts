@@ -237,8 +237,8 @@ export class LeaseCoordinator implements BridgeControl {
   }
 
   async #acquire(keys: readonly SourceKey[]): Promise<void> {
-    const { store, stateStore, identity, ttlMs, cursors, manager, metrics } = this.#deps;
-    const acquired = await store.acquire(identity, ttlMs, keys);
+    const { store, stateStore, identity, cursors, manager, metrics } = this.#deps;
+    const acquired = await store.acquire(identity, keys);
     const unwanted: HeldLease[] = [];
     for (const { record, cursor } of acquired) {
       const lease: HeldLease = {

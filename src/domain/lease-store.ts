@@ -48,12 +48,15 @@ export interface ReplicaIdentity {
 export interface LeaseStore {
   /** Takes the replica row unless another live process holds the id; false when it does. */
   join(me: ReplicaIdentity, ttlMs: number): Promise<boolean>;
-  /** Heartbeat and renewal of every held lease, in one statement. */
+  /** Heartbeat (which renews every lease this replica holds) and the held leases still at their terms, in one statement. */
   renew(me: ReplicaIdentity, ttlMs: number, held: readonly HeldLease[]): Promise<RenewResult>;
   /** Live replicas and the leases of every source that should run. */
   view(orphanGraceMs: number): Promise<ClusterView>;
-  /** Acquires whichever of `keys` are free (or expired, or already this replica's), bumping their terms. */
-  acquire(me: ReplicaIdentity, ttlMs: number, keys: readonly SourceKey[]): Promise<AcquiredLease[]>;
+  /**
+   * Acquires whichever of `keys` are free (no owner, an owner whose heartbeat expired, or this
+   * replica), bumping their terms; a lease then lives as long as this replica's heartbeat.
+   */
+  acquire(me: ReplicaIdentity, keys: readonly SourceKey[]): Promise<AcquiredLease[]>;
   /** Releases leases at their terms and announces it, so another replica claims them at once. */
   release(me: ReplicaIdentity, leases: readonly HeldLease[]): Promise<number>;
   /** Releases every lease of this replica and removes its row (graceful shutdown). */

@@ -62,6 +62,8 @@ export interface SourceStore {
   listResumable(): Promise<SourceRecord[]>;
   /** Records that a watcher watched the sources now. */
   touchWatched(tenant: string, sourceRefs: readonly string[]): Promise<void>;
+  /** Every tenant's sources last registered and last watched before `cutoff` (one read, for the idle check). */
+  listUnusedSince(cutoff: Date): Promise<{ tenant: string; sourceRef: string }[]>;
 }
 
 /** A fresh source's first cursor, as the shape endpoint gave it to the probe. */

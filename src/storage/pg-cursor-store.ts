@@ -15,14 +15,15 @@ interface CursorRow {
   generation: string;
   up_to_date_at: Date | null;
   updated_at: Date;
-  // replicas (issue 13): the lease columns
+  // replicas (issue 13): the owner, and its heartbeat's expiry (the lease lives as long as it)
   owner: string | null;
   lease_expires_at: Date | null;
   lease_live: boolean | null;
 }
 
 const CURSOR_COLUMNS = `shape_handle, shape_offset, log_mode, head_seq, generation, up_to_date_at, updated_at,
-  owner, lease_expires_at, (lease_expires_at > now()) AS lease_live,
+  owner, (SELECT r.expires_at FROM ${TABLES.replicas} r WHERE r.replica_id = k.owner) AS lease_expires_at,
+  coalesce((SELECT r.expires_at > now() FROM ${TABLES.replicas} r WHERE r.replica_id = k.owner), false) AS lease_live,
   (SELECT min(seq) FROM ${TABLES.changes} c WHERE c.tenant = k.tenant AND c.source_ref = k.source_ref) AS tail_seq`;
 
 function toCursor(row: CursorRow): StoredCursor {

@@ -21,6 +21,10 @@ const DEAD_REPLICA_RETENTION = "interval '1 hour'";
 
 const ms = (n: string) => `(${n}::bigint * interval '1 millisecond')`;
 
+/** SQL: the cursor row `c` has an owner whose heartbeat is unexpired (its lease is live). */
+const LIVE_OWNER = (c: string) =>
+  `EXISTS (SELECT 1 FROM ${TABLES.replicas} r WHERE r.replica_id = ${c}.owner AND r.expires_at > now())`;
+
 const keyArrays = (keys: readonly SourceKey[]) => [keys.map((k) => k.tenant), keys.map((k) => k.sourceRef)];
 
 const leaseArrays = (leases: readonly HeldLease[]) => [
@@ -65,18 +69,17 @@ function toAcquired(row: AcquiredRow): AcquiredLease {
  */
 const ACQUIRE_SQL = `
 WITH wanted AS (
-  SELECT * FROM unnest($3::text[], $4::text[]) AS w(tenant, source_ref)
+  SELECT * FROM unnest($2::text[], $3::text[]) AS w(tenant, source_ref)
 ), free AS (
   SELECT c.tenant, c.source_ref FROM ${TABLES.cursors} c
   JOIN wanted w ON w.tenant = c.tenant AND w.source_ref = c.source_ref
   JOIN ${TABLES.sources} s ON s.tenant = c.tenant AND s.source_ref = c.source_ref
   WHERE s.state IN ${RUNNABLE_STATES}
-    AND (c.owner IS NULL OR c.owner = $1 OR c.lease_expires_at IS NULL OR c.lease_expires_at <= now())
+    AND (c.owner IS NULL OR c.owner = $1 OR NOT ${LIVE_OWNER("c")})
   ORDER BY c.tenant, c.source_ref
   FOR UPDATE OF c SKIP LOCKED
 ), won AS (
-  UPDATE ${TABLES.cursors} c SET generation = c.generation + 1, owner = $1,
-    lease_expires_at = now() + ${ms("$2")}, updated_at = now()
+  UPDATE ${TABLES.cursors} c SET generation = c.generation + 1, owner = $1, updated_at = now()
   FROM free f WHERE c.tenant = f.tenant AND c.source_ref = f.source_ref
   RETURNING c.*
 )
@@ -85,30 +88,30 @@ SELECT ${SOURCE_COLUMNS.split(",")
   .join(", ")},
   won.shape_handle AS c_shape_handle, won.shape_offset AS c_shape_offset, won.log_mode AS c_log_mode,
   won.head_seq AS c_head_seq, won.generation AS c_generation, won.up_to_date_at AS c_up_to_date_at,
-  won.updated_at AS c_updated_at, won.owner AS c_owner, won.lease_expires_at AS c_lease_expires_at,
+  won.updated_at AS c_updated_at, won.owner AS c_owner,
+  (SELECT r.expires_at FROM ${TABLES.replicas} r WHERE r.replica_id = won.owner) AS c_lease_expires_at,
   (SELECT min(seq) FROM ${TABLES.changes} x WHERE x.tenant = won.tenant AND x.source_ref = won.source_ref) AS c_tail_seq
 FROM won JOIN ${TABLES.sources} s ON s.tenant = won.tenant AND s.source_ref = won.source_ref
 ORDER BY s.tenant, s.source_ref`;
 
-/** Heartbeat and lease renewal in one statement; leases are renewed only at the terms held. */
+/**
+ * Heartbeat and lease renewal in one statement: a lease lives as long as its holder's heartbeat
+ * (migration 008), so renewing is one update of this replica's row. The held leases are only
+ * read, without locks, to report the ones whose cursor row no longer has this owner at the term
+ * held (taken over after a missed heartbeat, or the source deleted).
+ */
 const RENEW_SQL = `
 WITH me AS (
   UPDATE ${TABLES.replicas} SET heartbeat_at = now(), expires_at = now() + ${ms("$3")}
   WHERE replica_id = $1 AND incarnation = $2 RETURNING replica_id
-), held AS (
-  SELECT c.tenant, c.source_ref FROM ${TABLES.cursors} c
-  JOIN unnest($4::text[], $5::text[], $6::bigint[]) AS h(tenant, source_ref, term)
-    ON h.tenant = c.tenant AND h.source_ref = c.source_ref AND h.term = c.generation
-  WHERE c.owner = $1 AND EXISTS (SELECT 1 FROM me)
-  ORDER BY c.tenant, c.source_ref
-  FOR UPDATE OF c
-), renewed AS (
-  UPDATE ${TABLES.cursors} c SET lease_expires_at = now() + ${ms("$3")}
-  FROM held WHERE c.tenant = held.tenant AND c.source_ref = held.source_ref
-  RETURNING c.tenant, c.source_ref
 )
 SELECT (SELECT count(*) FROM me)::int AS member,
-       coalesce((SELECT json_agg(json_build_array(tenant, source_ref)) FROM renewed), '[]'::json) AS renewed`;
+  coalesce((SELECT json_agg(json_build_array(h.tenant, h.source_ref))
+    FROM unnest($4::text[], $5::text[], $6::bigint[]) AS h(tenant, source_ref, term)
+    WHERE NOT EXISTS (
+      SELECT 1 FROM ${TABLES.cursors} c
+      WHERE c.tenant = h.tenant AND c.source_ref = h.source_ref AND c.generation = h.term AND c.owner = $1)
+  ), '[]'::json) AS lost`;
 
 const VIEW_SQL = `
 WITH gc AS (
@@ -117,12 +120,14 @@ WITH gc AS (
 SELECT
   coalesce((SELECT json_agg(replica_id ORDER BY replica_id) FROM ${TABLES.replicas} WHERE expires_at > now()), '[]'::json) AS replicas,
   coalesce((SELECT json_agg(json_build_array(c.tenant, c.source_ref,
-      CASE WHEN c.lease_expires_at > now() THEN c.owner END) ORDER BY c.tenant, c.source_ref)
+      CASE WHEN r.expires_at > now() THEN c.owner END) ORDER BY c.tenant, c.source_ref)
     FROM ${TABLES.cursors} c JOIN ${TABLES.sources} s ON s.tenant = c.tenant AND s.source_ref = c.source_ref
+    LEFT JOIN ${TABLES.replicas} r ON r.replica_id = c.owner
     WHERE s.state IN ${RUNNABLE_STATES}), '[]'::json) AS sources,
   (SELECT count(*) FROM ${TABLES.cursors} c JOIN ${TABLES.sources} s ON s.tenant = c.tenant AND s.source_ref = c.source_ref
-    WHERE s.state IN ${RUNNABLE_STATES} AND (c.lease_expires_at IS NULL OR c.lease_expires_at <= now())
-      AND coalesce(c.lease_expires_at, s.updated_at) < now() - ${ms("$1")})::int AS orphaned`;
+    LEFT JOIN ${TABLES.replicas} r ON r.replica_id = c.owner
+    WHERE s.state IN ${RUNNABLE_STATES} AND (r.expires_at IS NULL OR r.expires_at <= now())
+      AND coalesce(r.expires_at, s.updated_at) < now() - ${ms("$1")})::int AS orphaned`;
 
 /** {@link LeaseStore} over `pgsync.replicas` and the lease columns of `pgsync.cursors`. */
 export class PgLeaseStore implements LeaseStore {
@@ -152,16 +157,18 @@ export class PgLeaseStore implements LeaseStore {
   }
 
   async renew(me: ReplicaIdentity, ttlMs: number, held: readonly HeldLease[]): Promise<RenewResult> {
-    const { rows } = await this.#pool.query<{ member: number; renewed: [string, string][] }>(RENEW_SQL, [
+    const { rows } = await this.#pool.query<{ member: number; lost: [string, string][] }>(RENEW_SQL, [
       me.replicaId,
       me.incarnation,
       ttlMs,
       ...leaseArrays(held),
     ]);
     const row = rows[0];
+    const member = (row?.member ?? 0) > 0;
+    const lost = new Set((row?.lost ?? []).map(([tenant, sourceRef]) => `${tenant}\u0000${sourceRef}`));
     return {
-      member: (row?.member ?? 0) > 0,
-      renewed: (row?.renewed ?? []).map(([tenant, sourceRef]) => ({ tenant, sourceRef })),
+      member,
+      renewed: member ? held.filter((l) => !lost.has(`${l.tenant}\u0000${l.sourceRef}`)) : [],
     };
   }
 
@@ -183,13 +190,9 @@ export class PgLeaseStore implements LeaseStore {
     };
   }
 
-  async acquire(me: ReplicaIdentity, ttlMs: number, keys: readonly SourceKey[]): Promise<AcquiredLease[]> {
+  async acquire(me: ReplicaIdentity, keys: readonly SourceKey[]): Promise<AcquiredLease[]> {
     if (keys.length === 0) return [];
-    const { rows } = await this.#pool.query<AcquiredRow>(ACQUIRE_SQL, [
-      me.replicaId,
-      ttlMs,
-      ...keyArrays(keys),
-    ]);
+    const { rows } = await this.#pool.query<AcquiredRow>(ACQUIRE_SQL, [me.replicaId, ...keyArrays(keys)]);
     return rows.map(toAcquired);
   }
 
@@ -197,7 +200,7 @@ export class PgLeaseStore implements LeaseStore {
     if (leases.length === 0) return 0;
     const { rows } = await this.#pool.query<{ n: number }>(
       `WITH rel AS (
-         UPDATE ${TABLES.cursors} c SET owner = NULL, lease_expires_at = NULL
+         UPDATE ${TABLES.cursors} c SET owner = NULL
          FROM unnest($2::text[], $3::text[], $4::bigint[]) AS h(tenant, source_ref, term)
          WHERE c.tenant = h.tenant AND c.source_ref = h.source_ref AND c.generation = h.term AND c.owner = $1
          RETURNING 1
@@ -214,7 +217,7 @@ export class PgLeaseStore implements LeaseStore {
   async leave(me: ReplicaIdentity): Promise<number> {
     const { rows } = await this.#pool.query<{ n: number }>(
       `WITH rel AS (
-         UPDATE ${TABLES.cursors} SET owner = NULL, lease_expires_at = NULL WHERE owner = $1 RETURNING 1
+         UPDATE ${TABLES.cursors} SET owner = NULL WHERE owner = $1 RETURNING 1
        ), gone AS (
          DELETE FROM ${TABLES.replicas} WHERE replica_id = $1 AND incarnation = $2 RETURNING 1
        ), n AS (
@@ -233,8 +236,8 @@ export class PgLeaseStore implements LeaseStore {
          UPDATE ${TABLES.sources} SET state = 'STARTING', last_error = NULL, updated_at = now()
          WHERE tenant = $1 AND source_ref = $2 AND state IN ('FAILED', 'IDLE') RETURNING 1
        ), unowned AS (
-         SELECT 1 FROM ${TABLES.cursors}
-         WHERE tenant = $1 AND source_ref = $2 AND (lease_expires_at IS NULL OR lease_expires_at <= now())
+         SELECT 1 FROM ${TABLES.cursors} c
+         WHERE c.tenant = $1 AND c.source_ref = $2 AND NOT ${LIVE_OWNER("c")}
        ), s AS (
          SELECT pg_notify('${SOURCES_CHANNEL}', json_build_object('t', $1::text, 'r', $2::text, 's', 'STARTING')::text)
          FROM w

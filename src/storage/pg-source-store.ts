@@ -144,6 +144,15 @@ export class PgSourceStore implements SourceStore {
     return rows.map(toSourceRecord);
   }
 
+  async listUnusedSince(cutoff: Date): Promise<{ tenant: string; sourceRef: string }[]> {
+    const { rows } = await this.#pool.query<{ tenant: string; source_ref: string }>(
+      `SELECT tenant, source_ref FROM ${TABLES.sources}
+       WHERE registered_at < $1 AND (watched_at IS NULL OR watched_at < $1)`,
+      [cutoff],
+    );
+    return rows.map((r) => ({ tenant: r.tenant, sourceRef: r.source_ref }));
+  }
+
   async touchWatched(tenant: string, sourceRefs: readonly string[]): Promise<void> {
     await this.#pool.query(
       `UPDATE ${TABLES.sources} SET watched_at = now() WHERE tenant = $1 AND source_ref = ANY($2::text[])`,

@@ -49,7 +49,7 @@ describe("lease renewal", () => {
         timeoutMs: 8 * TTL_MS,
       });
       const { rows } = await stack.sql.query<{ n: string }>(
-        "SELECT count(*) AS n FROM pgsync.cursors WHERE owner IS NOT NULL AND lease_expires_at > now()",
+        "SELECT count(*) AS n FROM pgsync.leases WHERE live",
       );
       expect(Number(rows[0]?.n)).toBeGreaterThan(0);
     } finally {

@@ -86,8 +86,9 @@ export async function createReplicaCluster(prefix: string, tables: number): Prom
         generation: string;
         state: string;
       }>(
-        `SELECT c.source_ref, c.owner, c.lease_expires_at > now() AS live, c.generation, s.state
-         FROM pgsync.cursors c JOIN pgsync.sources s USING (tenant, source_ref) ORDER BY c.source_ref`,
+        `SELECT c.source_ref, c.owner, l.live, c.generation, s.state
+         FROM pgsync.cursors c JOIN pgsync.sources s USING (tenant, source_ref)
+         LEFT JOIN pgsync.leases l USING (tenant, source_ref) ORDER BY c.source_ref`,
       );
       return rows.map((r) => ({
         sourceRef: r.source_ref,

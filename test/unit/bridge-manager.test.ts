@@ -24,6 +24,7 @@ function sourceStore(records: SourceRecord[]): SourceStore {
     delete: async () => false,
     listResumable: async () => records,
     touchWatched: async () => {},
+    listUnusedSince: async () => [],
     count: async () => 0,
   };
 }

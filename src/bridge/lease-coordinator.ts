@@ -1,4 +1,4 @@
-import { planLeases, type SourceKey } from "../domain/lease-plan.js";
+import { planFromCounts, type SourceKey } from "../domain/lease-plan.js";
 import type { HeldLease } from "../domain/lease-store.js";
 import type { BridgeControl, CursorStore } from "../domain/ports.js";
 import type { SourceRecord } from "../domain/source.js";
@@ -10,8 +10,12 @@ import {
   SELF_FENCE_FRACTION,
 } from "./lease-coordinator-deps.js";
 import { LeasedCursorStore } from "./leased-cursor-store.js";
+import { plannerInput } from "./planner-input.js";
 
 const keyOf = (k: SourceKey) => `${k.tenant}\u0000${k.sourceRef}`;
+
+/** Every this many ticks the database's list of this replica's leases is read even when the counts agree. */
+const OWNED_CHECK_EVERY = 10;
 
 /**
  * Decides which sources this replica runs. Every tick (TTL/3, or at once when another replica
@@ -33,6 +37,7 @@ export class LeaseCoordinator implements BridgeControl {
   #again = false;
   #stopped = false;
   #orphaned = 0;
+  #ticks = 0;
   /** Sources being deleted: a lease acquired for one meanwhile is released, never run. */
   readonly #removed = new Set<string>();
 
@@ -188,12 +193,9 @@ export class LeaseCoordinator implements BridgeControl {
     metrics.liveReplicas.set(view.replicas.length);
     metrics.orphanedSources.set(view.orphaned);
     this.#orphaned = view.orphaned;
-    // A lease the database still gives to this replica but no bridge here runs under (its bridge
-    // was fenced or dropped) is free to this replica: re-acquiring bumps the term again.
-    const sources = view.sources.map((s) =>
-      s.liveOwner === identity.replicaId && !this.#held.has(keyOf(s)) ? { ...s, liveOwner: undefined } : s,
-    );
-    const plan = planLeases({ me: identity.replicaId, replicas: view.replicas, sources });
+    const checkOwned = this.#ticks++ % OWNED_CHECK_EVERY === 0;
+    const counts = await plannerInput(view, identity, this.#held, store, checkOwned);
+    const plan = planFromCounts(counts);
     await this.#handOver(plan.release, "balance");
     if (!this.#stopped) await this.#acquire(plan.acquire);
   }

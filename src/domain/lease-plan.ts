@@ -93,40 +93,63 @@ export function leaseTargets(
   return targets;
 }
 
-/** This replica's part of the balanced assignment (see the header). */
+/**
+ * The planner's input in aggregate form: how many leases each live replica holds, which
+ * sources are free, and this replica's own. The state database answers it without listing every
+ * source ({@link planLeases} builds it from a list).
+ */
+export interface LeaseCounts {
+  /** This replica's id. */
+  readonly me: string;
+  /** Live replicas (this one included when it is live). */
+  readonly replicas: readonly string[];
+  /** Leases held per live replica. */
+  readonly held: ReadonlyMap<string, number>;
+  /** Sources that should run and have no live owner. */
+  readonly free: readonly SourceKey[];
+  /** This replica's leases (their number is `held.get(me)`). */
+  readonly mine: readonly SourceKey[];
+}
+
+/** This replica's part of the balanced assignment (see the header), from a list of every source. */
 export function planLeases(input: LeasePlanInput): LeasePlan {
   const live = new Set(input.replicas);
   const held = new Map<string, number>();
-  const mine: SourceLeaseView[] = [];
-  const free: SourceLeaseView[] = [];
-  let assignable = 0;
+  const mine: SourceKey[] = [];
+  const free: SourceKey[] = [];
   for (const source of input.sources) {
     const owner = source.liveOwner;
     if (owner === undefined) {
-      free.push(source);
-      assignable++;
+      free.push(keyOf(source));
     } else if (live.has(owner)) {
       held.set(owner, (held.get(owner) ?? 0) + 1);
-      if (owner === input.me) mine.push(source);
-      assignable++;
+      if (owner === input.me) mine.push(keyOf(source));
     }
     // A live lease of a replica that is no longer live is neither free nor anyone's to count:
     // it expires with that replica's last heartbeat.
   }
-  const targets = leaseTargets([...live], held, assignable);
+  return planFromCounts({ me: input.me, replicas: input.replicas, held, free, mine });
+}
+
+/** This replica's part of the balanced assignment (see the header). */
+export function planFromCounts(input: LeaseCounts): LeasePlan {
+  const live = [...new Set(input.replicas)];
+  const held = new Map([...input.held].filter(([replica]) => live.includes(replica)));
+  const assignable = input.free.length + [...held.values()].reduce((a, b) => a + b, 0);
+  const targets = leaseTargets(live, held, assignable);
   const target = targets.get(input.me);
   if (target === undefined) return { acquire: [], release: [], targets };
-  const count = mine.length;
+  const count = held.get(input.me) ?? 0;
   if (count > target) {
-    const release = mine
+    const release = input.mine
       .map((s) => ({ s, score: rendezvousScore(input.me, s) }))
       .sort((a, b) => (a.score < b.score ? -1 : a.score > b.score ? 1 : 0))
       .slice(0, count - target)
       .map(({ s }) => keyOf(s));
     return { acquire: [], release, targets };
   }
-  if (count < target && free.length > 0) {
-    return { acquire: dealFree(free, targets, held, input.me), release: [], targets };
+  if (count < target && input.free.length > 0) {
+    return { acquire: dealFree(input.free, targets, held, input.me), release: [], targets };
   }
   return { acquire: [], release: [], targets };
 }
@@ -138,7 +161,7 @@ export function planLeases(input: LeasePlanInput): LeasePlan {
  * no extra round) and between them take every free source. Returns this replica's part.
  */
 function dealFree(
-  free: readonly SourceLeaseView[],
+  free: readonly SourceKey[],
   targets: ReadonlyMap<string, number>,
   held: ReadonlyMap<string, number>,
   me: string,
@@ -166,6 +189,6 @@ function compareKeys(a: SourceKey, b: SourceKey): number {
   return a.sourceRef < b.sourceRef ? -1 : a.sourceRef > b.sourceRef ? 1 : 0;
 }
 
-function keyOf(source: SourceLeaseView): SourceKey {
+function keyOf(source: SourceKey): SourceKey {
   return { tenant: source.tenant, sourceRef: source.sourceRef };
 }

@@ -1,5 +1,5 @@
 import type { StoredCursor } from "./change-log.js";
-import type { SourceKey, SourceLeaseView } from "./lease-plan.js";
+import type { SourceKey } from "./lease-plan.js";
 import type { SourceRecord, SourceState } from "./source.js";
 
 /** A lease this replica holds: the source and the term it acquired (its fencing token). */
@@ -23,12 +23,14 @@ export interface RenewResult {
   readonly renewed: readonly SourceKey[];
 }
 
-/** The cluster as the state database sees it now. */
+/** The cluster as the state database sees it now, in aggregate (no list of every source). */
 export interface ClusterView {
   /** Live replicas, ordered by id. */
   readonly replicas: readonly string[];
-  /** Every source whose bridge should run, with its live owner. */
-  readonly sources: readonly SourceLeaseView[];
+  /** Leases of sources that should run, per live replica. */
+  readonly held: ReadonlyMap<string, number>;
+  /** Sources that should run and have no live owner. */
+  readonly free: readonly SourceKey[];
   /** Sources that should run but have had no live owner for longer than the grace asked for. */
   readonly orphaned: number;
 }
@@ -50,8 +52,10 @@ export interface LeaseStore {
   join(me: ReplicaIdentity, ttlMs: number): Promise<boolean>;
   /** Heartbeat (which renews every lease this replica holds) and the held leases still at their terms, in one statement. */
   renew(me: ReplicaIdentity, ttlMs: number, held: readonly HeldLease[]): Promise<RenewResult>;
-  /** Live replicas and the leases of every source that should run. */
+  /** Live replicas, their lease counts and the free sources among those that should run. */
   view(orphanGraceMs: number): Promise<ClusterView>;
+  /** The sources that should run whose lease this replica holds in the database. */
+  owned(me: ReplicaIdentity): Promise<SourceKey[]>;
   /**
    * Acquires whichever of `keys` are free (no owner, an owner whose heartbeat expired, or this
    * replica), bumping their terms; a lease then lives as long as this replica's heartbeat.

@@ -113,21 +113,28 @@ SELECT (SELECT count(*) FROM me)::int AS member,
       WHERE c.tenant = h.tenant AND c.source_ref = h.source_ref AND c.generation = h.term AND c.owner = $1)
   ), '[]'::json) AS lost`;
 
+/**
+ * The planner's view in aggregate: live replicas, lease counts per live owner and the free
+ * sources (no owner, or an owner whose heartbeat expired) among those that should run. Listing
+ * every source's lease instead cost 17 ms per tick at 1,700 sources, once per registration.
+ */
 const VIEW_SQL = `
 WITH gc AS (
   DELETE FROM ${TABLES.replicas} WHERE expires_at < now() - ${DEAD_REPLICA_RETENTION}
+), runnable AS (
+  SELECT c.tenant, c.source_ref, c.owner, s.updated_at, r.expires_at,
+         coalesce(r.expires_at > now(), false) AS owned
+  FROM ${TABLES.cursors} c JOIN ${TABLES.sources} s ON s.tenant = c.tenant AND s.source_ref = c.source_ref
+  LEFT JOIN ${TABLES.replicas} r ON r.replica_id = c.owner
+  WHERE s.state IN ${RUNNABLE_STATES}
 )
 SELECT
   coalesce((SELECT json_agg(replica_id ORDER BY replica_id) FROM ${TABLES.replicas} WHERE expires_at > now()), '[]'::json) AS replicas,
-  coalesce((SELECT json_agg(json_build_array(c.tenant, c.source_ref,
-      CASE WHEN r.expires_at > now() THEN c.owner END) ORDER BY c.tenant, c.source_ref)
-    FROM ${TABLES.cursors} c JOIN ${TABLES.sources} s ON s.tenant = c.tenant AND s.source_ref = c.source_ref
-    LEFT JOIN ${TABLES.replicas} r ON r.replica_id = c.owner
-    WHERE s.state IN ${RUNNABLE_STATES}), '[]'::json) AS sources,
-  (SELECT count(*) FROM ${TABLES.cursors} c JOIN ${TABLES.sources} s ON s.tenant = c.tenant AND s.source_ref = c.source_ref
-    LEFT JOIN ${TABLES.replicas} r ON r.replica_id = c.owner
-    WHERE s.state IN ${RUNNABLE_STATES} AND (r.expires_at IS NULL OR r.expires_at <= now())
-      AND coalesce(r.expires_at, s.updated_at) < now() - ${ms("$1")})::int AS orphaned`;
+  coalesce((SELECT json_object_agg(owner, n) FROM (
+    SELECT owner, count(*) AS n FROM runnable WHERE owned GROUP BY owner) x), '{}'::json) AS held,
+  coalesce((SELECT json_agg(json_build_array(tenant, source_ref)) FROM runnable WHERE NOT owned), '[]'::json) AS free,
+  (SELECT count(*) FROM runnable
+    WHERE NOT owned AND coalesce(expires_at, updated_at) < now() - ${ms("$1")})::int AS orphaned`;
 
 /** {@link LeaseStore} over `pgsync.replicas` and the lease columns of `pgsync.cursors`. */
 export class PgLeaseStore implements LeaseStore {
@@ -175,19 +182,27 @@ export class PgLeaseStore implements LeaseStore {
   async view(orphanGraceMs: number): Promise<ClusterView> {
     const { rows } = await this.#pool.query<{
       replicas: string[];
-      sources: [string, string, string | null][];
+      held: Record<string, number>;
+      free: [string, string][];
       orphaned: number;
     }>(VIEW_SQL, [orphanGraceMs]);
     const row = rows[0];
     return {
       replicas: row?.replicas ?? [],
-      sources: (row?.sources ?? []).map(([tenant, sourceRef, owner]) => ({
-        tenant,
-        sourceRef,
-        liveOwner: owner ?? undefined,
-      })),
+      held: new Map(Object.entries(row?.held ?? {})),
+      free: (row?.free ?? []).map(([tenant, sourceRef]) => ({ tenant, sourceRef })),
       orphaned: row?.orphaned ?? 0,
     };
+  }
+
+  async owned(me: ReplicaIdentity): Promise<SourceKey[]> {
+    const { rows } = await this.#pool.query<{ tenant: string; source_ref: string }>(
+      `SELECT c.tenant, c.source_ref FROM ${TABLES.cursors} c
+       JOIN ${TABLES.sources} s ON s.tenant = c.tenant AND s.source_ref = c.source_ref
+       WHERE c.owner = $1 AND s.state IN ${RUNNABLE_STATES}`,
+      [me.replicaId],
+    );
+    return rows.map((r) => ({ tenant: r.tenant, sourceRef: r.source_ref }));
   }
 
   async acquire(me: ReplicaIdentity, keys: readonly SourceKey[]): Promise<AcquiredLease[]> {

@@ -8,6 +8,8 @@ import type { LeaseMetrics } from "./lease-metrics.js";
 export const RENEW_FRACTION = 1 / 3;
 /** Without a successful renewal sent within TTL times this, the replica stops its bridges. */
 export const SELF_FENCE_FRACTION = 0.75;
+/** Every this many ticks the database's list of this replica's leases is read even when the counts agree. */
+export const OWNED_CHECK_EVERY = 10;
 /** A source without a live owner for longer than the TTL plus this is reported as orphaned. */
 export const ORPHAN_GRACE_MS = 5_000;
 
@@ -34,4 +36,21 @@ export interface LeaseCoordinatorDeps {
   readonly signal?: { connect(): Promise<void>; stop(): Promise<void> };
   /** Monotonic clock in ms (tests). Default performance.now. */
   readonly now?: () => number;
+}
+
+/**
+ * The end of a graceful drain, once every bridge has stopped: releases every lease of this
+ * replica and deletes its row (announced, so the others take the sources at once), then closes
+ * the re-plan listener and the lease store. `released` is the number of leases held.
+ */
+export async function leaveCluster(deps: LeaseCoordinatorDeps, released: number): Promise<void> {
+  try {
+    await deps.store.leave(deps.identity);
+    deps.metrics.handovers.inc({ reason: "shutdown" }, released);
+  } catch (err) {
+    deps.logger.warn({ err: { message: (err as Error).message } }, "could not release leases at shutdown");
+  }
+  deps.metrics.leasesHeld.set(0);
+  await deps.signal?.stop();
+  await deps.store.close?.().catch(() => {});
 }

@@ -5,7 +5,9 @@ import type { SourceRecord } from "../domain/source.js";
 import type { BridgeView } from "./bridge-manager.js";
 import {
   type LeaseCoordinatorDeps,
+  leaveCluster,
   ORPHAN_GRACE_MS,
+  OWNED_CHECK_EVERY,
   RENEW_FRACTION,
   SELF_FENCE_FRACTION,
 } from "./lease-coordinator-deps.js";
@@ -14,14 +16,11 @@ import { plannerInput } from "./planner-input.js";
 
 const keyOf = (k: SourceKey) => `${k.tenant}\u0000${k.sourceRef}`;
 
-/** Every this many ticks the database's list of this replica's leases is read even when the counts agree. */
-const OWNED_CHECK_EVERY = 10;
-
 /**
- * Decides which sources this replica runs. Every tick (TTL/3, or at once when another replica
- * announces a release) it renews the heartbeat and every held lease in one statement, drops the
- * bridges of leases it lost, hands over leases the balance plan gives to others, and acquires
- * the free ones the plan gives to it. A replica that cannot renew stops its bridges before its
+ * Decides which sources this replica runs. Every TTL/3 its heartbeat renews every lease it holds
+ * and drops the bridges of leases it lost; every tick (TTL/3, or at once when another replica
+ * announces a release) it hands over leases the balance plan gives to others and acquires the
+ * free ones the plan gives to it. A replica that cannot renew stops its bridges before its
  * leases can expire elsewhere; a stale bridge's commits are refused by the term regardless.
  * It is the registry's {@link BridgeControl}: a source asked for here runs wherever its lease is.
  */
@@ -38,6 +37,7 @@ export class LeaseCoordinator implements BridgeControl {
   #stopped = false;
   #orphaned = 0;
   #ticks = 0;
+  #beating: Promise<boolean> | undefined;
   /** Sources being deleted: a lease acquired for one meanwhile is released, never run. */
   readonly #removed = new Set<string>();
 
@@ -66,7 +66,11 @@ export class LeaseCoordinator implements BridgeControl {
       timer.unref();
       this.#timers.push(timer);
     };
-    every(Math.max(50, Math.floor(ttlMs * RENEW_FRACTION)), () => void this.requestTick());
+    // The heartbeat has a timer of its own: a slow re-plan (a large acquisition on a busy
+    // machine) must not hold back the renewal of every lease this replica holds.
+    const renewEvery = Math.max(50, Math.floor(ttlMs * RENEW_FRACTION));
+    every(renewEvery, () => void this.#beat().catch((err: unknown) => this.#onTickError(err)));
+    every(renewEvery, () => void this.requestTick());
     every(Math.max(20, Math.floor(ttlMs / 10)), () => this.#watchdog());
   }
 
@@ -94,21 +98,11 @@ export class LeaseCoordinator implements BridgeControl {
     this.#stopped = true;
     for (const timer of this.#timers) clearInterval(timer);
     await this.#running;
+    await this.#beating?.catch(() => {});
     const released = this.#held.size;
     this.#held.clear();
     await this.#deps.manager.stop();
-    try {
-      await this.#deps.store.leave(this.#deps.identity);
-      this.#deps.metrics.handovers.inc({ reason: "shutdown" }, released);
-    } catch (err) {
-      this.#deps.logger.warn(
-        { err: { message: (err as Error).message } },
-        "could not release leases at shutdown",
-      );
-    }
-    this.#deps.metrics.leasesHeld.set(0);
-    await this.#deps.signal?.stop();
-    await this.#deps.store.close?.().catch(() => {});
+    await leaveCluster(this.#deps, released);
   }
 
   /**
@@ -163,30 +157,44 @@ export class LeaseCoordinator implements BridgeControl {
     void this.requestTick();
   }
 
-  async #tick(): Promise<void> {
-    const { store, identity, ttlMs, metrics } = this.#deps;
+  /** Heartbeat (joining first when needed), shared by concurrent callers; true when this replica holds its row. */
+  #beat(): Promise<boolean> {
+    this.#beating ??= this.#renew().finally(() => {
+      this.#beating = undefined;
+    });
+    return this.#beating;
+  }
+
+  async #renew(): Promise<boolean> {
+    const { store, identity, ttlMs } = this.#deps;
     if (!this.#member) {
       this.#member = await store.join(identity, ttlMs);
       if (!this.#member) {
         this.#setServing(false, `replica id ${identity.replicaId} is in use by another live process`);
-        return;
+        return false;
       }
     }
     const sentAt = this.#now();
-    const before = [...this.#held.values()].map((h) => h.lease);
+    const before = this.#leases;
     const renewal = await store.renew(identity, ttlMs, before).catch((err: unknown) => {
       this.#setServing(false, `state database unreachable: ${(err as Error)?.message ?? String(err)}`);
       throw err;
     });
     if (!renewal.member) {
       this.#member = false;
-      this.#dropAll("taken", "this replica's row was taken over; dropping every lease");
-      this.#again = true;
-      return;
+      this.#drop(this.#leases, "taken", "this replica's row was taken over; dropping every lease");
+      void this.requestTick();
+      return false;
     }
     this.#lastRenewSentAt = sentAt;
     this.#setServing(true);
     this.#dropLost(before, renewal.renewed);
+    return true;
+  }
+
+  async #tick(): Promise<void> {
+    const { store, identity, ttlMs, metrics } = this.#deps;
+    if (!(await this.#beat())) return;
     await this.#handOver(this.#endedLeases(), "ended");
     if (this.#stopped) return;
     const view = await store.view(ttlMs + ORPHAN_GRACE_MS);
@@ -202,24 +210,8 @@ export class LeaseCoordinator implements BridgeControl {
 
   #dropLost(before: readonly HeldLease[], renewed: readonly SourceKey[]): void {
     const still = new Set(renewed.map(keyOf));
-    for (const lease of before) {
-      const key = keyOf(lease);
-      if (still.has(key) || this.#held.get(key)?.lease !== lease) continue;
-      this.#held.delete(key);
-      this.#deps.metrics.leasesLost.inc({ reason: "taken" });
-      this.#deps.logger.warn(
-        { tenant: lease.tenant, source_ref: lease.sourceRef, term: lease.term.toString() },
-        "lease lost (taken over or source deleted); bridge stops",
-      );
-      void this.#deps.manager.remove(lease.tenant, lease.sourceRef);
-    }
-    this.#deps.metrics.leasesHeld.set(this.#held.size);
-  }
-
-  #endedLeases(): SourceKey[] {
-    return [...this.#held.values()]
-      .map((h) => h.lease)
-      .filter((l) => !this.#deps.manager.isRunning(l.tenant, l.sourceRef));
+    const lost = before.filter((l) => !still.has(keyOf(l)) && this.#held.get(keyOf(l))?.lease === l);
+    this.#drop(lost, "taken", "leases lost (taken over or source deleted); their bridges stop");
   }
 
   async #handOver(keys: readonly SourceKey[], reason: "balance" | "ended"): Promise<void> {
@@ -264,6 +256,11 @@ export class LeaseCoordinator implements BridgeControl {
     if (acquired.length < keys.length) this.#again = true;
   }
 
+  #endedLeases(): SourceKey[] {
+    const running = (l: HeldLease) => this.#deps.manager.isRunning(l.tenant, l.sourceRef);
+    return [...this.#held.values()].flatMap(({ lease }) => (running(lease) ? [] : [lease]));
+  }
+
   #onTickError(err: unknown): void {
     this.#deps.logger.warn({ err: { message: (err as Error)?.message ?? String(err) } }, "lease tick failed");
   }
@@ -274,16 +271,21 @@ export class LeaseCoordinator implements BridgeControl {
     if (sent === undefined || this.#held.size === 0) return;
     if (this.#now() - sent <= this.#deps.ttlMs * SELF_FENCE_FRACTION) return;
     this.#setServing(false, "leases could not be renewed in time");
-    this.#dropAll("unreachable", "leases could not be renewed in time; stopping every bridge");
+    this.#drop(this.#leases, "unreachable", "leases could not be renewed in time; stopping every bridge");
   }
 
-  #dropAll(reason: string, message: string): void {
-    const leases = [...this.#held.values()].map((h) => h.lease);
-    this.#held.clear();
+  get #leases(): HeldLease[] {
+    return [...this.#held.values()].map((h) => h.lease);
+  }
+
+  /** Forgets `leases` (lost without a release) and stops their bridges. */
+  #drop(leases: readonly HeldLease[], reason: string, message: string): void {
     if (leases.length === 0) return;
-    this.#deps.logger.warn({ leases: leases.length }, message);
+    for (const l of leases) this.#held.delete(keyOf(l));
+    const sample = leases.slice(0, 10).map((l) => ({ tenant: l.tenant, source_ref: l.sourceRef }));
+    this.#deps.logger.warn({ leases: leases.length, sample }, message);
     this.#deps.metrics.leasesLost.inc({ reason }, leases.length);
-    this.#deps.metrics.leasesHeld.set(0);
+    this.#deps.metrics.leasesHeld.set(this.#held.size);
     for (const l of leases) void this.#deps.manager.remove(l.tenant, l.sourceRef);
   }
 

@@ -54,3 +54,8 @@ export async function leaveCluster(deps: LeaseCoordinatorDeps, released: number)
   await deps.signal?.stop();
   await deps.store.close?.().catch(() => {});
 }
+
+/** Logs a failed tick or heartbeat (the next one retries). */
+export function logTickError(logger: Logger, err: unknown): void {
+  logger.warn({ err: { message: (err as Error)?.message ?? String(err) } }, "lease tick failed");
+}

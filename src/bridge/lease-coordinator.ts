@@ -6,6 +6,7 @@ import type { BridgeView } from "./bridge-manager.js";
 import {
   type LeaseCoordinatorDeps,
   leaveCluster,
+  logTickError,
   ORPHAN_GRACE_MS,
   OWNED_CHECK_EVERY,
   RENEW_FRACTION,
@@ -69,7 +70,7 @@ export class LeaseCoordinator implements BridgeControl {
     // The heartbeat has a timer of its own: a slow re-plan (a large acquisition on a busy
     // machine) must not hold back the renewal of every lease this replica holds.
     const renewEvery = Math.max(50, Math.floor(ttlMs * RENEW_FRACTION));
-    every(renewEvery, () => void this.#beat().catch((err: unknown) => this.#onTickError(err)));
+    every(renewEvery, () => void this.#beat().catch((err: unknown) => logTickError(this.#deps.logger, err)));
     every(renewEvery, () => void this.requestTick());
     every(Math.max(20, Math.floor(ttlMs / 10)), () => this.#watchdog());
   }
@@ -84,7 +85,7 @@ export class LeaseCoordinator implements BridgeControl {
     this.#running = (async () => {
       do {
         this.#again = false;
-        await this.#tick().catch((err: unknown) => this.#onTickError(err));
+        await this.#tick().catch((err: unknown) => logTickError(this.#deps.logger, err));
       } while (this.#again && !this.#stopped);
     })().finally(() => {
       this.#running = undefined;
@@ -194,7 +195,10 @@ export class LeaseCoordinator implements BridgeControl {
 
   async #tick(): Promise<void> {
     const { store, identity, ttlMs, metrics } = this.#deps;
-    if (!(await this.#beat())) return;
+    // Back-to-back ticks (registrations) renew only when the heartbeat's own timer is late.
+    const last = this.#serving ? this.#lastRenewSentAt : undefined;
+    const fresh = last !== undefined && this.#now() - last < ttlMs * RENEW_FRACTION;
+    if (!fresh && !(await this.#beat())) return;
     await this.#handOver(this.#endedLeases(), "ended");
     if (this.#stopped) return;
     const view = await store.view(ttlMs + ORPHAN_GRACE_MS);
@@ -259,10 +263,6 @@ export class LeaseCoordinator implements BridgeControl {
   #endedLeases(): SourceKey[] {
     const running = (l: HeldLease) => this.#deps.manager.isRunning(l.tenant, l.sourceRef);
     return [...this.#held.values()].flatMap(({ lease }) => (running(lease) ? [] : [lease]));
-  }
-
-  #onTickError(err: unknown): void {
-    this.#deps.logger.warn({ err: { message: (err as Error)?.message ?? String(err) } }, "lease tick failed");
   }
 
   /** Stops every bridge before the leases can expire elsewhere when renewals keep failing. */

@@ -13,7 +13,8 @@ import { FakeFetch, shapeResponse, UP_TO_DATE } from "../support/fake-electric.j
 import { sourceRecord } from "../support/fakes.js";
 import { waitFor } from "../support/wait.js";
 
-const TTL_MS = 300;
+// Long enough that a loaded machine's event-loop stalls stay well below the watchdog (3/4 TTL).
+const TTL_MS = 1_000;
 const record = sourceRecord("s1");
 const cursor: StoredCursor = {
   shapeHandle: "h1",
@@ -110,8 +111,8 @@ describe("LeaseCoordinator", () => {
     expect(manager.isRunning(record.tenant, record.sourceRef)).toBe(true);
     await waitFor(() => views() >= 2 || undefined, { what: "a second re-plan", timeoutMs: 5_000 });
     const renewalsBefore = store.renewals;
-    // Three TTLs with the re-plan stuck: the watchdog (3/4 TTL) would have stopped the bridge.
-    await waitFor(() => store.renewals >= renewalsBefore + 9 || undefined, {
+    // Two TTLs with the re-plan stuck: the watchdog (3/4 TTL) would have stopped the bridge.
+    await waitFor(() => store.renewals >= renewalsBefore + 6 || undefined, {
       what: "renewals while the re-plan is stuck",
       timeoutMs: 10 * TTL_MS,
     });

@@ -8,7 +8,7 @@ import { DELIVERY_COLUMNS, type DeliveryRow } from "./pg-consumer-group-rows.js"
 /** ORDERING_KEY claims read at least this many of a source's oldest waiting deliveries... */
 const KEY_SCAN_MIN_ROWS = 64;
 /** ...or this many per delivery the members could take, so key collisions rarely starve a claim. */
-const KEY_SCAN_ROWS_PER_ROOM = 4;
+const KEY_SCAN_ROWS_PER_ROOM = 2;
 
 /** What a claim decides from: read in one statement, so from one snapshot. */
 export interface ClaimState {

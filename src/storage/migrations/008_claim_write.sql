@@ -1,0 +1,60 @@
+-- A consumer-group claim's write in one round trip (issue 15, P11). The claim still reads
+-- optimistically outside any transaction and decides in the server; this function is its short
+-- transaction: it locks the claimed group sources (in source order, so claims never deadlock),
+-- checks their claim versions are still those the claim read, and only then moves them on,
+-- dead-letters and marks the picks in flight for their owners. The server used to send BEGIN, the lock, the write and
+-- COMMIT as four round trips, holding the rows locked (and the materializer's appends waiting)
+-- across three of them. Every statement in here reads the latest committed state (READ
+-- COMMITTED takes a snapshot per statement), as the separate statements did.
+--
+-- Returns one row with won = false when another claim came first (nothing written), else one
+-- row per marked delivery with won = true (or one row of nulls when only dead letters were
+-- written). The `= ANY` terms make every plan probe the primary key for exactly the picked rows.
+CREATE FUNCTION pgsync.claim_write(
+  p_tenant text, p_group text, p_refs text[], p_versions bigint[],
+  p_dead_refs text[], p_dead_seqs bigint[], p_ack_timeout_ms float8,
+  p_owners text[], p_claim_refs text[], p_claim_seqs bigint[])
+RETURNS TABLE (
+  won boolean, source_ref text, first_seq bigint, last_seq bigint, kind text, change_count integer,
+  keys text[], gap_reason text, gap_detail text, state text, attempt integer, attempt_base integer,
+  ack_deadline timestamptz, available_at timestamptz, member_id text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  unchanged integer;
+BEGIN
+  PERFORM 1 FROM pgsync.consumer_group_sources s
+    WHERE s.tenant = p_tenant AND s.group_name = p_group AND s.source_ref = ANY(p_refs)
+    ORDER BY s.source_ref FOR UPDATE;
+  SELECT count(*) INTO unchanged
+    FROM pgsync.consumer_group_sources s JOIN unnest(p_refs, p_versions) AS x(ref, version)
+      ON s.source_ref = x.ref AND s.claim_version = x.version
+    WHERE s.tenant = p_tenant AND s.group_name = p_group AND s.source_ref = ANY(p_refs);
+  IF unchanged <> cardinality(p_refs) THEN
+    RETURN QUERY SELECT false, NULL::text, NULL::bigint, NULL::bigint, NULL::text, NULL::integer,
+      NULL::text[], NULL::text, NULL::text, NULL::text, NULL::integer, NULL::integer,
+      NULL::timestamptz, NULL::timestamptz, NULL::text;
+    RETURN;
+  END IF;
+  UPDATE pgsync.consumer_group_sources s SET claim_version = s.claim_version + 1
+    WHERE s.tenant = p_tenant AND s.group_name = p_group AND s.source_ref = ANY(p_refs);
+  UPDATE pgsync.consumer_deliveries d SET state = 'dead', dead_at = now(), member_id = NULL,
+      ack_deadline = NULL,
+      last_error = CASE WHEN d.state = 'in_flight' THEN 'ack timeout'
+                        ELSE coalesce(d.last_error, 'max deliveries reached') END
+    FROM unnest(p_dead_refs, p_dead_seqs) AS r(ref, seq)
+    WHERE d.tenant = p_tenant AND d.group_name = p_group AND d.source_ref = ANY(p_dead_refs)
+      AND d.first_seq = ANY(p_dead_seqs) AND d.source_ref = r.ref AND d.first_seq = r.seq;
+  RETURN QUERY WITH marked AS (
+    UPDATE pgsync.consumer_deliveries d SET state = 'in_flight', attempt = d.attempt + 1,
+        member_id = r.owner, ack_deadline = now() + make_interval(secs => p_ack_timeout_ms / 1000),
+        last_error = CASE WHEN d.state = 'in_flight' THEN 'ack timeout' ELSE d.last_error END
+      FROM unnest(p_owners, p_claim_refs, p_claim_seqs) AS r(owner, ref, seq)
+      WHERE d.tenant = p_tenant AND d.group_name = p_group AND d.source_ref = ANY(p_claim_refs)
+        AND d.first_seq = ANY(p_claim_seqs) AND d.source_ref = r.ref AND d.first_seq = r.seq
+        AND d.state <> 'dead'
+      RETURNING d.source_ref, d.first_seq, d.last_seq, d.kind, d.change_count, d.keys, d.gap_reason,
+        d.gap_detail, d.state, d.attempt, d.attempt_base, d.ack_deadline, d.available_at, d.member_id)
+    SELECT true, m.* FROM (SELECT 1) AS one LEFT JOIN marked m ON true;
+END $$;
+

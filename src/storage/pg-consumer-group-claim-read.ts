@@ -3,7 +3,9 @@ import type { Ordering } from "../domain/consumer-group.js";
 import type { ClaimInput } from "../domain/consumer-group-store.js";
 import { ConsumerGroupNotFoundError } from "../domain/errors.js";
 import { GROUP_TABLES as T } from "./constants.js";
-import { DELIVERY_COLUMNS, type DeliveryRow } from "./pg-consumer-group-rows.js";
+import { type DeliveryRow, deliveryColumns } from "./pg-consumer-group-rows.js";
+
+const DELIVERY_COLUMNS = deliveryColumns("d");
 
 /** ORDERING_KEY claims read at least this many of a source's oldest waiting deliveries... */
 const KEY_SCAN_MIN_ROWS = 64;
@@ -53,11 +55,11 @@ const ROOM = `(SELECT coalesce(sum(x.room), 0)::int FROM (${HELD}) x)`;
 const CANDIDATES: Record<Ordering, string> = {
   key: `WITH waiting AS (
       SELECT w.* FROM unnest($3::text[]) AS r(ref), LATERAL (
-        SELECT ${DELIVERY_COLUMNS} FROM ${T.deliveries} d
+        SELECT d.* FROM ${T.deliveries} d
         WHERE d.tenant = $1 AND d.group_name = $2 AND d.source_ref = r.ref AND d.state <> 'dead'
           AND NOT (${ACTIVE}) ORDER BY d.first_seq
         LIMIT greatest(${KEY_SCAN_MIN_ROWS}, ${KEY_SCAN_ROWS_PER_ROOM} * ${ROOM})) w)
-    SELECT * FROM waiting
+    SELECT ${deliveryColumns("waiting")} FROM waiting
     UNION ALL (SELECT ${DELIVERY_COLUMNS} FROM ${T.deliveries} d WHERE ${BASE} AND ${ACTIVE}
       AND d.keys && (SELECT coalesce(array_agg(k), '{}') FROM waiting, unnest(waiting.keys) AS k))`,
   source: `(SELECT DISTINCT ON (d.source_ref) ${DELIVERY_COLUMNS} FROM ${T.deliveries} d

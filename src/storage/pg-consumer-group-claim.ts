@@ -5,7 +5,7 @@ import type { ClaimInput, ClaimOutcome } from "../domain/consumer-group-store.js
 import { ConsumerGroupNotFoundError } from "../domain/errors.js";
 import { SCHEMA, GROUP_TABLES as T } from "./constants.js";
 import { type ClaimState, readClaimState } from "./pg-consumer-group-claim-read.js";
-import { type DeliveryRow, toNewDelivery, toView, type ViewRow } from "./pg-consumer-group-rows.js";
+import { toNewDelivery, toView, type ViewRow } from "./pg-consumer-group-rows.js";
 
 /** Reads a claim lost to a concurrent one (on another replica) retries at once, this many times. */
 const MAX_CLAIM_ROUNDS = 4;
@@ -58,10 +58,20 @@ function planWants(inputs: readonly ClaimInput[], state: ClaimState): (ClaimOutc
   });
 }
 
+/** A delivery the write marked in flight: which one, its new attempt and deadline, its owner. */
+interface MarkedRow {
+  source_ref: string;
+  first_seq: string;
+  attempt: number;
+  /** Epoch ms. */
+  ack_deadline: number;
+  member_id: string;
+}
+
 /** The write statement's result: whether no other claim came first, and the rows marked. */
 interface WriteResult {
   readonly won: boolean;
-  readonly marked: (DeliveryRow & { member_id: string })[];
+  readonly marked: MarkedRow[];
 }
 
 /**
@@ -81,7 +91,7 @@ async function writeClaim(
 ): Promise<WriteResult> {
   const claim = pick.claim.slice(0, owners.length);
   const refs = [...state.sources.keys()].sort();
-  const { rows } = await db.query<DeliveryRow & { member_id: string; won: boolean }>({
+  const { rows } = await db.query<MarkedRow & { won: boolean }>({
     name: "pgsync-group-claim-write",
     text: WRITE,
     values: [
@@ -129,7 +139,7 @@ async function claimRound(
   }
   const written = await writeClaim(db, inputs[0] as ClaimInput, state, pick, owners);
   if (!written.won) return undefined;
-  const byMember = groupByMember(written.marked, state);
+  const byMember = groupByMember(written.marked, pick.claim, state);
   const nextAt = earliest(pick.nextAt, state.nextAt);
   const deadLettered = pick.deadLetter.length;
   return plans.map((p) =>
@@ -143,8 +153,12 @@ function earliest(a: Date | undefined, b: Date | undefined): Date | undefined {
   return a < b ? a : b;
 }
 
-/** The marked rows as claimed deliveries per member, in log order per source. */
-function groupByMember(rows: readonly (DeliveryRow & { member_id: string })[], state: ClaimState) {
+/**
+ * The marked rows as claimed deliveries per member, in log order per source. The write returns
+ * only what it changed (attempt, deadline, owner); the rest comes from the claim's own picks.
+ */
+function groupByMember(rows: readonly MarkedRow[], picks: readonly ViewRow[], state: ClaimState) {
+  const picked = new Map(picks.map((p) => [`${p.row.source_ref}\u0000${p.row.first_seq}`, p.row]));
   const sorted = [...rows].sort((a, b) =>
     a.source_ref === b.source_ref
       ? Number(BigInt(a.first_seq) - BigInt(b.first_seq))
@@ -154,14 +168,17 @@ function groupByMember(rows: readonly (DeliveryRow & { member_id: string })[], s
   );
   const byMember = new Map<string, ClaimedDelivery[]>();
   for (const row of sorted) {
+    const candidate = picked.get(`${row.source_ref}\u0000${row.first_seq}`);
+    if (!candidate)
+      throw new Error(`claim_write marked ${row.source_ref}/${row.first_seq}, which was not picked`);
     const list = byMember.get(row.member_id) ?? [];
     byMember.set(row.member_id, list);
     list.push({
       sourceRef: row.source_ref,
       incarnation: state.sources.get(row.source_ref)?.incarnation ?? "0",
-      delivery: toNewDelivery(row),
+      delivery: toNewDelivery(candidate),
       attempt: row.attempt,
-      ackDeadline: row.ack_deadline as Date,
+      ackDeadline: new Date(row.ack_deadline),
     });
   }
   return byMember;

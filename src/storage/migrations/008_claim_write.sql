@@ -8,16 +8,14 @@
 -- COMMITTED takes a snapshot per statement), as the separate statements did.
 --
 -- Returns one row with won = false when another claim came first (nothing written), else one
--- row per marked delivery with won = true (or one row of nulls when only dead letters were
--- written). The `= ANY` terms make every plan probe the primary key for exactly the picked rows.
+-- row per marked delivery with won = true: which delivery, its new attempt, its deadline in epoch
+-- ms and its owner (or one row of nulls when only dead letters were written). The `= ANY` terms make every plan probe the primary key for exactly the picked rows.
 CREATE FUNCTION pgsync.claim_write(
   p_tenant text, p_group text, p_refs text[], p_versions bigint[],
   p_dead_refs text[], p_dead_seqs bigint[], p_ack_timeout_ms float8,
   p_owners text[], p_claim_refs text[], p_claim_seqs bigint[])
 RETURNS TABLE (
-  won boolean, source_ref text, first_seq bigint, last_seq bigint, kind text, change_count integer,
-  keys text[], gap_reason text, gap_detail text, state text, attempt integer, attempt_base integer,
-  ack_deadline timestamptz, available_at timestamptz, member_id text)
+  won boolean, source_ref text, first_seq bigint, attempt integer, ack_deadline float8, member_id text)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -31,9 +29,7 @@ BEGIN
       ON s.source_ref = x.ref AND s.claim_version = x.version
     WHERE s.tenant = p_tenant AND s.group_name = p_group AND s.source_ref = ANY(p_refs);
   IF unchanged <> cardinality(p_refs) THEN
-    RETURN QUERY SELECT false, NULL::text, NULL::bigint, NULL::bigint, NULL::text, NULL::integer,
-      NULL::text[], NULL::text, NULL::text, NULL::text, NULL::integer, NULL::integer,
-      NULL::timestamptz, NULL::timestamptz, NULL::text;
+    RETURN QUERY SELECT false, NULL::text, NULL::bigint, NULL::integer, NULL::float8, NULL::text;
     RETURN;
   END IF;
   UPDATE pgsync.consumer_group_sources s SET claim_version = s.claim_version + 1
@@ -53,8 +49,8 @@ BEGIN
       WHERE d.tenant = p_tenant AND d.group_name = p_group AND d.source_ref = ANY(p_claim_refs)
         AND d.first_seq = ANY(p_claim_seqs) AND d.source_ref = r.ref AND d.first_seq = r.seq
         AND d.state <> 'dead'
-      RETURNING d.source_ref, d.first_seq, d.last_seq, d.kind, d.change_count, d.keys, d.gap_reason,
-        d.gap_detail, d.state, d.attempt, d.attempt_base, d.ack_deadline, d.available_at, d.member_id)
+      RETURNING d.source_ref, d.first_seq, d.attempt,
+        (extract(epoch FROM d.ack_deadline) * 1000)::float8 AS ack_deadline, d.member_id)
     SELECT true, m.* FROM (SELECT 1) AS one LEFT JOIN marked m ON true;
 END $$;
 

@@ -32,15 +32,20 @@ export interface ClaimState {
 const BASE = `d.tenant = $1 AND d.group_name = $2 AND d.source_ref = ANY($3)`;
 const ACTIVE = `d.state = 'in_flight' AND d.ack_deadline > now()`;
 
-/** Per member ($4 ids, $5 max_in_flight): active deliveries held, earliest deadline, free room. */
-const HELD = `SELECT m.i, coalesce(h.held, 0) AS held, h.next, greatest(0, m.max_in_flight - coalesce(h.held, 0)) AS room
-  FROM unnest($4::text[], $5::int[]) WITH ORDINALITY AS m(member_id, max_in_flight, i),
-  LATERAL (SELECT count(*)::int AS held, min(ack_deadline) AS next FROM ${T.deliveries}
-    WHERE tenant = $1 AND group_name = $2 AND member_id = m.member_id AND state = 'in_flight'
-      AND ack_deadline > now()) h`;
+/**
+ * Per member ($4 ids, $5 max_in_flight): active deliveries held, earliest deadline, free room.
+ * One pass over the claimed sources' active deliveries, grouped by member (a member's
+ * deliveries all come from the sources it claims; there is no index on the member, see
+ * migration 008). Materialised once as `held` for the whole read statement.
+ */
+const HELD = `held AS MATERIALIZED (
+  SELECT m.i, coalesce(h.held, 0) AS held, h.next, greatest(0, m.max_in_flight - coalesce(h.held, 0)) AS room
+  FROM unnest($4::text[], $5::int[]) WITH ORDINALITY AS m(member_id, max_in_flight, i)
+  LEFT JOIN (SELECT d.member_id, count(*)::int AS held, min(d.ack_deadline) AS next FROM ${T.deliveries} d
+    WHERE ${BASE} AND ${ACTIVE} GROUP BY d.member_id) h ON h.member_id = m.member_id)`;
 
 /** The members' total free room. */
-const ROOM = `(SELECT coalesce(sum(x.room), 0)::int FROM (${HELD}) x)`;
+const ROOM = "(SELECT coalesce(sum(x.room), 0)::int FROM held x)";
 
 /**
  * Candidate rows per ordering ($1 tenant, $2 group, $3 refs):
@@ -90,11 +95,12 @@ const NEXT: Record<Ordering, string> = {
  * counts. Zero rows when the group does not exist.
  */
 function readStatement(ordering: Ordering): string {
-  return `SELECT g.ordering AS g_ordering, g.max_deliveries AS g_max_deliveries,
+  return `WITH ${HELD}
+    SELECT g.ordering AS g_ordering, g.max_deliveries AS g_max_deliveries,
       g.ack_timeout_ms AS g_ack_timeout_ms, now() AS g_now,
       (SELECT json_agg(json_build_array(s.source_ref, s.incarnation::text, s.claim_version::text))
         FROM ${T.sources} s WHERE s.tenant = $1 AND s.group_name = $2 AND s.source_ref = ANY($3)) AS g_sources,
-      (SELECT json_agg(json_build_array(x.held, x.next) ORDER BY x.i) FROM (${HELD}) x) AS g_held,
+      (SELECT json_agg(json_build_array(x.held, x.next) ORDER BY x.i) FROM held x) AS g_held,
       ${NEXT[ordering]} AS g_next, c.*
     FROM ${T.groups} g LEFT JOIN LATERAL (${CANDIDATES[ordering]}) c ON true
     WHERE g.tenant = $1 AND g.group_name = $2`;

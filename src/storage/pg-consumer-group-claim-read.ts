@@ -53,7 +53,9 @@ const ROOM = "(SELECT coalesce(sum(x.room), 0)::int FROM held x)";
  *   KEY_SCAN_ROWS_PER_ROOM per free slot), and the active deliveries sharing a key with one of
  *   them. A waiting delivery's fate depends only on the active ones sharing its keys and the
  *   waiting ones older than it, which such a prefix always holds; deliveries past the prefix
- *   wait for a later claim (never claimed out of order);
+ *   wait for a later claim (never claimed out of order). The waiting keys are a jsonb object
+ *   that each active row's keys are looked up in (`?|`): an array overlap (`&&`) compared every
+ *   pair, 160,000 text comparisons and 40 ms for 400 waiting and 400 active deliveries;
  * - source: the active deliveries and the oldest waiting one per source decide everything;
  * - none: the ready deliveries, oldest first, as many as the members have room for.
  */
@@ -66,7 +68,7 @@ const CANDIDATES: Record<Ordering, string> = {
         LIMIT greatest(${KEY_SCAN_MIN_ROWS}, ${KEY_SCAN_ROWS_PER_ROOM} * ${ROOM})) w)
     SELECT ${deliveryColumns("waiting")} FROM waiting
     UNION ALL (SELECT ${DELIVERY_COLUMNS} FROM ${T.deliveries} d WHERE ${BASE} AND ${ACTIVE}
-      AND d.keys && (SELECT coalesce(array_agg(k), '{}') FROM waiting, unnest(waiting.keys) AS k))`,
+      AND (SELECT coalesce(jsonb_object_agg(k, true), '{}') FROM waiting, unnest(waiting.keys) AS k) ?| d.keys)`,
   source: `(SELECT DISTINCT ON (d.source_ref) ${DELIVERY_COLUMNS} FROM ${T.deliveries} d
       WHERE ${BASE} AND d.state <> 'dead' AND NOT (${ACTIVE}) ORDER BY d.source_ref, d.first_seq)
     UNION ALL (SELECT ${DELIVERY_COLUMNS} FROM ${T.deliveries} d WHERE ${BASE} AND ${ACTIVE})`,

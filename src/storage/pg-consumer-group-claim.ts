@@ -80,7 +80,18 @@ interface WriteResult {
  * moves them on, dead-letters and marks the picks in flight for their owners, all in one
  * transaction. One row with `won` false when another claim came first.
  */
-const WRITE = `SELECT * FROM ${SCHEMA}.claim_write($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`;
+const WRITE = `SELECT * FROM ${SCHEMA}.claim_write($1, $2, $3, $4, $5, $6, $7)`;
+
+/** Deliveries as `{source_ref: {first_seq: value}}`, the form claim_write looks rows up in. */
+function seqMap(items: readonly { sourceRef: string; firstSeq: bigint }[], values: readonly unknown[]) {
+  const map: Record<string, Record<string, unknown>> = {};
+  items.forEach((d, i) => {
+    const bySeq = map[d.sourceRef] ?? {};
+    map[d.sourceRef] = bySeq;
+    bySeq[d.firstSeq.toString()] = values[i];
+  });
+  return JSON.stringify(map);
+}
 
 async function writeClaim(
   db: Pick<pg.Pool, "query">,
@@ -99,12 +110,12 @@ async function writeClaim(
       input.group,
       refs,
       refs.map((ref) => state.sources.get(ref)?.version ?? "0"),
-      pick.deadLetter.map((d) => d.sourceRef),
-      pick.deadLetter.map((d) => d.firstSeq.toString()),
+      seqMap(
+        pick.deadLetter,
+        pick.deadLetter.map(() => true),
+      ),
       state.ackTimeoutMs,
-      owners,
-      claim.map((d) => d.sourceRef),
-      claim.map((d) => d.firstSeq.toString()),
+      seqMap(claim, owners),
     ],
   });
   const won = rows[0]?.won === true;

@@ -94,7 +94,10 @@ export function startLoad(
 
 /** Starts a bench client (bench/clients/NAME.ts) as a child process, stopped at cleanup. */
 export function startClient(ctx: Context, name: string, args: string[]): Child {
-  const child = new Child(`bench/clients/${name}.ts`, args);
+  // BENCH_CLIENT_NODE_OPTIONS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", applies to the clients.
+  const extra = process.env.BENCH_CLIENT_NODE_OPTIONS;
+  const env = extra ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} ${extra}`.trim() } : {};
+  const child = new Child(`bench/clients/${name}.ts`, args, env);
   ctx.cleanup.add(name, () => child.stop());
   return child;
 }

@@ -169,7 +169,9 @@ export async function runGroups(ctx: Context, p: GroupsParams): Promise<void> {
   const watch = await consumeRun(ctx, meter, pgsync, ref, p.rows, ["--mode", "watch"]);
   ctx.breakdown.P11 = results;
   results.watch = { wakes_per_s: round(watch.perSecond), cpu_s: watch.cpu };
-  for (const run of THROUGHPUT_RUNS) {
+  // BENCH_GROUPS_RUNS=P11,P11_batched runs only those (profiling one run); the cycle run is skipped then.
+  const only = process.env.BENCH_GROUPS_RUNS?.split(",");
+  for (const run of THROUGHPUT_RUNS.filter((r) => !only || only.includes(r.id))) {
     ctx.log(`${run.id}: ${p.members} members, ${run.what}`);
     const r = await consumeRun(ctx, meter, pgsync, ref, p.rows, [
       ...members,
@@ -187,6 +189,11 @@ export async function runGroups(ctx: Context, p: GroupsParams): Promise<void> {
       baseline: watch.perSecond,
       goal: GOAL_ACKS_PER_S,
     });
+  }
+  if (only && !only.includes("P11_cycle_p99")) {
+    await pgsync.stop();
+    await shape.stop();
+    return;
   }
   ctx.log(`P11_cycle: ${p.members} members, max_in_flight 1`);
   const cycle = await consumeRun(ctx, meter, pgsync, ref, p.latencyRows, [

@@ -95,6 +95,25 @@ export interface GroupMemberDeps {
   readonly signals: GroupSignals;
 }
 
+/**
+ * The entries of `all` (log order) in [firstSeq, lastSeq], searching from index `from` (where the
+ * previous delivery's search ended; from the start when that is past `firstSeq`), and where the
+ * next search starts. A claim's deliveries come in log order, so one pass serves all of them
+ * (filtering the whole list per delivery was quadratic).
+ */
+function entriesIn(
+  all: readonly ChangeEntry[],
+  from: number,
+  firstSeq: bigint,
+  lastSeq: bigint,
+): { changes: ChangeEntry[]; next: number } {
+  let i = from > 0 && (all[from - 1] as ChangeEntry).seq >= firstSeq ? 0 : from;
+  while (i < all.length && (all[i] as ChangeEntry).seq < firstSeq) i++;
+  const start = i;
+  while (i < all.length && (all[i] as ChangeEntry).seq <= lastSeq) i++;
+  return { changes: all.slice(start, i), next: i };
+}
+
 /** Log entries read per query when building a wake. */
 const READ_LIMIT = 1_000;
 
@@ -199,10 +218,15 @@ export class GroupMember {
       }
     }
     const frames: MemberFrame[] = [];
+    const at = new Map<string, number>();
     for (const c of claimed) {
       const all = read.get(c.sourceRef);
-      const d = c.delivery;
-      const changes = all?.filter((e) => e.seq >= d.firstSeq && e.seq <= d.lastSeq);
+      let changes: ChangeEntry[] | undefined;
+      if (all) {
+        const found = entriesIn(all, at.get(c.sourceRef) ?? 0, c.delivery.firstSeq, c.delivery.lastSeq);
+        changes = found.changes;
+        at.set(c.sourceRef, found.next);
+      }
       frames.push(await this.#frame(c, changes));
     }
     return frames;

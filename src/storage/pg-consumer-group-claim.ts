@@ -3,15 +3,9 @@ import type { ClaimedDelivery, Ordering } from "../domain/consumer-group.js";
 import { type ClaimSelection, selectClaims } from "../domain/consumer-group-ordering.js";
 import type { ClaimInput, ClaimOutcome } from "../domain/consumer-group-store.js";
 import { ConsumerGroupNotFoundError } from "../domain/errors.js";
-import { GROUP_TABLES as T } from "./constants.js";
+import { SCHEMA, GROUP_TABLES as T } from "./constants.js";
 import { type ClaimState, readClaimState } from "./pg-consumer-group-claim-read.js";
-import {
-  DELIVERY_COLUMNS,
-  type DeliveryRow,
-  toNewDelivery,
-  toView,
-  type ViewRow,
-} from "./pg-consumer-group-rows.js";
+import { toNewDelivery, toView, type ViewRow } from "./pg-consumer-group-rows.js";
 
 /** Reads a claim lost to a concurrent one (on another replica) retries at once, this many times. */
 const MAX_CLAIM_ROUNDS = 4;
@@ -39,6 +33,18 @@ export function dealPicks(picks: number, rooms: readonly { memberId: string; roo
 }
 
 /**
+ * Deals the picks (log order) in contiguous runs: every member gets as many as {@link dealPicks}
+ * gives it (the same fair shares, never past its room), but as one run of consecutive picks, so
+ * a member's wakes are one short span of the log, read with one query of just those entries
+ * (round-robin spans interleave the members and each read the others' entries too).
+ */
+export function dealRuns(picks: number, rooms: readonly { memberId: string; room: number }[]): string[] {
+  const counts = new Map<string, number>();
+  for (const owner of dealPicks(picks, rooms)) counts.set(owner, (counts.get(owner) ?? 0) + 1);
+  return [...counts].flatMap(([memberId, n]) => Array.from({ length: n }, () => memberId));
+}
+
+/**
  * Which members want deliveries: those with a free slot, unless they hold some and have fewer
  * than `minRoom` free (`deferred`). The others get their outcome (nothing claimed) right away.
  */
@@ -52,50 +58,43 @@ function planWants(inputs: readonly ClaimInput[], state: ClaimState): (ClaimOutc
   });
 }
 
+/** A delivery the write marked in flight: which one, its new attempt and deadline, its owner. */
+interface MarkedRow {
+  source_ref: string;
+  first_seq: string;
+  attempt: number;
+  /** Epoch ms. */
+  ack_deadline: number;
+  member_id: string;
+}
+
 /** The write statement's result: whether no other claim came first, and the rows marked. */
 interface WriteResult {
   readonly won: boolean;
-  readonly marked: (DeliveryRow & { member_id: string })[];
+  readonly marked: MarkedRow[];
 }
 
 /**
- * The write statement, run under the group sources' row locks once their versions are found
- * unchanged since the read: moves every claimed source's claim version on (with the same
- * compare-and-set, as a second guard), dead-letters and marks the picks in flight for their
- * owners, all or nothing. The
- * `= ANY` terms make every plan probe the primary key for exactly the picked rows (see MATCH in
- * pg-consumer-group-settle.ts).
+ * The claim's write in one round trip: `pgsync.claim_write` (migration 008) locks the group
+ * sources in source order, checks their claim versions are those the claim read, and only then
+ * moves them on, dead-letters and marks the picks in flight for their owners, all in one
+ * transaction. One row with `won` false when another claim came first.
  */
-const WRITE = `WITH v AS (
-    UPDATE ${T.sources} s SET claim_version = s.claim_version + 1
-    FROM unnest($3::text[], $4::bigint[]) AS x(source_ref, claim_version)
-    WHERE s.tenant = $1 AND s.group_name = $2 AND s.source_ref = x.source_ref AND s.claim_version = x.claim_version
-    RETURNING 1),
-  won AS (SELECT count(*) >= 0 AS won FROM v),
-  dead AS (
-    UPDATE ${T.deliveries} d SET state = 'dead', dead_at = now(), member_id = NULL, ack_deadline = NULL,
-      last_error = CASE WHEN d.state = 'in_flight' THEN 'ack timeout' ELSE coalesce(d.last_error, 'max deliveries reached') END
-    FROM unnest($5::text[], $6::bigint[]) AS r(source_ref, first_seq)
-    WHERE d.tenant = $1 AND d.group_name = $2 AND d.source_ref = ANY($5::text[]) AND d.first_seq = ANY($6::bigint[])
-      AND d.source_ref = r.source_ref AND d.first_seq = r.first_seq AND (SELECT won FROM won)
-    RETURNING 1),
-  marked AS (
-    UPDATE ${T.deliveries} d SET state = 'in_flight', attempt = d.attempt + 1, member_id = r.member_id,
-      ack_deadline = now() + make_interval(secs => $7::float8 / 1000),
-      last_error = CASE WHEN d.state = 'in_flight' THEN 'ack timeout' ELSE d.last_error END
-    FROM unnest($8::text[], $9::text[], $10::bigint[]) AS r(member_id, source_ref, first_seq)
-    WHERE d.tenant = $1 AND d.group_name = $2 AND d.source_ref = ANY($9::text[]) AND d.first_seq = ANY($10::bigint[])
-      AND d.source_ref = r.source_ref AND d.first_seq = r.first_seq AND d.state <> 'dead' AND (SELECT won FROM won)
-    RETURNING ${DELIVERY_COLUMNS}, d.member_id)
-  SELECT (SELECT won FROM won) AS won, (SELECT count(*) FROM v) AS vc, txid_current() AS tx, (SELECT json_agg(json_build_array(source_ref, claim_version)) FROM ${T.sources} WHERE tenant = $1 AND group_name = $2) AS sv, (SELECT count(*) FROM dead) AS dead_count, m.*
-  FROM (SELECT 1) AS one LEFT JOIN marked m ON true`;
+const WRITE = `SELECT * FROM ${SCHEMA}.claim_write($1, $2, $3, $4, $5, $6, $7)`;
 
-/** Locks the claimed group sources (in source order, so claims never deadlock); their versions. */
-const LOCK = `SELECT source_ref, claim_version::text AS version FROM ${T.sources}
-  WHERE tenant = $1 AND group_name = $2 AND source_ref = ANY($3) ORDER BY source_ref FOR UPDATE`;
+/** Deliveries as `{source_ref: {first_seq: value}}`, the form claim_write looks rows up in. */
+function seqMap(items: readonly { sourceRef: string; firstSeq: bigint }[], values: readonly unknown[]) {
+  const map: Record<string, Record<string, unknown>> = {};
+  items.forEach((d, i) => {
+    const bySeq = map[d.sourceRef] ?? {};
+    map[d.sourceRef] = bySeq;
+    bySeq[d.firstSeq.toString()] = values[i];
+  });
+  return JSON.stringify(map);
+}
 
 async function writeClaim(
-  pool: pg.Pool,
+  db: Pick<pg.Pool, "query">,
   input: ClaimInput,
   state: ClaimState,
   pick: ClaimSelection<ViewRow>,
@@ -103,52 +102,29 @@ async function writeClaim(
 ): Promise<WriteResult> {
   const claim = pick.claim.slice(0, owners.length);
   const refs = [...state.sources.keys()].sort();
-  const c = await pool.connect();
-  try {
-    await c.query("BEGIN");
-    // The version check under the row locks: a claim that committed since the read moved one.
-    const locked = await c.query<{ source_ref: string; version: string }>({
-      name: "pgsync-group-claim-lock",
-      text: LOCK,
-      values: [input.tenant, input.group, refs],
-    });
-    const same =
-      locked.rows.length === refs.length &&
-      locked.rows.every((r) => state.sources.get(r.source_ref)?.version === r.version);
-    if (!same) {
-      await c.query("ROLLBACK");
-      return { won: false, marked: [] };
-    }
-    const { rows } = await c.query<DeliveryRow & { member_id: string; won: boolean }>({
-      name: "pgsync-group-claim-write",
-      text: WRITE,
-      values: [
-        input.tenant,
-        input.group,
-        refs,
-        refs.map((ref) => state.sources.get(ref)?.version ?? "0"),
-        pick.deadLetter.map((d) => d.sourceRef),
-        pick.deadLetter.map((d) => d.firstSeq.toString()),
-        state.ackTimeoutMs,
-        owners,
-        claim.map((d) => d.sourceRef),
-        claim.map((d) => d.firstSeq.toString()),
-      ],
-    });
-    await c.query("COMMIT");
-    const won = rows[0]?.won === true;
-    return { won, marked: won ? rows.filter((r) => r.source_ref !== null) : [] };
-  } catch (err) {
-    await c.query("ROLLBACK").catch(() => {});
-    throw err;
-  } finally {
-    c.release();
-  }
+  const { rows } = await db.query<MarkedRow & { won: boolean }>({
+    name: "pgsync-group-claim-write",
+    text: WRITE,
+    values: [
+      input.tenant,
+      input.group,
+      refs,
+      refs.map((ref) => state.sources.get(ref)?.version ?? "0"),
+      seqMap(
+        pick.deadLetter,
+        pick.deadLetter.map(() => true),
+      ),
+      state.ackTimeoutMs,
+      seqMap(claim, owners),
+    ],
+  });
+  const won = rows[0]?.won === true;
+  return { won, marked: won ? rows.filter((r) => r.source_ref !== null) : [] };
 }
 
 /** One read-decide-write round; undefined when another claim came first. */
 async function claimRound(
-  db: pg.Pool,
+  db: Pick<pg.Pool, "query">,
   inputs: readonly ClaimInput[],
   state: ClaimState,
 ): Promise<ClaimOutcome[] | undefined> {
@@ -164,7 +140,7 @@ async function claimRound(
     room,
     now: state.now,
   });
-  const owners = dealPicks(
+  const owners = dealRuns(
     pick.claim.length,
     wants.map((w) => ({ memberId: w.input.memberId, room: w.room })),
   );
@@ -174,7 +150,7 @@ async function claimRound(
   }
   const written = await writeClaim(db, inputs[0] as ClaimInput, state, pick, owners);
   if (!written.won) return undefined;
-  const byMember = groupByMember(written.marked, state);
+  const byMember = groupByMember(written.marked, pick.claim, state);
   const nextAt = earliest(pick.nextAt, state.nextAt);
   const deadLettered = pick.deadLetter.length;
   return plans.map((p) =>
@@ -188,8 +164,12 @@ function earliest(a: Date | undefined, b: Date | undefined): Date | undefined {
   return a < b ? a : b;
 }
 
-/** The marked rows as claimed deliveries per member, in log order per source. */
-function groupByMember(rows: readonly (DeliveryRow & { member_id: string })[], state: ClaimState) {
+/**
+ * The marked rows as claimed deliveries per member, in log order per source. The write returns
+ * only what it changed (attempt, deadline, owner); the rest comes from the claim's own picks.
+ */
+function groupByMember(rows: readonly MarkedRow[], picks: readonly ViewRow[], state: ClaimState) {
+  const picked = new Map(picks.map((p) => [`${p.row.source_ref}\u0000${p.row.first_seq}`, p.row]));
   const sorted = [...rows].sort((a, b) =>
     a.source_ref === b.source_ref
       ? Number(BigInt(a.first_seq) - BigInt(b.first_seq))
@@ -199,14 +179,17 @@ function groupByMember(rows: readonly (DeliveryRow & { member_id: string })[], s
   );
   const byMember = new Map<string, ClaimedDelivery[]>();
   for (const row of sorted) {
+    const candidate = picked.get(`${row.source_ref}\u0000${row.first_seq}`);
+    if (!candidate)
+      throw new Error(`claim_write marked ${row.source_ref}/${row.first_seq}, which was not picked`);
     const list = byMember.get(row.member_id) ?? [];
     byMember.set(row.member_id, list);
     list.push({
       sourceRef: row.source_ref,
       incarnation: state.sources.get(row.source_ref)?.incarnation ?? "0",
-      delivery: toNewDelivery(row),
+      delivery: toNewDelivery(candidate),
       attempt: row.attempt,
-      ackDeadline: row.ack_deadline as Date,
+      ackDeadline: new Date(row.ack_deadline),
     });
   }
   return byMember;
@@ -217,9 +200,10 @@ function groupByMember(rows: readonly (DeliveryRow & { member_id: string })[], s
  * member's free room, by the group's ordering rules (`selectClaims`, deciding once for the
  * members' total room, so the rules hold across them exactly as for one member), dead-lettering
  * those past `max_deliveries`. Optimistic: one read outside any transaction (settings, held
- * counts, candidates and the sources' claim versions, from one snapshot), then a short
- * transaction that locks the group sources (`FOR UPDATE`, in source order), checks their
- * versions are still those read and writes in one statement that moves them on. Claims of a
+ * counts, candidates and the sources' claim versions, from one snapshot), then one call of
+ * `claim_write`, a short transaction that locks the group sources (`FOR UPDATE`, in source
+ * order), checks their versions are still those read and writes while moving them on: two round
+ * trips in all, the lock held for none of them. Claims of a
  * group source thus take effect one after another, each deciding from everything the previous
  * ones wrote; a claim that lost the race reads again. Acks, nacks and closed streams only ever make deliveries *more* claimable, so they
  * need no guard: a claim that read an older state errs on the side of holding back. This is

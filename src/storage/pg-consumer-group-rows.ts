@@ -35,16 +35,27 @@ export interface DeliveryRow {
   state: DeliveryState;
   attempt: number;
   attempt_base: number;
-  ack_deadline: Date | null;
-  available_at: Date;
+  /** Epoch ms (read as a number: cheaper to parse than a timestamp's text). */
+  ack_deadline: number | null;
+  /** Epoch ms. */
+  available_at: number;
 }
 
 /** A delivery row with the view the ordering rules decide on. */
 export type ViewRow = DeliveryView & { readonly row: DeliveryRow };
 
-/** The columns of {@link DeliveryRow}, from a deliveries table aliased `d`. */
-export const DELIVERY_COLUMNS = `d.source_ref, d.first_seq, d.last_seq, d.kind, d.change_count, d.keys, d.gap_reason,
-  d.gap_detail, d.state, d.attempt, d.attempt_base, d.ack_deadline, d.available_at`;
+/**
+ * The columns of {@link DeliveryRow}, from a deliveries row aliased `alias`. Times come as epoch
+ * ms and `keys` as JSON: a claim reads hundreds of rows, and parsing timestamp text and array
+ * literals in JavaScript was about a tenth of pg-sync's CPU per acknowledged wake.
+ */
+export function deliveryColumns(alias: string): string {
+  const a = alias;
+  return `${a}.source_ref, ${a}.first_seq, ${a}.last_seq, ${a}.kind, ${a}.change_count, to_json(${a}.keys) AS keys,
+  ${a}.gap_reason, ${a}.gap_detail, ${a}.state, ${a}.attempt, ${a}.attempt_base,
+  (extract(epoch FROM ${a}.ack_deadline) * 1000)::float8 AS ack_deadline,
+  (extract(epoch FROM ${a}.available_at) * 1000)::float8 AS available_at`;
+}
 
 /** Maps a stored group row. */
 export function groupFromRow(row: GroupRow): GroupRecord {
@@ -73,8 +84,8 @@ export function toView(row: DeliveryRow): ViewRow {
     state: row.state,
     attempt: row.attempt - row.attempt_base,
     keys: row.keys,
-    ackDeadline: row.ack_deadline ?? undefined,
-    availableAt: row.available_at,
+    ackDeadline: row.ack_deadline === null ? undefined : new Date(row.ack_deadline),
+    availableAt: new Date(row.available_at),
   };
 }
 

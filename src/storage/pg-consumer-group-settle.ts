@@ -250,10 +250,12 @@ async function liveMembers(c: pg.PoolClient, key: string[]): Promise<GroupReport
     connected_at: Date;
     in_flight: number;
   }>(
-    `SELECT m.member_id, m.member_name, m.connected_at,
-       (SELECT count(*)::int FROM ${T.deliveries} d WHERE d.tenant = m.tenant AND d.group_name = m.group_name
-          AND d.member_id = m.member_id AND d.state = 'in_flight' AND d.ack_deadline > now()) AS in_flight
-     FROM ${T.members} m WHERE m.tenant = $1 AND m.group_name = $2 ORDER BY m.connected_at, m.member_id`,
+    `SELECT m.member_id, m.member_name, m.connected_at, coalesce(h.in_flight, 0) AS in_flight
+     FROM ${T.members} m
+     LEFT JOIN (SELECT d.member_id, count(*)::int AS in_flight FROM ${T.deliveries} d
+       WHERE d.tenant = $1 AND d.group_name = $2 AND d.state = 'in_flight' AND d.ack_deadline > now()
+       GROUP BY d.member_id) h ON h.member_id = m.member_id
+     WHERE m.tenant = $1 AND m.group_name = $2 ORDER BY m.connected_at, m.member_id`,
     key,
   );
   return rows.map((r) => ({

@@ -113,6 +113,32 @@ describe("consumer groups", () => {
     await second.close();
   });
 
+  it("should delete a group's deliveries with the group, and with a source it consumes", async () => {
+    const stored = async (group: string) => {
+      const { rows } = await stack.sql.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pgsync.consumer_deliveries WHERE group_name = $1",
+        [group],
+      );
+      return rows[0]?.n ?? 0;
+    };
+    const [refA, refB] = [await newSource(), await newSource()];
+    for (const [group, ref] of [
+      ["doomed-group", refA],
+      ["doomed-source", refB],
+    ] as const) {
+      const m = consume(stack.a, { group, sourceRefs: [ref], maxChangesPerWake: 1, ordering: Ordering.NONE });
+      await m.ready();
+      await insert(2);
+      await m.waitDeliveries(2);
+      await m.close();
+      expect(await stored(group)).toBe(2);
+    }
+    await stack.a.deleteConsumerGroup({ group: "doomed-group" });
+    expect(await stored("doomed-group")).toBe(0);
+    await stack.a.deleteSource({ sourceRef: refB });
+    expect(await stored("doomed-source")).toBe(0);
+  });
+
   it("should redeliver with attempt 2 after the ack timeout", async () => {
     const ref = await newSource();
     const group = "timeout";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Coalescer } from "../../src/domain/coalescer.js";
-import { dealPicks } from "../../src/storage/pg-consumer-group-claim.js";
+import { dealPicks, dealRuns } from "../../src/storage/pg-consumer-group-claim.js";
 
 /** A flush that records its batches and resolves when the test says so. */
 function gatedFlush() {
@@ -104,5 +104,19 @@ describe("dealPicks", () => {
     expect(owners).toEqual(["a", "b", "c", "b", "c", "b", "b"]);
     expect(dealPicks(10, [{ memberId: "a", room: 2 }])).toEqual(["a", "a"]);
     expect(dealPicks(0, [{ memberId: "a", room: 2 }])).toEqual([]);
+  });
+});
+
+describe("dealRuns", () => {
+  it("should give each member its dealPicks share as one run of consecutive picks", () => {
+    const rooms = [
+      { memberId: "a", room: 1 },
+      { memberId: "b", room: 4 },
+      { memberId: "c", room: 2 },
+    ];
+    expect(dealRuns(7, rooms)).toEqual(["a", "b", "b", "b", "b", "c", "c"]);
+    expect(dealRuns(4, rooms)).toEqual(["a", "b", "b", "c"]);
+    expect(dealRuns(10, [{ memberId: "a", room: 2 }])).toEqual(["a", "a"]);
+    expect(dealRuns(0, rooms)).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { resolve } from "node:path";
+import { appendFileSync } from "node:fs";
+import { basename, extname, join, resolve } from "node:path";
 
 /** Repository root. */
 export const ROOT = resolve(import.meta.dirname, "../..");
@@ -54,7 +55,12 @@ export function startProcess(
   });
   let out = "";
   const waiters = new Set<() => void>();
+  // PGSYNC_TEE_DIR: also append everything the child prints to a file there (post-mortems).
+  const tee = process.env.PGSYNC_TEE_DIR
+    ? join(process.env.PGSYNC_TEE_DIR, `${basename(entry, extname(entry))}-${child.pid}.log`)
+    : undefined;
   const onData = (chunk: Buffer) => {
+    if (tee) appendFileSync(tee, chunk);
     out += chunk.toString("utf8");
     if (out.length > 2_000_000) out = out.slice(-1_000_000);
     for (const w of [...waiters]) w();

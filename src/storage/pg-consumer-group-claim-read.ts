@@ -36,7 +36,7 @@ const ACTIVE = `d.state = 'in_flight' AND d.ack_deadline > now()`;
  * Per member ($4 ids, $5 max_in_flight): active deliveries held, earliest deadline, free room.
  * One pass over the claimed sources' active deliveries, grouped by member (a member's
  * deliveries all come from the sources it claims; there is no index on the member, see
- * migration 008). Materialised once as `held` for the whole read statement.
+ * migration 009). Materialised once as `held` for the whole read statement.
  */
 const HELD = `held AS MATERIALIZED (
   SELECT m.i, coalesce(h.held, 0) AS held, h.next, greatest(0, m.max_in_flight - coalesce(h.held, 0)) AS room

@@ -75,7 +75,7 @@ interface WriteResult {
 }
 
 /**
- * The claim's write in one round trip: `pgsync.claim_write` (migration 008) locks the group
+ * The claim's write in one round trip: `pgsync.claim_write` (migration 009) locks the group
  * sources in source order, checks their claim versions are those the claim read, and only then
  * moves them on, dead-letters and marks the picks in flight for their owners, all in one
  * transaction. One row with `won` false when another claim came first.

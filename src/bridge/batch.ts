@@ -1,5 +1,5 @@
 import { isChangeMessage, isControlMessage, type Message, type Row } from "@electric-sql/client";
-import type { NewChange } from "../domain/change-log.js";
+import type { NewChange, NewGap } from "../domain/change-log.js";
 import { OPERATION_SET as OPERATIONS, type Operation } from "../domain/source-options.js";
 import { ELECTRIC_CONTROL } from "./electric-constants.js";
 
@@ -56,4 +56,20 @@ export function parseBatch(messages: readonly Message<Row<unknown>>[], batchOffs
     });
   });
   return { changes, upToDate, mustRefetch };
+}
+
+/**
+ * The gap a must-refetch leaves: the changes after the last committed position (`previous`, a
+ * handle and offset) until the new shape (`handle`) started may be missing.
+ */
+export function mustRefetchGap(
+  previous: { readonly handle: string | undefined; readonly offset: string | undefined },
+  handle: string | undefined,
+): NewGap {
+  return {
+    reason: "must-refetch",
+    detail: `Electric asked to refetch the shape: changes after offset ${previous.offset ?? "?"} of handle ${previous.handle ?? "?"} until shape ${handle ?? "?"} started may be missing`,
+    lastGoodOffset: previous.offset,
+    newHandle: handle,
+  };
 }

@@ -3,10 +3,13 @@ import type { BridgeStatus } from "../domain/bridge-state.js";
 import type { BridgeControl, CursorStore, SourceStore } from "../domain/ports.js";
 import type { SourceRecord, SourceState } from "../domain/source.js";
 import { sourceKey as keyOf } from "../domain/source-key.js";
+import { StartGate } from "../domain/start-gate.js";
 import type { Logger } from "../logger.js";
 import { type Metrics, setBridgeCounts } from "../metrics.js";
 import { DEFAULT_CONFIG } from "../settings.js";
 import { Bridge } from "./bridge.js";
+import { BRIDGE_START_CONCURRENCY, START_SLOT_MAX_MS } from "./bridge-deps.js";
+import { ElectricAgents } from "./electric-agents.js";
 
 /** Default idle TTL: a source nobody registered or watched for this long is stopped (IDLE). */
 export const DEFAULT_IDLE_TTL_MS = DEFAULT_CONFIG.idleTtlMs;
@@ -62,6 +65,8 @@ export class BridgeManager implements BridgeControl {
   readonly #bridges = new Map<string, Bridge>();
   readonly #watchers = new Map<string, number>();
   readonly #counts = new Map<SourceState, number>();
+  readonly #startGate = new StartGate(BRIDGE_START_CONCURRENCY, START_SLOT_MAX_MS);
+  readonly #agents = new ElectricAgents();
   #gcTimer: NodeJS.Timeout | undefined;
   #stopped = false;
 
@@ -105,7 +110,8 @@ export class BridgeManager implements BridgeControl {
         }
         this.#deps.onFenced?.(tenant, sourceRef);
       },
-      ...(this.#deps.fetchClient ? { fetchClient: this.#deps.fetchClient } : {}),
+      startGate: this.#startGate,
+      fetchClient: this.#deps.fetchClient ?? this.#agents.fetchFor(key),
       ...(this.#deps.isUrlAllowed ? { isUrlAllowed: this.#deps.isUrlAllowed } : {}),
     });
     this.#bridges.set(key, bridge);
@@ -219,6 +225,7 @@ export class BridgeManager implements BridgeControl {
     const bridges = [...this.#bridges.values()];
     this.#bridges.clear();
     await Promise.allSettled(bridges.map((b) => b.stop("stop")));
+    await this.#agents.destroy();
     this.#counts.clear();
     setBridgeCounts(this.#deps.metrics, this.#counts);
   }

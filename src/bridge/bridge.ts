@@ -1,4 +1,3 @@
-import type { Backoff } from "../domain/backoff.js";
 import {
   type BridgeAction,
   type BridgeEvent,
@@ -6,52 +5,16 @@ import {
   isTerminal,
   transition,
 } from "../domain/bridge-state.js";
-import { type NewGap, splitBatch } from "../domain/change-log.js";
-import type { CursorStore } from "../domain/ports.js";
-import type { CanonicalSourceOptions } from "../domain/source-ref.js";
+import { splitBatch } from "../domain/change-log.js";
 import { LOG_FIELDS, type Logger } from "../logger.js";
-import type { Metrics } from "../metrics.js";
 import { type CommittedRange, traceBatch } from "../tracing.js";
-import { parseBatch } from "./batch.js";
+import { mustRefetchGap, parseBatch } from "./batch.js";
+import { type BridgeDeps, COMMIT_PART_MAX_CHANGES, URL_NO_LONGER_ALLOWED } from "./bridge-deps.js";
 import { classifyError, errorSummary } from "./classify-error.js";
 import { resumeOptions, type ShapeBatch, shapeBatches } from "./shape-batches.js";
 import { type ShapeParams, shapeParamsFor } from "./shape-params.js";
 
-/** Dependencies and identity of one {@link Bridge}. */
-export interface BridgeDeps {
-  readonly tenant: string;
-  readonly sourceRef: string;
-  readonly options: CanonicalSourceOptions;
-  readonly shapeUrl: string;
-  readonly store: CursorStore;
-  readonly backoff: Backoff;
-  /** Identity of this process, recorded as the cursor's owner. */
-  readonly owner: string;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  /** Called after every status change (for the manager's counts and health). */
-  readonly onStatus: (bridge: Bridge, previous: BridgeStatus) => void;
-  /** Fetch used for Electric requests; injected by tests. Default global fetch. */
-  readonly fetchClient?: typeof fetch;
-  /**
-   * Whether the source's shape URL is still allowed (`PGSYNC_ALLOWED_URLS` may have changed since
-   * it was registered); checked each time the stream opens. Default: allowed.
-   */
-  readonly isUrlAllowed?: (shapeUrl: string) => boolean;
-  /** Called once the bridge was fenced (a commit refused for a stale term) and is ending. */
-  readonly onFenced?: (bridge: Bridge) => void;
-}
-
-/**
- * Most changes one commit statement writes: a larger Electric batch is committed in parts of
- * this size (bench "commit": the first 5,000 of 30,000 changes are committed in about a fifth
- * of the whole batch's time).
- */
-export const COMMIT_PART_MAX_CHANGES = 5_000;
-
-/** Why a source whose URL left the allow-list fails (no URL in it: tenants read it). */
-export const URL_NO_LONGER_ALLOWED =
-  "the source's shape endpoint is no longer allowed (its origin was removed from PGSYNC_ALLOWED_URLS); register the source again with an allowed url";
+export { type BridgeDeps, COMMIT_PART_MAX_CHANGES, URL_NO_LONGER_ALLOWED };
 
 /** The committed Electric cursor the bridge resumes from. */
 interface Committed {
@@ -203,7 +166,9 @@ export class Bridge {
     if (isUrlAllowed && !isUrlAllowed(shapeUrl)) {
       return { type: "permanent-error", message: URL_NO_LONGER_ALLOWED };
     }
+    let release: (() => void) | undefined;
     try {
+      release = await this.#deps.startGate?.acquire(this.#stop.signal);
       if (!this.#claimed) {
         const claimed = await store.claim(tenant, sourceRef, owner);
         if (!claimed) return { type: "source-gone" };
@@ -219,10 +184,13 @@ export class Bridge {
       const options = resumeOptions(this.#deps.shapeUrl, this.#params, cursor, this.#deps.fetchClient);
       for await (const batch of shapeBatches(options, this.#stop.signal)) {
         await this.#onBatch(batch);
+        release?.(); // the first commit ends the start
       }
       return this.#stopEvent;
     } catch (err) {
       return this.#eventFor(err);
+    } finally {
+      release?.();
     }
   }
 
@@ -261,7 +229,12 @@ export class Bridge {
     const { metrics, store, tenant, sourceRef } = this.#deps;
     metrics.electricBatches.inc();
     const batch = parseBatch(messages, offset);
-    const gap = batch.mustRefetch ? this.#mustRefetchGap(handle) : undefined;
+    const gap = batch.mustRefetch ? mustRefetchGap(this.#committed, handle) : undefined;
+    if (gap)
+      this.#log.warn(
+        { [LOG_FIELDS.shapeHandle]: handle, last_good_offset: gap.lastGoodOffset },
+        "must-refetch: logging a gap",
+      );
     const moved = handle !== this.#committed.handle || offset !== this.#committed.offset;
     if (handle !== undefined && (gap || batch.changes.length > 0 || moved)) {
       const whole = {
@@ -293,19 +266,5 @@ export class Bridge {
     this.#attempt = 0;
     await this.#dispatch({ type: "committed", upToDate: batch.upToDate });
     return appended;
-  }
-
-  #mustRefetchGap(handle: string | undefined): NewGap {
-    const previous = this.#committed;
-    this.#log.warn(
-      { [LOG_FIELDS.shapeHandle]: handle, last_good_offset: previous.offset },
-      "must-refetch: logging a gap",
-    );
-    return {
-      reason: "must-refetch",
-      detail: `Electric asked to refetch the shape: changes after offset ${previous.offset ?? "?"} of handle ${previous.handle ?? "?"} until shape ${handle ?? "?"} started may be missing`,
-      lastGoodOffset: previous.offset,
-      newHandle: handle,
-    };
   }
 }

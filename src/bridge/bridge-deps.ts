@@ -1,0 +1,56 @@
+import type { Backoff } from "../domain/backoff.js";
+import type { BridgeStatus } from "../domain/bridge-state.js";
+import type { CursorStore } from "../domain/ports.js";
+import type { CanonicalSourceOptions } from "../domain/source-ref.js";
+import type { StartGate } from "../domain/start-gate.js";
+import type { Logger } from "../logger.js";
+import type { Metrics } from "../metrics.js";
+import type { Bridge } from "./bridge.js";
+
+/** Dependencies and identity of one {@link Bridge}. */
+export interface BridgeDeps {
+  readonly tenant: string;
+  readonly sourceRef: string;
+  readonly options: CanonicalSourceOptions;
+  readonly shapeUrl: string;
+  readonly store: CursorStore;
+  readonly backoff: Backoff;
+  /** Identity of this process, recorded as the cursor's owner. */
+  readonly owner: string;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Called after every status change (for the manager's counts and health). */
+  readonly onStatus: (bridge: Bridge, previous: BridgeStatus) => void;
+  /** Fetch used for Electric requests; injected by tests. Default global fetch. */
+  readonly fetchClient?: typeof fetch;
+  /**
+   * Whether the source's shape URL is still allowed (`PGSYNC_ALLOWED_URLS` may have changed since
+   * it was registered); checked each time the stream opens. Default: allowed.
+   */
+  readonly isUrlAllowed?: (shapeUrl: string) => boolean;
+  /** Called once the bridge was fenced (a commit refused for a stale term) and is ending. */
+  readonly onFenced?: (bridge: Bridge) => void;
+  /** Bounds how many bridges are starting at once (opening a stream until its first commit). */
+  readonly startGate?: StartGate;
+}
+
+/**
+ * Most changes one commit statement writes: a larger Electric batch is committed in parts of
+ * this size (bench "commit": the first 5,000 of 30,000 changes are committed in about a fifth
+ * of the whole batch's time).
+ */
+export const COMMIT_PART_MAX_CHANGES = 5_000;
+
+/** Why a source whose URL left the allow-list fails (no URL in it: tenants read it). */
+export const URL_NO_LONGER_ALLOWED =
+  "the source's shape endpoint is no longer allowed (its origin was removed from PGSYNC_ALLOWED_URLS); register the source again with an allowed url";
+
+/**
+ * Bridges of one process that may be starting at once (from opening their stream to their first
+ * commit); more wait their turn. 64 starts keep the state database busy without queueing
+ * thousands of requests (a restart of 10,000 sources, or a replica taking over thousands).
+ */
+export const BRIDGE_START_CONCURRENCY = 64;
+
+/** A start slot comes back after this long even if the first commit has not come (a hung start). */
+export const START_SLOT_MAX_MS = 10_000;

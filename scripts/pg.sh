@@ -10,8 +10,8 @@
 #
 # The cluster runs as the `postgres` OS user when invoked as root (root may not run the server),
 # with trust auth, wal_level=logical and fsync off: it is for throwaway data only.
-# PGSYNC_PG_OPTIONS adds server options for diagnosis, e.g.
-#   PGSYNC_PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements"
+# PG_SERVER_OPTIONS adds server options for diagnosis, e.g.
+#   PG_SERVER_OPTIONS="-c shared_preload_libraries=pg_stat_statements"
 set -euo pipefail
 
 log() { printf '[pg] %s\n' "$*" >&2; }
@@ -81,7 +81,7 @@ start() {
       -o "-c wal_level=logical -c max_wal_senders=64 -c max_replication_slots=64" \
       -o "-c max_connections=600 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
       -o "-c shared_buffers=256MB -c log_min_messages=warning -c log_statement=none" \
-      ${PGSYNC_PG_OPTIONS:+-o "$PGSYNC_PG_OPTIONS"} \
+      ${PG_SERVER_OPTIONS:+-o "$PG_SERVER_OPTIONS"} \
       start >/dev/null; then
       break
     fi

@@ -55,9 +55,9 @@ export function startProcess(
   });
   let out = "";
   const waiters = new Set<() => void>();
-  // PGSYNC_TEE_DIR: also append everything the child prints to a file there (post-mortems).
-  const tee = process.env.PGSYNC_TEE_DIR
-    ? join(process.env.PGSYNC_TEE_DIR, `${basename(entry, extname(entry))}-${child.pid}.log`)
+  // TEE_OUTPUT_DIR: also append everything the child prints to a file there (post-mortems).
+  const tee = process.env.TEE_OUTPUT_DIR
+    ? join(process.env.TEE_OUTPUT_DIR, `${basename(entry, extname(entry))}-${child.pid}.log`)
     : undefined;
   const onData = (chunk: Buffer) => {
     if (tee) appendFileSync(tee, chunk);

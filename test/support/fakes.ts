@@ -1,3 +1,4 @@
+import type { StoredCursor } from "../../src/domain/change-log.js";
 import type { ChangeEntry, LogBounds, LogEntry, LogEvent } from "../../src/domain/log-entry.js";
 import type { ChangeLogReader, LogNotifier } from "../../src/domain/ports.js";
 import type { SourceRecord, SourceState } from "../../src/domain/source.js";
@@ -165,6 +166,24 @@ export function sourceRecord(sourceRef: string, overrides: Partial<SourceRecord>
     registeredAt: now,
     watchedAt: undefined,
     updatedAt: now,
+    ...overrides,
+  };
+}
+
+/** A stored cursor at handle h1, offset 0_0, term 1, with `overrides`. */
+export function storedCursor(overrides: Partial<StoredCursor> = {}): StoredCursor {
+  return {
+    shapeHandle: "h1",
+    shapeOffset: "0_0",
+    logMode: "changes_only",
+    headSeq: 0n,
+    tailSeq: 0n,
+    generation: 1n,
+    upToDateAt: undefined,
+    updatedAt: new Date(),
+    owner: undefined,
+    leaseExpiresAt: undefined,
+    leaseLive: false,
     ...overrides,
   };
 }

@@ -10,25 +10,13 @@ import { createLogger } from "../../src/logger.js";
 import { createMetrics } from "../../src/metrics.js";
 import { InMemoryCursorStore } from "../support/fake-cursor-store.js";
 import { FakeFetch, shapeResponse, UP_TO_DATE } from "../support/fake-electric.js";
-import { sourceRecord } from "../support/fakes.js";
+import { sourceRecord, storedCursor } from "../support/fakes.js";
 import { waitFor } from "../support/wait.js";
 
 // Long enough that a loaded machine's event-loop stalls stay well below the watchdog (3/4 TTL).
 const TTL_MS = 1_000;
 const record = sourceRecord("s1");
-const cursor: StoredCursor = {
-  shapeHandle: "h1",
-  shapeOffset: "0_0",
-  logMode: "changes_only",
-  headSeq: 0n,
-  tailSeq: 0n,
-  generation: 1n,
-  upToDateAt: undefined,
-  updatedAt: new Date(),
-  owner: "a",
-  leaseExpiresAt: undefined,
-  leaseLive: true,
-};
+const cursor: StoredCursor = storedCursor({ owner: "a", leaseLive: true });
 
 /**
  * A lease store for one replica and one source: the first view shows the source free, every

@@ -5,21 +5,10 @@ import { resumeOptions, shapeBatches } from "../../src/bridge/shape-batches.js";
 import { shapeParamsFor } from "../../src/bridge/shape-params.js";
 import type { StoredCursor } from "../../src/domain/change-log.js";
 import { FakeFetch, insert, MUST_REFETCH, shapeResponse, UP_TO_DATE } from "../support/fake-electric.js";
+import { storedCursor } from "../support/fakes.js";
 import { waitFor } from "../support/wait.js";
 
-const CURSOR: StoredCursor = {
-  shapeHandle: "h1",
-  shapeOffset: "0_0",
-  logMode: "changes_only",
-  headSeq: 0n,
-  tailSeq: 0n,
-  generation: 1n,
-  upToDateAt: undefined,
-  updatedAt: new Date(),
-  owner: undefined,
-  leaseExpiresAt: undefined,
-  leaseLive: false,
-};
+const CURSOR: StoredCursor = storedCursor();
 
 const options = (fake: FakeFetch, cursor = CURSOR) =>
   resumeOptions(

@@ -48,8 +48,11 @@ export const URL_NO_LONGER_ALLOWED =
 /**
  * Bridges of one process that may be starting at once (from opening their stream to their first
  * commit); more wait their turn. Without a bound, thousands of bridges starting together (a
- * restart, a replica taking over thousands of sources) queued thousands of state-database
- * requests. At 64 a restart of 10,000 sources took 86 s to all LIVE (the gate was the bottleneck).
+ * restart, a replica taking over thousands of sources) queue thousands of state-database
+ * requests, and on a saturated machine they wait out the pool's 10 s connection timeout. Restart
+ * of 10,000 sources to all LIVE, one run each on the 2-core bench machine: 86 s at 64, 66 s at
+ * 256, 51 s at 1,024 (but state writes timing out in the pool, and in one run the lease
+ * watchdog firing).
  */
 export const BRIDGE_START_CONCURRENCY = 256;
 

@@ -34,7 +34,8 @@ export class ElectricAgents {
   /** Global fetch through the agent of `key` (a source's identity). */
   fetchFor(key: string): typeof fetch {
     const i = shardOf(key, this.#agents.length);
-    const agent = (this.#agents[i] ??= new Agent());
+    const agent = this.#agents[i] ?? new Agent();
+    this.#agents[i] = agent;
     // Node's fetch takes an undici dispatcher of the same major version (undici 7 in Node 24).
     return (input, init) => fetch(input, { ...init, dispatcher: agent } as RequestInit);
   }

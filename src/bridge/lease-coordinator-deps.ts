@@ -59,3 +59,22 @@ export async function leaveCluster(deps: LeaseCoordinatorDeps, released: number)
 export function logTickError(logger: Logger, err: unknown): void {
   logger.warn({ err: { message: (err as Error)?.message ?? String(err) } }, "lease tick failed");
 }
+
+/**
+ * The coordinator's timers (unref'd): the heartbeat and the periodic tick every TTL/3, each on a
+ * timer of its own (a slow re-plan, a large acquisition on a busy machine, must not hold back the
+ * renewal of every lease), and the watchdog every TTL/10.
+ */
+export function leaseTimers(
+  ttlMs: number,
+  run: { readonly beat: () => void; readonly tick: () => void; readonly watchdog: () => void },
+): NodeJS.Timeout[] {
+  const renewEvery = Math.max(50, Math.floor(ttlMs * RENEW_FRACTION));
+  const timers = [
+    setInterval(run.beat, renewEvery),
+    setInterval(run.tick, renewEvery),
+    setInterval(run.watchdog, Math.max(20, Math.floor(ttlMs / 10))),
+  ];
+  for (const timer of timers) timer.unref();
+  return timers;
+}

@@ -5,6 +5,7 @@ import type { SourceRecord } from "../domain/source.js";
 import type { BridgeView } from "./bridge-manager.js";
 import {
   type LeaseCoordinatorDeps,
+  leaseTimers,
   leaveCluster,
   logTickError,
   ORPHAN_GRACE_MS,
@@ -38,6 +39,7 @@ export class LeaseCoordinator implements BridgeControl {
   #stopped = false;
   #orphaned = 0;
   #ticks = 0;
+  #periodic = true;
   #beating: Promise<boolean> | undefined;
   /** Sources being deleted: a lease acquired for one meanwhile is released, never run. */
   readonly #removed = new Set<string>();
@@ -61,18 +63,14 @@ export class LeaseCoordinator implements BridgeControl {
   async start(): Promise<void> {
     await this.#deps.signal?.connect();
     await this.requestTick();
-    const { ttlMs } = this.#deps;
-    const every = (ms: number, fn: () => void) => {
-      const timer = setInterval(fn, ms);
-      timer.unref();
-      this.#timers.push(timer);
-    };
-    // The heartbeat has a timer of its own: a slow re-plan (a large acquisition on a busy
-    // machine) must not hold back the renewal of every lease this replica holds.
-    const renewEvery = Math.max(50, Math.floor(ttlMs * RENEW_FRACTION));
-    every(renewEvery, () => void this.#beat().catch((err: unknown) => logTickError(this.#deps.logger, err)));
-    every(renewEvery, () => void this.requestTick());
-    every(Math.max(20, Math.floor(ttlMs / 10)), () => this.#watchdog());
+    this.#timers = leaseTimers(this.#deps.ttlMs, {
+      beat: () => void this.#beat().catch((err: unknown) => logTickError(this.#deps.logger, err)),
+      tick: () => {
+        this.#periodic = true;
+        void this.requestTick();
+      },
+      watchdog: () => this.#watchdog(),
+    });
   }
 
   /** Runs a tick now, or once more after the running one; resolves when that tick is done. */
@@ -199,13 +197,16 @@ export class LeaseCoordinator implements BridgeControl {
     const last = this.#serving ? this.#lastRenewSentAt : undefined;
     const fresh = last !== undefined && this.#now() - last < ttlMs * RENEW_FRACTION;
     if (!fresh && !(await this.#beat())) return;
-    await this.#handOver(this.#endedLeases(), "ended");
+    // Per-lease scans run on the periodic ticks only: a tick runs for every registration.
+    const periodic = this.#periodic;
+    this.#periodic = false;
+    if (periodic) await this.#handOver(this.#endedLeases(), "ended");
     if (this.#stopped) return;
     const view = await store.view(ttlMs + ORPHAN_GRACE_MS);
     metrics.liveReplicas.set(view.replicas.length);
     metrics.orphanedSources.set(view.orphaned);
     this.#orphaned = view.orphaned;
-    const checkOwned = this.#ticks++ % OWNED_CHECK_EVERY === 0;
+    const checkOwned = periodic && this.#ticks++ % OWNED_CHECK_EVERY === 0;
     const counts = await plannerInput(view, identity, this.#held, store, checkOwned);
     const plan = planFromCounts(counts);
     await this.#handOver(plan.release, "balance");

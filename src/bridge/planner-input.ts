@@ -17,9 +17,10 @@ export async function plannerInput(
   store: Pick<LeaseStore, "owned">,
   checkOwned: boolean,
 ): Promise<LeaseCounts> {
-  const mine = [...held.values()].map(({ lease }) => ({ tenant: lease.tenant, sourceRef: lease.sourceRef }));
+  const mine = () =>
+    [...held.values()].map(({ lease }) => ({ tenant: lease.tenant, sourceRef: lease.sourceRef }));
   const base = { me: me.replicaId, replicas: view.replicas, held: view.held, free: view.free, mine };
-  if ((view.held.get(me.replicaId) ?? 0) === mine.length && !checkOwned) return base;
+  if ((view.held.get(me.replicaId) ?? 0) === held.size && !checkOwned) return base;
   const owned = await store.owned(me);
   const runs = owned.filter((k) => held.has(keyOf(k)));
   const stray = owned.filter((k) => !held.has(keyOf(k)));
@@ -27,6 +28,6 @@ export async function plannerInput(
     ...base,
     held: new Map(view.held).set(me.replicaId, runs.length),
     free: [...view.free, ...stray],
-    mine: runs,
+    mine: () => runs,
   };
 }

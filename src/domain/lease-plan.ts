@@ -107,8 +107,8 @@ export interface LeaseCounts {
   readonly held: ReadonlyMap<string, number>;
   /** Sources that should run and have no live owner. */
   readonly free: readonly SourceKey[];
-  /** This replica's leases (their number is `held.get(me)`). */
-  readonly mine: readonly SourceKey[];
+  /** This replica's leases (their number is `held.get(me)`); read only when it holds too many. */
+  readonly mine: () => readonly SourceKey[];
 }
 
 /** This replica's part of the balanced assignment (see the header), from a list of every source. */
@@ -128,7 +128,7 @@ export function planLeases(input: LeasePlanInput): LeasePlan {
     // A live lease of a replica that is no longer live is neither free nor anyone's to count:
     // it expires with that replica's last heartbeat.
   }
-  return planFromCounts({ me: input.me, replicas: input.replicas, held, free, mine });
+  return planFromCounts({ me: input.me, replicas: input.replicas, held, free, mine: () => mine });
 }
 
 /** This replica's part of the balanced assignment (see the header). */
@@ -141,7 +141,8 @@ export function planFromCounts(input: LeaseCounts): LeasePlan {
   if (target === undefined) return { acquire: [], release: [], targets };
   const count = held.get(input.me) ?? 0;
   if (count > target) {
-    const release = input.mine
+    const release = input
+      .mine()
       .map((s) => ({ s, score: rendezvousScore(input.me, s) }))
       .sort((a, b) => (a.score < b.score ? -1 : a.score > b.score ? 1 : 0))
       .slice(0, count - target)

@@ -29,7 +29,7 @@ describe("plannerInput", () => {
     const store = ownedStore(["x", "y"]);
     const input = await plannerInput(view({ a: 2, b: 3 }, ["f"]), me, heldMap("x", "y"), store, false);
     expect(store.calls).toBe(0);
-    expect(input.mine).toEqual([key("x"), key("y")]);
+    expect(input.mine()).toEqual([key("x"), key("y")]);
     expect(input.free).toEqual([key("f")]);
     expect(input.held.get("a")).toBe(2);
   });
@@ -38,7 +38,7 @@ describe("plannerInput", () => {
     const store = ownedStore(["x", "y", "stray"]);
     const input = await plannerInput(view({ a: 3, b: 3 }, ["f"]), me, heldMap("x", "y"), store, false);
     expect(store.calls).toBe(1);
-    expect(input.mine).toEqual([key("x"), key("y")]);
+    expect(input.mine()).toEqual([key("x"), key("y")]);
     expect(input.free).toEqual([key("f"), key("stray")]);
     expect(input.held.get("a")).toBe(2);
     expect(input.held.get("b")).toBe(3);
@@ -48,7 +48,7 @@ describe("plannerInput", () => {
     const store = ownedStore(["x", "stray"]);
     const input = await plannerInput(view({ a: 2 }), me, heldMap("x", "gone"), store, true);
     expect(store.calls).toBe(1);
-    expect(input.mine).toEqual([key("x")]);
+    expect(input.mine()).toEqual([key("x")]);
     expect(input.free).toEqual([key("stray")]);
     expect(input.held.get("a")).toBe(1);
   });

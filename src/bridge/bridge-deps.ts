@@ -50,9 +50,10 @@ export const URL_NO_LONGER_ALLOWED =
  * commit); more wait their turn. Without a bound, thousands of bridges starting together (a
  * restart, a replica taking over thousands of sources) queue thousands of state-database
  * requests, and on a saturated machine they wait out the pool's 10 s connection timeout. Restart
- * of 10,000 sources to all LIVE, one run each on the 2-core bench machine: 86 s at 64, 66 s at
- * 256, 51 s at 1,024 (but state writes timing out in the pool, and in one run the lease
- * watchdog firing).
+ * of 10,000 sources to all LIVE, one run each on the 2-core bench machine: 86 s at 64, 66 and
+ * 79 s at 256, 51 s at 1,024 and 53 s without a gate; but at 1,024 and without a gate thousands
+ * of state writes timed out in the pool and the busy source's wakes came about a minute late
+ * (bench/README.md, "10,000 sources: what saturated the state database").
  */
 export const BRIDGE_START_CONCURRENCY = 256;
 

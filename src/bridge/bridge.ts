@@ -5,7 +5,7 @@ import {
   isTerminal,
   transition,
 } from "../domain/bridge-state.js";
-import { splitBatch } from "../domain/change-log.js";
+import { type StoredCursor, splitBatch } from "../domain/change-log.js";
 import { LOG_FIELDS, type Logger } from "../logger.js";
 import { type CommittedRange, traceBatch } from "../tracing.js";
 import { mustRefetchGap, parseBatch } from "./batch.js";
@@ -169,15 +169,18 @@ export class Bridge {
     let release: (() => void) | undefined;
     try {
       release = await this.#deps.startGate?.acquire(this.#stop.signal);
+      // The first stream resumes from the claim's cursor (nothing else writes it meanwhile: one
+      // round trip fewer per start, 10,000 on a restart); a reopened one reads it again.
+      let cursor: StoredCursor | undefined;
       if (!this.#claimed) {
-        const claimed = await store.claim(tenant, sourceRef, owner);
-        if (!claimed) return { type: "source-gone" };
+        cursor = await store.claim(tenant, sourceRef, owner);
+        if (!cursor) return { type: "source-gone" };
         this.#claimed = true;
-        this.#generation = claimed.generation;
-        this.#headSeq = claimed.headSeq;
-        this.#upToDateAt = claimed.upToDateAt;
+        this.#generation = cursor.generation;
+        this.#headSeq = cursor.headSeq;
+        this.#upToDateAt = cursor.upToDateAt;
       }
-      const cursor = await store.get(tenant, sourceRef);
+      cursor ??= await store.get(tenant, sourceRef);
       if (!cursor) return { type: "source-gone" };
       this.#committed = { handle: cursor.shapeHandle, offset: cursor.shapeOffset };
       this.#deps.metrics.electricStreams.inc();

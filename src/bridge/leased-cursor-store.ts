@@ -15,7 +15,7 @@ export class LeasedCursorStore implements CursorStore {
   readonly #leases: Pick<LeaseStore, "setStateFenced">;
   readonly #me: ReplicaIdentity;
   readonly #lease: HeldLease;
-  readonly #acquired: StoredCursor;
+  #acquired: StoredCursor | undefined;
 
   constructor(
     inner: CursorStore,
@@ -33,7 +33,10 @@ export class LeasedCursorStore implements CursorStore {
 
   async claim(tenant: string, sourceRef: string): Promise<StoredCursor | undefined> {
     if (tenant !== this.#lease.tenant || sourceRef !== this.#lease.sourceRef) return undefined;
-    return this.#acquired;
+    // The acquisition's cursor once; a bridge started again under the same lease reads it fresh.
+    const acquired = this.#acquired;
+    this.#acquired = undefined;
+    return acquired ?? this.#inner.get(tenant, sourceRef);
   }
 
   get(tenant: string, sourceRef: string): Promise<StoredCursor | undefined> {

@@ -14,7 +14,7 @@ import { sourceRecord, storedCursor } from "../support/fakes.js";
 import { waitFor } from "../support/wait.js";
 
 // Long enough that a loaded machine's event-loop stalls stay well below the watchdog (3/4 TTL).
-const TTL_MS = 1_000;
+const TTL_MS = 3_000;
 const record = sourceRecord("s1");
 const cursor: StoredCursor = storedCursor({ owner: "a", leaseLive: true });
 
@@ -99,8 +99,9 @@ describe("LeaseCoordinator", () => {
     expect(manager.isRunning(record.tenant, record.sourceRef)).toBe(true);
     await waitFor(() => views() >= 2 || undefined, { what: "a second re-plan", timeoutMs: 5_000 });
     const renewalsBefore = store.renewals;
-    // Two TTLs with the re-plan stuck: the watchdog (3/4 TTL) would have stopped the bridge.
-    await waitFor(() => store.renewals >= renewalsBefore + 6 || undefined, {
+    // Four renewals (TTL/3 apart) with the re-plan stuck: past the watchdog's 3/4 TTL, which
+    // would have stopped the bridge had the renewals waited for the re-plan.
+    await waitFor(() => store.renewals >= renewalsBefore + 4 || undefined, {
       what: "renewals while the re-plan is stuck",
       timeoutMs: 10 * TTL_MS,
     });

@@ -2,6 +2,7 @@ import { planFromCounts, type SourceKey } from "../domain/lease-plan.js";
 import type { HeldLease } from "../domain/lease-store.js";
 import type { BridgeControl, CursorStore } from "../domain/ports.js";
 import type { SourceRecord } from "../domain/source.js";
+import { sourceKey } from "../domain/source-key.js";
 import type { BridgeView } from "./bridge-manager.js";
 import {
   type LeaseCoordinatorDeps,
@@ -16,7 +17,7 @@ import {
 import { LeasedCursorStore } from "./leased-cursor-store.js";
 import { plannerInput } from "./planner-input.js";
 
-const keyOf = (k: SourceKey) => `${k.tenant}\u0000${k.sourceRef}`;
+const keyOf = (k: SourceKey) => sourceKey(k.tenant, k.sourceRef);
 
 /**
  * Decides which sources this replica runs. Every TTL/3 its heartbeat renews every lease it holds
@@ -187,7 +188,10 @@ export class LeaseCoordinator implements BridgeControl {
     }
     this.#lastRenewSentAt = sentAt;
     this.#setServing(true);
-    this.#dropLost(before, renewal.renewed);
+    // Lost since this renewal was sent: only the leases it sent (one acquired meanwhile stays).
+    const gone = new Set(renewal.lost.map(keyOf));
+    const lost = before.filter((l) => gone.has(keyOf(l)) && this.#held.get(keyOf(l))?.lease === l);
+    this.#drop(lost, "taken", "lease lost (taken over or source deleted); bridges stop");
     return true;
   }
 
@@ -211,12 +215,6 @@ export class LeaseCoordinator implements BridgeControl {
     const plan = planFromCounts(counts);
     await this.#handOver(plan.release, "balance");
     if (!this.#stopped) await this.#acquire(plan.acquire);
-  }
-
-  #dropLost(before: readonly HeldLease[], renewed: readonly SourceKey[]): void {
-    const still = new Set(renewed.map(keyOf));
-    const lost = before.filter((l) => !still.has(keyOf(l)) && this.#held.get(keyOf(l))?.lease === l);
-    this.#drop(lost, "taken", "leases lost (taken over or source deleted); their bridges stop");
   }
 
   async #handOver(keys: readonly SourceKey[], reason: "balance" | "ended"): Promise<void> {

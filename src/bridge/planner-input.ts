@@ -1,7 +1,8 @@
 import type { LeaseCounts, SourceKey } from "../domain/lease-plan.js";
 import type { ClusterView, HeldLease, LeaseStore, ReplicaIdentity } from "../domain/lease-store.js";
+import { sourceKey } from "../domain/source-key.js";
 
-const keyOf = (k: SourceKey) => `${k.tenant}\u0000${k.sourceRef}`;
+const keyOf = (k: SourceKey) => sourceKey(k.tenant, k.sourceRef);
 
 /**
  * The lease planner's input: the view's counts, and this replica's leases from memory (`held`,

@@ -19,8 +19,8 @@ export interface AcquiredLease {
 export interface RenewResult {
   /** False when this process no longer owns its replica row (it must join again). */
   readonly member: boolean;
-  /** The leases still held at their terms (renewed); any other lease was lost. */
-  readonly renewed: readonly SourceKey[];
+  /** Held leases whose cursor row no longer has this owner at the term held (taken over, or the source deleted). */
+  readonly lost: readonly SourceKey[];
 }
 
 /** The cluster as the state database sees it now, in aggregate (no list of every source). */

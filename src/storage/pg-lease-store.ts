@@ -171,11 +171,9 @@ export class PgLeaseStore implements LeaseStore {
       ...leaseArrays(held),
     ]);
     const row = rows[0];
-    const member = (row?.member ?? 0) > 0;
-    const lost = new Set((row?.lost ?? []).map(([tenant, sourceRef]) => `${tenant}\u0000${sourceRef}`));
     return {
-      member,
-      renewed: member ? held.filter((l) => !lost.has(`${l.tenant}\u0000${l.sourceRef}`)) : [],
+      member: (row?.member ?? 0) > 0,
+      lost: (row?.lost ?? []).map(([tenant, sourceRef]) => ({ tenant, sourceRef })),
     };
   }
 

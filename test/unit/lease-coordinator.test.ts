@@ -4,7 +4,7 @@ import { LeaseCoordinator } from "../../src/bridge/lease-coordinator.js";
 import { createLeaseMetrics } from "../../src/bridge/lease-metrics.js";
 import { createBackoff } from "../../src/domain/backoff.js";
 import type { StoredCursor } from "../../src/domain/change-log.js";
-import type { ClusterView, HeldLease, LeaseStore } from "../../src/domain/lease-store.js";
+import type { ClusterView, LeaseStore } from "../../src/domain/lease-store.js";
 import type { SourceStore } from "../../src/domain/ports.js";
 import { createLogger } from "../../src/logger.js";
 import { createMetrics } from "../../src/metrics.js";
@@ -32,9 +32,9 @@ function stuckPlanStore() {
     renewals: 0,
     release: () => release(),
     join: async () => true,
-    renew: async (_me: unknown, _ttl: number, held: readonly HeldLease[]) => {
+    renew: async () => {
       store.renewals++;
-      return { member: true, renewed: [...held] };
+      return { member: true, lost: [] };
     },
     view: async (): Promise<ClusterView> => {
       if (views++ > 0) await stuck;

@@ -28,6 +28,7 @@ import { PgCursorStore } from "./storage/pg-cursor-store.js";
 import { PgNotifier } from "./storage/pg-notifier.js";
 import { PgSourceStore } from "./storage/pg-source-store.js";
 import { createPool } from "./storage/pool.js";
+import { RecentLog } from "./storage/recent-log.js";
 
 /** Test overrides of the domain's adapters. */
 export interface DomainOverrides {
@@ -79,7 +80,17 @@ export function buildDomain(
 ): Domain {
   const metrics = createMetrics();
   const sources = new PgSourceStore(pool);
-  const cursors = new PgCursorStore(pool);
+  const notifier = new PgNotifier(config.databaseUrl, logger.child({ component: "notifier" }));
+  const recent = new RecentLog((tenant, sourceRef) => notifier.watching(tenant, sourceRef));
+  // A commit's entries are kept for this process's readers before they are told of them.
+  const cursors = new PgCursorStore(pool, (batch) => {
+    const announce = notifier.localCommit(batch.tenant, batch.sourceRef);
+    return (result) => {
+      if (result && batch.incarnation !== undefined) recent.record(batch.incarnation, batch, result);
+      else recent.forget(batch.tenant, batch.sourceRef);
+      announce(result && result.appended > 0 ? result.headSeq : undefined);
+    };
+  });
   const fetchClient = overrides.fetchClient;
   const isUrlAllowed = createUrlAllowList(config.allowedOrigins);
   // The owner is the replica id; leases decide which bridges run here.
@@ -108,8 +119,16 @@ export function buildDomain(
     onServing,
   });
   const registry = buildRegistry(config, { sources, cursors, leases }, fetchClient);
-  const notifier = new PgNotifier(config.databaseUrl, logger.child({ component: "notifier" }));
-  const watch = buildWatchService(config, pool, { registry, notifier, leases, sources, metrics }, overrides);
+  const reader = new PgChangeLog(pool, {
+    recent,
+    onRead: (outcome) => metrics.logReads.inc({ from: outcome === "hit" ? "memory" : "postgres" }),
+  });
+  const watch = buildWatchService(
+    config,
+    reader,
+    { registry, notifier, leases, sources, metrics },
+    overrides,
+  );
   registerSourceMetrics(metrics, { bridges, watch, pool });
   const groups = buildConsumerGroups(config, pool, { registry, notifier, leases }, logger);
   return { metrics, sources, registry, watch, notifier, bridges, leases, groups };
@@ -146,7 +165,7 @@ function buildRegistry(
 /** The WatchWakes service: reads the log, follows notifications, runs snapshot starts over Electric. */
 function buildWatchService(
   config: Config,
-  pool: pg.Pool,
+  reader: PgChangeLog,
   {
     registry,
     notifier,
@@ -159,7 +178,7 @@ function buildWatchService(
   const isUrlAllowed = createUrlAllowList(config.allowedOrigins);
   return new WatchService({
     registry,
-    reader: new PgChangeLog(pool),
+    reader,
     notifier,
     retain: (record) => leases.retain(record),
     touchWatched: (tenant, refs) => sources.touchWatched(tenant, refs),

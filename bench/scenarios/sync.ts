@@ -316,8 +316,13 @@ async function latency(
   const dispatch = h("pgsync_wake_dispatch_seconds");
   const ms = (hist: Histogram, q: number): number => histogramQuantile(hist, q) * 1000;
   const added = (q: number): number => ms(commit, q) + ms(dispatch, q);
+  const reads = (from: string): number =>
+    sample(after, `pgsync_log_reads_total{from="${from}"}`) -
+    sample(before, `pgsync_log_reads_total{from="${from}"}`);
   ctx.breakdown.P3 = {
     achieved_rate: round(achieved),
+    // the watcher's log reads: just-committed entries served from memory, or read from Postgres
+    log_reads: { memory: reads("memory"), postgres: reads("postgres") },
     batch_commit_ms: {
       n: commit.count,
       p50: ms(commit, 0.5),

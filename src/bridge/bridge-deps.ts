@@ -11,6 +11,8 @@ import type { Bridge } from "./bridge.js";
 export interface BridgeDeps {
   readonly tenant: string;
   readonly sourceRef: string;
+  /** The registration lifetime the bridge runs (see SourceRecord); passed with every commit. */
+  readonly incarnation?: string;
   readonly options: CanonicalSourceOptions;
   readonly shapeUrl: string;
   readonly store: CursorStore;

@@ -90,6 +90,7 @@ export class BridgeManager implements BridgeControl {
     const bridge = new Bridge({
       tenant,
       sourceRef,
+      incarnation: record.incarnation,
       options: record.options,
       shapeUrl: record.shapeUrl,
       store: store ?? this.#deps.cursors,

@@ -243,6 +243,7 @@ export class Bridge {
       const whole = {
         tenant,
         sourceRef,
+        ...(this.#deps.incarnation === undefined ? {} : { incarnation: this.#deps.incarnation }),
         generation: this.#generation,
         shapeHandle: handle,
         shapeOffset: offset,

@@ -76,6 +76,11 @@ export interface BatchCommit {
    * `shapeHandle` is the batch's; `shapeOffset` and `upToDate` are ignored. Default false.
    */
   readonly partial?: boolean;
+  /**
+   * The incarnation of the source the committing bridge runs. With it, this process may keep the
+   * appended entries in memory for its own readers (storage/recent-log.ts).
+   */
+  readonly incarnation?: string;
 }
 
 /** Result of a commit. */

@@ -28,8 +28,17 @@ export interface CursorStore {
 
 /** Reads a source's log. */
 export interface ChangeLogReader {
-  /** Entries with seq > `afterSeq`, oldest first, at most `limit`. */
-  read(tenant: string, sourceRef: string, afterSeq: bigint, limit: number): Promise<LogEntry[]>;
+  /**
+   * Entries with seq > `afterSeq`, oldest first, at most `limit`. With the source's `incarnation`,
+   * entries this process has just committed may come from memory instead of Postgres.
+   */
+  read(
+    tenant: string,
+    sourceRef: string,
+    afterSeq: bigint,
+    limit: number,
+    incarnation?: string,
+  ): Promise<LogEntry[]>;
   /** The log's bounds. */
   bounds(tenant: string, sourceRef: string): Promise<LogBounds>;
 }

@@ -4,6 +4,7 @@ import type { LogBounds, LogEntry } from "../domain/log-entry.js";
 import type { ChangeLogReader } from "../domain/ports.js";
 import type { Operation } from "../domain/source-options.js";
 import { TABLES } from "./constants.js";
+import type { RecentLog, RecentLogOutcome } from "./recent-log.js";
 
 interface EntryRow {
   seq: string;
@@ -17,15 +18,42 @@ interface EntryRow {
   gap: { reason: GapReason; detail: string } | null;
 }
 
-/** {@link ChangeLogReader} over `pgsync.changes` (primary key order: tenant, source_ref, seq). */
+/** Where a {@link PgChangeLog} may find entries this process has just committed. */
+export interface RecentEntries {
+  readonly recent: RecentLog;
+  /** Told whether each read was served from memory (metrics). */
+  readonly onRead?: (outcome: RecentLogOutcome) => void;
+}
+
+/**
+ * {@link ChangeLogReader} over `pgsync.changes` (primary key order: tenant, source_ref, seq). A
+ * read that gives the source's incarnation is served from `recent` when it holds the entries.
+ */
 export class PgChangeLog implements ChangeLogReader {
   readonly #pool: pg.Pool;
+  readonly #recent: RecentEntries | undefined;
 
-  constructor(pool: pg.Pool) {
+  constructor(pool: pg.Pool, recent?: RecentEntries) {
     this.#pool = pool;
+    this.#recent = recent;
   }
 
-  async read(tenant: string, sourceRef: string, afterSeq: bigint, limit: number): Promise<LogEntry[]> {
+  async read(
+    tenant: string,
+    sourceRef: string,
+    afterSeq: bigint,
+    limit: number,
+    incarnation?: string,
+  ): Promise<LogEntry[]> {
+    if (this.#recent && incarnation !== undefined) {
+      const kept = this.#recent.recent.read(tenant, sourceRef, incarnation, afterSeq, limit);
+      this.#recent.onRead?.(kept ? "hit" : "miss");
+      if (kept) return kept;
+    }
+    return this.#query(tenant, sourceRef, afterSeq, limit);
+  }
+
+  async #query(tenant: string, sourceRef: string, afterSeq: bigint, limit: number): Promise<LogEntry[]> {
     const { rows } = await this.#pool.query<EntryRow>({
       name: "pgsync-read-log",
       text: `SELECT seq, kind, shape_offset, operation, key, value, old_value, txids, gap

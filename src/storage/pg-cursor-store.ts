@@ -6,6 +6,12 @@ import type { SourceState } from "../domain/source.js";
 import { commitStatement } from "./commit-statement.js";
 import { SOURCES_CHANNEL, TABLES } from "./constants.js";
 
+/**
+ * Told that a batch commit starts; returns what to tell when it ends, with its result (undefined
+ * when it failed: it may or may not have been committed).
+ */
+export type CommitObserver = (batch: BatchCommit) => (result: CommitResult | undefined) => void;
+
 interface CursorRow {
   shape_handle: string | null;
   shape_offset: string | null;
@@ -46,8 +52,12 @@ function toCursor(row: CursorRow): StoredCursor {
 export class PgCursorStore implements CursorStore {
   readonly #pool: pg.Pool;
 
-  constructor(pool: pg.Pool) {
+  readonly #onCommit: CommitObserver | undefined;
+
+  /** `onCommit` is told of every commit as it starts, and of its result as it ends. */
+  constructor(pool: pg.Pool, onCommit?: CommitObserver) {
     this.#pool = pool;
+    this.#onCommit = onCommit;
   }
 
   async claim(tenant: string, sourceRef: string, owner: string): Promise<StoredCursor | undefined> {
@@ -68,12 +78,19 @@ export class PgCursorStore implements CursorStore {
   }
 
   async commit(batch: BatchCommit): Promise<CommitResult> {
-    const { rows } = await this.#pool.query<{ head_seq: string | null; appended: string }>(
-      commitStatement(batch),
-    );
-    const row = rows[0];
-    if (!row || row.head_seq === null) throw new FencedError(batch.sourceRef, batch.generation);
-    return { headSeq: BigInt(row.head_seq), appended: Number(row.appended) };
+    const ended = this.#onCommit?.(batch);
+    let result: CommitResult | undefined;
+    try {
+      const { rows } = await this.#pool.query<{ head_seq: string | null; appended: string }>(
+        commitStatement(batch),
+      );
+      const row = rows[0];
+      if (!row || row.head_seq === null) throw new FencedError(batch.sourceRef, batch.generation);
+      result = { headSeq: BigInt(row.head_seq), appended: Number(row.appended) };
+      return result;
+    } finally {
+      ended?.(result);
+    }
   }
 
   async setState(

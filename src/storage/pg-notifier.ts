@@ -8,6 +8,18 @@ import { parseNotification } from "./notification-payload.js";
 
 type Listener = (event: LogEvent) => void;
 
+/** A followed source's commits by this process, and the "appended" notifications they decide. */
+interface LocalCommits {
+  /** Commits in flight. */
+  commits: number;
+  /** Newest head announced to the subscribers. */
+  announced: bigint;
+  /** Newest head a NOTIFY reported while commits were in flight. */
+  held: bigint | undefined;
+}
+
+const NO_OP = (): void => {};
+
 const keyOf = (tenant: string, sourceRef: string) => `${tenant}\u0000${sourceRef}`;
 
 /** Shortest interval between two warnings about malformed payloads. */
@@ -27,6 +39,8 @@ export class PgNotifier implements LogNotifier {
   readonly #logger: Logger;
   readonly #backoff: Backoff;
   readonly #listeners = new Map<string, Set<Listener>>();
+  /** This process's commits of followed sources (see {@link PgNotifier.localCommit}). */
+  readonly #local = new Map<string, LocalCommits>();
   readonly #stop = new AbortController();
   #client: pg.Client | undefined;
   #ready: Promise<void> | undefined;
@@ -69,7 +83,46 @@ export class PgNotifier implements LogNotifier {
       const current = this.#listeners.get(key);
       if (!current) return;
       current.delete(listener);
-      if (current.size === 0) this.#listeners.delete(key);
+      if (current.size > 0) return;
+      this.#listeners.delete(key);
+      if (this.#local.get(key)?.commits === 0) this.#local.delete(key);
+    };
+  }
+
+  /** Whether anyone in this process follows the source. */
+  watching(tenant: string, sourceRef: string): boolean {
+    return this.#listeners.has(keyOf(tenant, sourceRef));
+  }
+
+  /**
+   * A commit of this process to the source's log is starting. Returns its end, to be called once
+   * with the log head it left (undefined when it appended nothing or failed): the subscribers hear
+   * of the append at once, ahead of its NOTIFY. The NOTIFY arrives here too, and may arrive before
+   * the commit's answer, so meanwhile "appended" notifications of the source wait for the end,
+   * and one at or below a head already announced is dropped: readers are told once, after the
+   * entries are committed (and kept in memory, see recent-log.ts), not twice.
+   */
+  localCommit(tenant: string, sourceRef: string): (headSeq: bigint | undefined) => void {
+    const key = keyOf(tenant, sourceRef);
+    if (!this.#listeners.has(key)) return NO_OP;
+    let local = this.#local.get(key);
+    if (!local) {
+      local = { commits: 0, announced: 0n, held: undefined };
+      this.#local.set(key, local);
+    }
+    local.commits++;
+    const state = local;
+    return (headSeq) => {
+      state.commits--;
+      if (headSeq !== undefined && headSeq > state.announced) {
+        state.announced = headSeq;
+        this.#dispatch({ type: "appended", tenant, sourceRef, headSeq });
+      }
+      const held = state.held;
+      if (state.commits > 0 || held === undefined) return;
+      state.held = undefined;
+      if (held > state.announced) this.#dispatch({ type: "appended", tenant, sourceRef, headSeq: held });
+      if (!this.#listeners.has(key)) this.#local.delete(key);
     };
   }
 
@@ -134,6 +187,21 @@ export class PgNotifier implements LogNotifier {
       return;
     }
     const event = parsed.event;
+    if (event.type === "appended" && this.#heldBack(event.tenant, event.sourceRef, event.headSeq)) return;
+    this.#dispatch(event);
+  }
+
+  /** Whether a local commit of the source already announced `headSeq`, or will decide about it. */
+  #heldBack(tenant: string, sourceRef: string, headSeq: bigint): boolean {
+    const local = this.#local.get(keyOf(tenant, sourceRef));
+    if (!local) return false;
+    if (headSeq <= local.announced) return true;
+    if (local.commits === 0) return false;
+    if (local.held === undefined || headSeq > local.held) local.held = headSeq;
+    return true;
+  }
+
+  #dispatch(event: Exclude<LogEvent, { type: "resync" }>): void {
     const set = this.#listeners.get(keyOf(event.tenant, event.sourceRef));
     if (!set) return;
     for (const listener of [...set]) this.#deliver(listener, event);

@@ -5,6 +5,7 @@ import type { WatchWakesRequestSchema, WatchWakesResponse } from "../../gen/pgsy
 import { SourceState } from "../../gen/pgsync/v1/source_pb.js";
 import { GapReason, Operation, StartPosition } from "../../gen/pgsync/v1/wake_pb.js";
 import { TOKENS } from "../../scripts/lib/processes.js";
+import { sampleValue, scrape } from "../support/prometheus.js";
 import { connectClient, type PgSyncClient, type Stack, startStack } from "../support/stack-fixture.js";
 import { waitFor } from "../support/wait.js";
 
@@ -307,6 +308,75 @@ describe("WatchWakes", () => {
     await live.close();
     // 3,000 wakes of 2 KB went through; what stays is far less than the 6 MB of data.
     expect(heapNow() - heapBefore).toBeLessThan(32 * 1024 * 1024);
+  });
+
+  it("should serve just-committed changes from memory exactly as Postgres logged them", async () => {
+    const memoryReads = async () =>
+      sampleValue((await scrape(stack.url)).samples, "pgsync_log_reads_total", { from: "memory" }) ?? 0;
+    const first = nextId;
+    const ref = await newSource(`id >= ${first}`); // a ref (and log) of its own
+    const w = watch(stack.a, { sourceRefs: [ref] });
+    await w.ready();
+    const before = await memoryReads();
+    nextId += 20;
+    // Three commits: a multi-row insert, an update of some of the rows, a delete.
+    await stack.sql.query(
+      "INSERT INTO tasks (id, title, n) SELECT g, 'row ' || g, g * 7 FROM generate_series($1::int, $2::int) g",
+      [first, first + 19],
+    );
+    await stack.sql.query("UPDATE tasks SET title = 'moved', n = -1 WHERE id BETWEEN $1 AND $2", [
+      first,
+      first + 4,
+    ]);
+    await stack.sql.query("DELETE FROM tasks WHERE id = $1", [first + 19]);
+    const delivered = await waitFor(
+      () => {
+        const changes = w.wakes().flatMap((x) => x.changes);
+        return changes.length >= 26 ? changes : undefined;
+      },
+      { what: "26 changes" },
+    );
+    expect(await memoryReads()).toBeGreaterThan(before);
+    const { rows } = await stack.sql.query<{
+      seq: string;
+      key: string;
+      operation: string;
+      value: unknown;
+      old_value: unknown;
+      shape_offset: string;
+      txids: string[];
+    }>(
+      `SELECT seq, key, operation, value, old_value, shape_offset, txids FROM pgsync.changes
+       WHERE source_ref = $1 AND kind = 'change' ORDER BY seq`,
+      [ref],
+    );
+    const operations: Record<string, Operation> = {
+      insert: Operation.INSERT,
+      update: Operation.UPDATE,
+      delete: Operation.DELETE,
+    };
+    expect(
+      delivered.map((c) => ({
+        seq: c.seq.toString(),
+        key: c.key,
+        operation: c.operation,
+        value: c.value,
+        oldValue: c.oldValue,
+        offset: c.offset,
+        txids: c.txids.map(String),
+      })),
+    ).toEqual(
+      rows.map((r) => ({
+        seq: r.seq,
+        key: r.key,
+        operation: operations[r.operation],
+        value: r.value,
+        oldValue: r.old_value ?? undefined,
+        offset: r.shape_offset,
+        txids: r.txids,
+      })),
+    );
+    await w.close();
   });
 
   it("should watch three sources on one stream", async () => {

@@ -129,7 +129,7 @@ export function buildDomain(
     { registry, notifier, leases, sources, metrics },
     overrides,
   );
-  registerSourceMetrics(metrics, { bridges, watch, pool });
+  registerSourceMetrics(metrics, { bridges, watch, pool, maxSources: config.metricsMaxSources });
   const groups = buildConsumerGroups(config, pool, { registry, notifier, leases }, logger);
   return { metrics, sources, registry, watch, notifier, bridges, leases, groups };
 }

@@ -235,4 +235,14 @@ export const SERVICE_SETTINGS = {
     description:
       "how often an idle group member or paused group reader re-checks for work from other replicas",
   },
+  metricsMaxSources: {
+    kind: "int",
+    env: "PGSYNC_METRICS_MAX_SOURCES",
+    default: 1_000,
+    min: 0,
+    max: 1_000_000,
+    secret: false,
+    description:
+      "per-source series each per-source gauge exposes at most: the sources with the largest values",
+  },
 } as const satisfies Record<string, Setting>;

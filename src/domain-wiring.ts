@@ -85,10 +85,10 @@ export function buildDomain(
   // A commit's entries are kept for this process's readers before they are told of them.
   const cursors = new PgCursorStore(pool, (batch) => {
     const announce = notifier.localCommit(batch.tenant, batch.sourceRef);
-    return (result) => {
-      if (result && batch.incarnation !== undefined) recent.record(batch.incarnation, batch, result);
+    return (outcome) => {
+      if (outcome && batch.incarnation !== undefined) recent.record(batch.incarnation, batch, outcome);
       else recent.forget(batch.tenant, batch.sourceRef);
-      announce(result && result.appended > 0 ? result.headSeq : undefined);
+      announce(outcome && outcome.result.appended > 0 ? outcome.result.headSeq : undefined);
     };
   });
   const fetchClient = overrides.fetchClient;

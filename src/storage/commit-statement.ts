@@ -141,3 +141,10 @@ export function commitStatement(batch: BatchCommit): pg.QueryConfig {
     ],
   };
 }
+
+/** Characters of the row values (and old values) a {@link commitStatement} sends: its payload size. */
+export function valueChars(statement: pg.QueryConfig): number {
+  const values = statement.values ?? [];
+  const chars = (v: unknown) => (typeof v === "string" ? v.length : 0);
+  return chars(values[12]) + chars(values[13]);
+}

@@ -3,14 +3,21 @@ import type { BatchCommit, CommitResult, LogMode, StoredCursor } from "../domain
 import { FencedError } from "../domain/errors.js";
 import type { CursorStore } from "../domain/ports.js";
 import type { SourceState } from "../domain/source.js";
-import { commitStatement } from "./commit-statement.js";
+import { commitStatement, valueChars } from "./commit-statement.js";
 import { SOURCES_CHANNEL, TABLES } from "./constants.js";
 
 /**
  * Told that a batch commit starts; returns what to tell when it ends, with its result (undefined
  * when it failed: it may or may not have been committed).
  */
-export type CommitObserver = (batch: BatchCommit) => (result: CommitResult | undefined) => void;
+export type CommitObserver = (batch: BatchCommit) => (outcome: CommitOutcome | undefined) => void;
+
+/** A commit that went through: its result, and the size of the row values it wrote. */
+export interface CommitOutcome {
+  readonly result: CommitResult;
+  /** Characters of the batch's row values as JSON (see commit-statement.ts `valueChars`). */
+  readonly valueChars: number;
+}
 
 interface CursorRow {
   shape_handle: string | null;
@@ -79,17 +86,17 @@ export class PgCursorStore implements CursorStore {
 
   async commit(batch: BatchCommit): Promise<CommitResult> {
     const ended = this.#onCommit?.(batch);
-    let result: CommitResult | undefined;
+    let outcome: CommitOutcome | undefined;
     try {
-      const { rows } = await this.#pool.query<{ head_seq: string | null; appended: string }>(
-        commitStatement(batch),
-      );
+      const statement = commitStatement(batch);
+      const { rows } = await this.#pool.query<{ head_seq: string | null; appended: string }>(statement);
       const row = rows[0];
       if (!row || row.head_seq === null) throw new FencedError(batch.sourceRef, batch.generation);
-      result = { headSeq: BigInt(row.head_seq), appended: Number(row.appended) };
+      const result = { headSeq: BigInt(row.head_seq), appended: Number(row.appended) };
+      outcome = { result, valueChars: valueChars(statement) };
       return result;
     } finally {
-      ended?.(result);
+      ended?.(outcome);
     }
   }
 

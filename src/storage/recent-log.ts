@@ -1,6 +1,7 @@
-import type { BatchCommit, CommitResult } from "../domain/change-log.js";
+import type { BatchCommit } from "../domain/change-log.js";
 import type { LogEntry } from "../domain/log-entry.js";
 import { sourceKey } from "../domain/source-key.js";
+import type { CommitOutcome } from "./pg-cursor-store.js";
 
 /** Bounds of a {@link RecentLog}. */
 export interface RecentLogLimits {
@@ -8,15 +9,24 @@ export interface RecentLogLimits {
   readonly maxPerSource: number;
   /** Entries kept across all sources; the sources committed to least recently are dropped first. */
   readonly maxEntries: number;
+  /** Characters of row values (as JSON) kept across all sources, dropped the same way. */
+  readonly maxChars: number;
 }
 
 /** Default bounds: a live batch is a few entries; a burst falls back to Postgres. */
-export const RECENT_LOG_LIMITS: RecentLogLimits = { maxPerSource: 2_048, maxEntries: 16_384 };
+export const RECENT_LOG_LIMITS: RecentLogLimits = {
+  maxPerSource: 2_048,
+  maxEntries: 16_384,
+  maxChars: 16 * 1024 * 1024,
+};
 
 /** One source's newest entries: contiguous seqs, all of one incarnation. */
 interface Run {
   readonly incarnation: string;
   entries: LogEntry[];
+  /** Characters of each entry's values (its batch's share). */
+  chars: number[];
+  totalChars: number;
 }
 
 /** What a {@link RecentLog} served (for metrics). */
@@ -33,14 +43,15 @@ export type RecentLogOutcome = "hit" | "miss";
  * entries never change once written, so a kept entry cannot go stale; retention may delete it
  * from Postgres first, which only means a reader at that position sees a little more.
  *
- * Bounded by entry counts per source and overall, and fed only for sources that someone in this
- * process reads (`wanted`).
+ * Bounded by entry counts per source and overall and by the size of the kept row values, and fed
+ * only for sources that someone in this process reads (`wanted`).
  */
 export class RecentLog {
   readonly #runs = new Map<string, Run>();
   readonly #limits: RecentLogLimits;
   readonly #wanted: (tenant: string, sourceRef: string) => boolean;
   #total = 0;
+  #totalChars = 0;
 
   constructor(
     wanted: (tenant: string, sourceRef: string) => boolean,
@@ -55,8 +66,8 @@ export class RecentLog {
     return this.#total;
   }
 
-  /** Keeps what a commit of `batch` (a source of `incarnation`) appended, as `result` reports it. */
-  record(incarnation: string, batch: BatchCommit, result: CommitResult): void {
+  /** Keeps what a commit of `batch` (a source of `incarnation`) appended, as `commit` reports it. */
+  record(incarnation: string, batch: BatchCommit, { result, valueChars }: CommitOutcome): void {
     if (result.appended === 0) return;
     const key = sourceKey(batch.tenant, batch.sourceRef);
     const previous = this.#take(key);
@@ -64,14 +75,24 @@ export class RecentLog {
     if (result.appended !== expected || !this.#wanted(batch.tenant, batch.sourceRef)) return;
     const first = result.headSeq - BigInt(result.appended) + 1n;
     const fresh = entriesOf(batch, first);
+    const share = valueChars / fresh.length;
     const continues =
       previous !== undefined &&
       previous.incarnation === incarnation &&
       (previous.entries.at(-1) as LogEntry).seq + 1n === first;
-    let entries = continues ? previous.entries.concat(fresh) : fresh;
-    if (entries.length > this.#limits.maxPerSource) entries = entries.slice(-this.#limits.maxPerSource);
-    this.#runs.set(key, { incarnation, entries });
-    this.#total += entries.length;
+    const run: Run = continues
+      ? {
+          ...previous,
+          entries: previous.entries.concat(fresh),
+          chars: previous.chars.concat(fresh.map(() => share)),
+        }
+      : { incarnation, entries: fresh, chars: fresh.map(() => share), totalChars: 0 };
+    const drop = run.entries.length - this.#limits.maxPerSource;
+    if (drop > 0) [run.entries, run.chars] = [run.entries.slice(drop), run.chars.slice(drop)];
+    run.totalChars = run.chars.reduce((a, b) => a + b, 0);
+    this.#runs.set(key, run);
+    this.#total += run.entries.length;
+    this.#totalChars += run.totalChars;
     this.#evict(key);
   }
 
@@ -106,14 +127,26 @@ export class RecentLog {
     if (!run) return undefined;
     this.#runs.delete(key);
     this.#total -= run.entries.length;
+    this.#totalChars -= run.totalChars;
     return run;
   }
 
-  /** Drops the least recently committed sources' runs until the total fits (never `keep`'s). */
-  #evict(keep: string): void {
+  #fits(): boolean {
+    return this.#total <= this.#limits.maxEntries && this.#totalChars <= this.#limits.maxChars;
+  }
+
+  /**
+   * Drops `latest`'s run when it alone is over the bounds, then the least recently committed
+   * sources' runs until the totals fit (`latest`, just set, comes last and then fits).
+   */
+  #evict(latest: string): void {
+    const run = this.#runs.get(latest);
+    if (run && (run.entries.length > this.#limits.maxEntries || run.totalChars > this.#limits.maxChars)) {
+      this.#take(latest);
+    }
     for (const key of this.#runs.keys()) {
-      if (this.#total <= this.#limits.maxEntries) return;
-      if (key !== keep) this.#take(key);
+      if (this.#fits()) return;
+      this.#take(key);
     }
   }
 }

@@ -64,6 +64,11 @@ export class PgNotifier implements LogNotifier {
     return this.#ready;
   }
 
+  /** Sources whose local commits this notifier tracks (for leak checks). */
+  get localSources(): number {
+    return this.#local.size;
+  }
+
   /** Number of subscriptions (for leak checks). */
   get subscriptions(): number {
     let n = 0;
@@ -118,10 +123,12 @@ export class PgNotifier implements LogNotifier {
         state.announced = headSeq;
         this.#dispatch({ type: "appended", tenant, sourceRef, headSeq });
       }
+      if (state.commits > 0) return;
       const held = state.held;
-      if (state.commits > 0 || held === undefined) return;
       state.held = undefined;
-      if (held > state.announced) this.#dispatch({ type: "appended", tenant, sourceRef, headSeq: held });
+      if (held !== undefined && held > state.announced) {
+        this.#dispatch({ type: "appended", tenant, sourceRef, headSeq: held });
+      }
       if (!this.#listeners.has(key)) this.#local.delete(key);
     };
   }

@@ -93,6 +93,17 @@ describe("PgNotifier local commits", () => {
     g.stop();
   });
 
+  it("should forget a source whose last follower left during a commit", () => {
+    const before = notifier.localSources;
+    const f = follow();
+    const end = notifier.localCommit(T, f.ref);
+    expect(notifier.localSources).toBe(before + 1);
+    f.stop();
+    end(3n);
+    expect(f.heads).toEqual([]);
+    expect(notifier.localSources).toBe(before);
+  });
+
   it("should do nothing for a source nobody follows", async () => {
     const f = follow();
     f.stop();

@@ -447,6 +447,7 @@ describe("WatchWakes", () => {
     await waitFor(() => (stack.server.notifier.subscriptions === 0 ? true : undefined), {
       what: "no subscriptions",
     });
+    expect(stack.server.notifier.localSources).toBe(0);
     await waitFor(() => (stack.server.watch.openStreams("tenant-a") === 0 ? true : undefined), {
       what: "no open streams",
     });

@@ -84,7 +84,7 @@ export function buildDomain(
   const recent = new RecentLog((tenant, sourceRef) => notifier.watching(tenant, sourceRef));
   // A commit's entries are kept for this process's readers before they are told of them.
   const cursors = new PgCursorStore(pool, (batch) => {
-    const announce = notifier.localCommit(batch.tenant, batch.sourceRef);
+    const announce = notifier.localCommit(batch.tenant, batch.sourceRef, batch.incarnation);
     return (outcome) => {
       if (outcome && batch.incarnation !== undefined) recent.record(batch.incarnation, batch, outcome);
       else recent.forget(batch.tenant, batch.sourceRef);

@@ -16,6 +16,8 @@ interface LocalCommits {
   announced: bigint;
   /** Newest head a NOTIFY reported while commits were in flight. */
   held: bigint | undefined;
+  /** The incarnation `announced` belongs to (a source registered again starts its seqs over). */
+  incarnation: string | undefined;
 }
 
 const NO_OP = (): void => {};
@@ -105,16 +107,23 @@ export class PgNotifier implements LogNotifier {
    * of the append at once, ahead of its NOTIFY. The NOTIFY arrives here too, and may arrive before
    * the commit's answer, so meanwhile "appended" notifications of the source wait for the end,
    * and one at or below a head already announced is dropped: readers are told once, after the
-   * entries are committed (and kept in memory, see recent-log.ts), not twice.
+   * entries are committed (and kept in memory, see recent-log.ts), not twice. Heads are compared
+   * within one incarnation: a commit of another one, or a source notification (a deletion, say),
+   * forgets what was announced.
    */
-  localCommit(tenant: string, sourceRef: string): (headSeq: bigint | undefined) => void {
+  localCommit(
+    tenant: string,
+    sourceRef: string,
+    incarnation: string | undefined,
+  ): (headSeq: bigint | undefined) => void {
     const key = keyOf(tenant, sourceRef);
     if (!this.#listeners.has(key)) return NO_OP;
     let local = this.#local.get(key);
     if (!local) {
-      local = { commits: 0, announced: 0n, held: undefined };
+      local = { commits: 0, announced: 0n, held: undefined, incarnation };
       this.#local.set(key, local);
     }
+    if (local.incarnation !== incarnation) [local.announced, local.incarnation] = [0n, incarnation];
     local.commits++;
     const state = local;
     return (headSeq) => {
@@ -195,6 +204,10 @@ export class PgNotifier implements LogNotifier {
     }
     const event = parsed.event;
     if (event.type === "appended" && this.#heldBack(event.tenant, event.sourceRef, event.headSeq)) return;
+    if (event.type === "source") {
+      const local = this.#local.get(keyOf(event.tenant, event.sourceRef));
+      if (local) local.announced = 0n;
+    }
     this.#dispatch(event);
   }
 

@@ -2,7 +2,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LogEvent } from "../../src/domain/log-entry.js";
 import { createLogger } from "../../src/logger.js";
-import { CHANGES_CHANNEL } from "../../src/storage/constants.js";
+import { CHANGES_CHANNEL, SOURCES_CHANNEL } from "../../src/storage/constants.js";
 import { PgNotifier } from "../../src/storage/pg-notifier.js";
 import { createTestDatabase, type TestDatabase } from "../support/db.js";
 import { waitFor } from "../support/wait.js";
@@ -48,7 +48,7 @@ afterAll(async () => {
 describe("PgNotifier local commits", () => {
   it("should announce a local commit at once and drop its own NOTIFY when it arrives", async () => {
     const f = follow();
-    const end = notifier.localCommit(T, f.ref);
+    const end = notifier.localCommit(T, f.ref, "1");
     end(5n);
     expect(f.heads).toEqual([5n]);
     await notify(f.ref, 5); // the commit's own NOTIFY
@@ -61,7 +61,7 @@ describe("PgNotifier local commits", () => {
 
   it("should hold a NOTIFY that arrives during a local commit and deliver it after, if newer", async () => {
     const f = follow();
-    const end = notifier.localCommit(T, f.ref);
+    const end = notifier.localCommit(T, f.ref, "1");
     await notify(f.ref, 3); // arrives before the commit's answer
     const g = follow(); // a marker on another source: the held NOTIFY was handled before it
     await notify(g.ref, 1);
@@ -70,7 +70,7 @@ describe("PgNotifier local commits", () => {
     end(3n);
     expect(f.heads).toEqual([3n]);
 
-    const end2 = notifier.localCommit(T, f.ref);
+    const end2 = notifier.localCommit(T, f.ref, "1");
     await notify(f.ref, 8); // beyond what this commit will report: another writer's too
     await notify(g.ref, 2);
     await heard(g, 2n);
@@ -82,7 +82,7 @@ describe("PgNotifier local commits", () => {
 
   it("should release held NOTIFYs when a local commit fails", async () => {
     const f = follow();
-    const end = notifier.localCommit(T, f.ref);
+    const end = notifier.localCommit(T, f.ref, "1");
     await notify(f.ref, 2);
     const g = follow();
     await notify(g.ref, 1);
@@ -93,10 +93,28 @@ describe("PgNotifier local commits", () => {
     g.stop();
   });
 
+  it("should compare heads within one incarnation only", async () => {
+    const f = follow();
+    notifier.localCommit(T, f.ref, "1")(500n);
+    // Deleted and registered again: the new incarnation's seqs start over.
+    notifier.localCommit(T, f.ref, "2")(3n);
+    notifier.localCommit(T, f.ref, "2")(400n);
+    expect(f.heads).toEqual([500n, 3n, 400n]);
+    // A source notification (a deletion, on another replica) forgets the heads announced here, so
+    // the new incarnation's commits there are not taken for old ones.
+    await sql.query("SELECT pg_notify($1, $2)", [
+      SOURCES_CHANNEL,
+      JSON.stringify({ t: T, r: f.ref, s: "STOPPED" }),
+    ]);
+    await notify(f.ref, 2);
+    await heard(f, 2n);
+    f.stop();
+  });
+
   it("should forget a source whose last follower left during a commit", () => {
     const before = notifier.localSources;
     const f = follow();
-    const end = notifier.localCommit(T, f.ref);
+    const end = notifier.localCommit(T, f.ref, "1");
     expect(notifier.localSources).toBe(before + 1);
     f.stop();
     end(3n);
@@ -107,7 +125,7 @@ describe("PgNotifier local commits", () => {
   it("should do nothing for a source nobody follows", async () => {
     const f = follow();
     f.stop();
-    notifier.localCommit(T, f.ref)(7n); // nobody to tell, and nothing remembered
+    notifier.localCommit(T, f.ref, "1")(7n); // nobody to tell, and nothing remembered
     const heads: bigint[] = [];
     const stop = notifier.subscribe(T, f.ref, (e) => {
       if (e.type === "appended") heads.push(e.headSeq);

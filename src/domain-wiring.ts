@@ -24,7 +24,7 @@ import { startStep } from "./startup.js";
 import { migrate } from "./storage/migrate.js";
 import { PgChangeLog } from "./storage/pg-change-log.js";
 import { PgConsumerGroupStore } from "./storage/pg-consumer-group-store.js";
-import { PgCursorStore } from "./storage/pg-cursor-store.js";
+import { type CommitObserver, PgCursorStore } from "./storage/pg-cursor-store.js";
 import { PgNotifier } from "./storage/pg-notifier.js";
 import { PgSourceStore } from "./storage/pg-source-store.js";
 import { createPool } from "./storage/pool.js";
@@ -82,15 +82,7 @@ export function buildDomain(
   const sources = new PgSourceStore(pool);
   const notifier = new PgNotifier(config.databaseUrl, logger.child({ component: "notifier" }));
   const recent = new RecentLog((tenant, sourceRef) => notifier.watching(tenant, sourceRef));
-  // A commit's entries are kept for this process's readers before they are told of them.
-  const cursors = new PgCursorStore(pool, (batch) => {
-    const announce = notifier.localCommit(batch.tenant, batch.sourceRef, batch.incarnation);
-    return (outcome) => {
-      if (outcome && batch.incarnation !== undefined) recent.record(batch.incarnation, batch, outcome);
-      else recent.forget(batch.tenant, batch.sourceRef);
-      announce(outcome && outcome.result.appended > 0 ? outcome.result.headSeq : undefined);
-    };
-  });
+  const cursors = new PgCursorStore(pool, keepAndAnnounce(notifier, recent, logger));
   const fetchClient = overrides.fetchClient;
   const isUrlAllowed = createUrlAllowList(config.allowedOrigins);
   // The owner is the replica id; leases decide which bridges run here.
@@ -132,6 +124,28 @@ export function buildDomain(
   registerSourceMetrics(metrics, { bridges, watch, pool, maxSources: config.metricsMaxSources });
   const groups = buildConsumerGroups(config, pool, { registry, notifier, leases }, logger);
   return { metrics, sources, registry, watch, notifier, bridges, leases, groups };
+}
+
+/**
+ * What the cursor store tells of each commit: a commit's entries are kept for this process's
+ * readers, and then they are told of them. The announcement happens whatever befalls the
+ * keeping: until it does, the notifier holds the source's NOTIFYs back.
+ */
+function keepAndAnnounce(notifier: PgNotifier, recent: RecentLog, logger: Logger): CommitObserver {
+  return (batch) => {
+    const announce = notifier.localCommit(batch.tenant, batch.sourceRef, batch.incarnation);
+    return (outcome) => {
+      try {
+        if (outcome && batch.incarnation !== undefined) recent.record(batch.incarnation, batch, outcome);
+        else recent.forget(batch.tenant, batch.sourceRef);
+      } catch (err) {
+        recent.forget(batch.tenant, batch.sourceRef);
+        logger.error({ err: { message: (err as Error).message } }, "keeping committed entries failed");
+      } finally {
+        announce(outcome && outcome.result.appended > 0 ? outcome.result.headSeq : undefined);
+      }
+    };
+  };
 }
 
 /** The source registry: sources run through the leases, registrations probed and policed. */

@@ -8,7 +8,7 @@ import { SOURCES_CHANNEL, TABLES } from "./constants.js";
 
 /**
  * Told that a batch commit starts; returns what to tell when it ends, with its result (undefined
- * when it failed: it may or may not have been committed).
+ * when it failed: it may or may not have been committed). Neither may throw.
  */
 export type CommitObserver = (batch: BatchCommit) => (outcome: CommitOutcome | undefined) => void;
 

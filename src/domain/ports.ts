@@ -26,18 +26,24 @@ export interface CursorStore {
   ): Promise<void>;
 }
 
+/** How {@link ChangeLogReader.read} may read. */
+export interface LogReadOptions {
+  /**
+   * The source's incarnation. With it, entries this process has just committed may come from
+   * memory instead of Postgres (storage/recent-log.ts).
+   */
+  readonly incarnation?: string;
+}
+
 /** Reads a source's log. */
 export interface ChangeLogReader {
-  /**
-   * Entries with seq > `afterSeq`, oldest first, at most `limit`. With the source's `incarnation`,
-   * entries this process has just committed may come from memory instead of Postgres.
-   */
+  /** Entries with seq > `afterSeq`, oldest first, at most `limit`. */
   read(
     tenant: string,
     sourceRef: string,
     afterSeq: bigint,
     limit: number,
-    incarnation?: string,
+    options?: LogReadOptions,
   ): Promise<LogEntry[]>;
   /** The log's bounds. */
   bounds(tenant: string, sourceRef: string): Promise<LogBounds>;

@@ -136,13 +136,9 @@ export class SourceTail {
       if (this.#stopped()) return;
       if (this.#splice && !this.#splice.complete) await this.#deliverSnapshot();
       if (this.#stopped()) return;
-      const entries = await reader.read(
-        tenant,
-        record.sourceRef,
-        this.#readPosition,
-        readPageSize,
-        record.incarnation,
-      );
+      const entries = await reader.read(tenant, record.sourceRef, this.#readPosition, readPageSize, {
+        incarnation: record.incarnation,
+      });
       let rebuilding = false;
       for (const entry of entries) {
         await this.#accept(entry);

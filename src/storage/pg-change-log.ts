@@ -1,7 +1,7 @@
 import type pg from "pg";
 import type { GapReason } from "../domain/change-log.js";
 import type { LogBounds, LogEntry } from "../domain/log-entry.js";
-import type { ChangeLogReader } from "../domain/ports.js";
+import type { ChangeLogReader, LogReadOptions } from "../domain/ports.js";
 import type { Operation } from "../domain/source-options.js";
 import { TABLES } from "./constants.js";
 import type { RecentLog, RecentLogOutcome } from "./recent-log.js";
@@ -43,8 +43,9 @@ export class PgChangeLog implements ChangeLogReader {
     sourceRef: string,
     afterSeq: bigint,
     limit: number,
-    incarnation?: string,
+    options: LogReadOptions = {},
   ): Promise<LogEntry[]> {
+    const { incarnation } = options;
     if (this.#recent && incarnation !== undefined) {
       const kept = this.#recent.recent.read(tenant, sourceRef, incarnation, afterSeq, limit);
       this.#recent.onRead?.(kept ? "hit" : "miss");

@@ -36,7 +36,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   }
   const logger = createLogger(config.logLevel);
   logStart(logger, env, config);
-  const tracing = startTracing(config, logger);
+  const tracing = await startTracing(config, logger);
   let server: Awaited<ReturnType<typeof createServer>>;
   try {
     server = await createServer(config, logger);

@@ -8,9 +8,6 @@ import {
   SpanStatusCode,
   trace,
 } from "@opentelemetry/api";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import { BatchSpanProcessor, NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import type { Config } from "./config.js";
 import { type Logger, scrubUrl } from "./logger.js";
 import { BUILD_INFO } from "./version.js";
@@ -35,14 +32,23 @@ export interface Tracing {
  * Starts exporting spans to `config.tracesUrl` over OTLP/HTTP (JSON) in batches, with the W3C
  * `traceparent` propagator and async context; a no-op without a URL. `OTEL_SERVICE_NAME`
  * (default `pg-sync`) and `OTEL_EXPORTER_OTLP_HEADERS` are read by the SDK as usual.
+ *
+ * The SDK and the exporter are imported only when tracing is on: loaded, they hold about 4 MB of
+ * heap (their code and the OTLP transformer's), which a server without a traces URL never uses.
  */
-export function startTracing(
+export async function startTracing(
   config: Pick<Config, "tracesUrl">,
   logger: Logger,
   serviceName = "pg-sync",
-): Tracing {
+): Promise<Tracing> {
   const url = config.tracesUrl;
   if (!url) return { stop: async () => {} };
+  const [{ OTLPTraceExporter }, { resourceFromAttributes }, { BatchSpanProcessor, NodeTracerProvider }] =
+    await Promise.all([
+      import("@opentelemetry/exporter-trace-otlp-http"),
+      import("@opentelemetry/resources"),
+      import("@opentelemetry/sdk-trace-node"),
+    ]);
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ "service.name": serviceName, "service.version": BUILD_INFO.version }),
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url }))],

@@ -1,4 +1,13 @@
-import { Agent } from "undici";
+import { createRequire } from "node:module";
+import type { Agent } from "undici";
+
+/**
+ * undici's `Agent` module alone (with the pool and client it is built on), not the package's index:
+ * the index also loads undici's own fetch, WebSocket, cache, mock and proxy modules, a second copy
+ * of what Node's built-in fetch already is, about 4 MB of heap pg-sync never runs. The path is
+ * fixed by the exact undici version in package.json (test/unit/electric-agents.test.ts checks it).
+ */
+const AgentClass: typeof Agent = createRequire(import.meta.url)("undici/lib/dispatcher/agent.js");
 
 /**
  * Agents shape requests are spread over. Every live source holds one HTTP/1.1 connection for its
@@ -34,7 +43,7 @@ export class ElectricAgents {
   /** Global fetch through the agent of `key` (a source's identity). */
   fetchFor(key: string): typeof fetch {
     const i = shardOf(key, this.#agents.length);
-    const agent = this.#agents[i] ?? new Agent();
+    const agent = this.#agents[i] ?? new AgentClass();
     this.#agents[i] = agent;
     // Node's fetch takes an undici dispatcher of the same major version (undici 7 in Node 24).
     return (input, init) => fetch(input, { ...init, dispatcher: agent } as RequestInit);

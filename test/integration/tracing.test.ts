@@ -42,7 +42,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => collector.listen(0, "127.0.0.1", r));
   const address = collector.address();
   const port = typeof address === "object" && address ? address.port : 0;
-  tracing = startTracing({ tracesUrl: `http://127.0.0.1:${port}/v1/traces` }, createLogger("warn"));
+  tracing = await startTracing({ tracesUrl: `http://127.0.0.1:${port}/v1/traces` }, createLogger("warn"));
   stack = await startStack();
   await stack.sql.query("CREATE TABLE traced (id int PRIMARY KEY)");
 });

@@ -13,7 +13,7 @@ import { join, resolve } from "node:path";
 import { Command } from "commander";
 import { formatProfile, newestProfile, summariseProfile } from "./lib/profile.js";
 import { type BenchResult, printTable, writeResults } from "./lib/report.js";
-import { Cleanup, startCluster } from "./lib/stack.js";
+import { BENCH_RUNTIME, buildIfStale, Cleanup, startCluster } from "./lib/stack.js";
 import { commitParams, runCommit } from "./scenarios/commit.js";
 import type { Context } from "./scenarios/context.js";
 import { failoverParams, runFailover } from "./scenarios/failover.js";
@@ -87,10 +87,11 @@ async function main(): Promise<void> {
 
   const results: BenchResult[] = [];
   const breakdown: Record<string, unknown> = {};
-  const parameters: Record<string, unknown> = { quick: opts.quick, groups };
+  const parameters: Record<string, unknown> = { quick: opts.quick, groups, runtime: BENCH_RUNTIME };
   const profiles: Record<string, unknown> = {};
   let pgVersion = "unknown";
   try {
+    buildIfStale(log);
     log("starting Postgres");
     const cluster = await startCluster(cleanup, opts.keepPg);
     pgVersion = cluster.version;

@@ -8,6 +8,7 @@ import pg from "pg";
 import { PgSyncService } from "../../gen/pgsync/v1/pg_sync_service_pb.js";
 import {
   pgSyncEnv,
+  type Runtime,
   type Child as ServerChild,
   startPgSyncProcess,
   startShapeServerProcess,
@@ -105,6 +106,13 @@ export async function createBenchTable(sql: pg.Pool | pg.Client, table: string):
   );
 }
 
+/**
+ * How the bench runs pg-sync and the shape server: their production build by default (what
+ * `npm start` and `npm run shape-server` run; bench/run.ts builds it first when stale), or
+ * through tsx with `BENCH_RUNTIME=tsx` (what the figures before the fourth 2026-11-30 session ran).
+ */
+export const BENCH_RUNTIME: Runtime = process.env.BENCH_RUNTIME === "tsx" ? "tsx" : "compiled";
+
 /** A running shape server. */
 export interface ShapeServer {
   readonly url: string;
@@ -115,10 +123,11 @@ export interface ShapeServer {
 
 /** Starts the bundled shape server (child process) on `databaseUrl`. */
 export async function startShapeServer(cleanup: Cleanup, databaseUrl: string): Promise<ShapeServer> {
-  const shape = await startShapeServerProcess(databaseUrl, {
-    SHAPE_LONG_POLL_TIMEOUT_MS: "20000",
-    SHAPE_LOG_LEVEL: "warn",
-  });
+  const shape = await startShapeServerProcess(
+    databaseUrl,
+    { SHAPE_LONG_POLL_TIMEOUT_MS: "20000", SHAPE_LOG_LEVEL: "warn" },
+    BENCH_RUNTIME,
+  );
   track(shape.child.process);
   const stop = cleanup.add("shape server", async () => {
     await shape.child.stop("SIGTERM");
@@ -188,10 +197,17 @@ export async function startPgSync(
     env.NODE_OPTIONS =
       `${env.NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? ""} --cpu-prof --cpu-prof-dir=${options.cpuProfDir}`.trim();
   }
-  const { child, url } = await startPgSyncProcess(env);
+  const { child, url } = await startPgSyncProcess(env, BENCH_RUNTIME);
   track(child.process);
   const stop = cleanup.add("pg-sync", async () => {
     await child.stop("SIGTERM", 20_000);
   });
   return { url, pid: child.process.pid!, child, client: pgSyncClient(url), stop };
+}
+
+/** Builds the production build when it is missing or stale and {@link BENCH_RUNTIME} runs it. */
+export function buildIfStale(log: (line: string) => void): void {
+  if (BENCH_RUNTIME !== "compiled") return;
+  log("pg-sync and the shape server run their production build (dist/; BENCH_RUNTIME=tsx for tsx)");
+  execFileSync("bash", [join(ROOT, "scripts/build.sh"), "--if-stale"], { stdio: "inherit" });
 }

@@ -153,13 +153,10 @@ export async function startPgSyncProcess(
 export async function startShapeServerProcess(
   databaseUrl: string,
   extra: Record<string, string> = {},
+  runtime: Runtime = "tsx",
 ): Promise<{ child: Child; url: string; origin: string }> {
-  const child = startProcess("tools/shape-server/main.ts", {
-    SHAPE_DATABASE_URL: databaseUrl,
-    SHAPE_PORT: "0",
-    SHAPE_TEST_CONTROLS: "1",
-    ...extra,
-  });
+  const env = { SHAPE_DATABASE_URL: databaseUrl, SHAPE_PORT: "0", SHAPE_TEST_CONTROLS: "1", ...extra };
+  const child = startProcess("tools/shape-server/main.ts", env, [], runtime);
   const m = await child.waitFor(/listening on (http:\/\/[0-9.:[\]a-z]+)/);
   const origin = (m[1] as string).replace(/\/$/, "");
   // Listening is not serving: wait until replication streams (health says "active").

@@ -156,7 +156,11 @@ export class GroupMaterializer {
     const tail: SourceTail = new SourceTail({
       tenant: group.tenant,
       record: source,
-      reader,
+      // Deliveries keep positions, counts and keys only: the row images are read when delivered.
+      reader: {
+        read: (tenant, ref, afterSeq, limit) => reader.read(tenant, ref, afterSeq, limit, { bodies: false }),
+        bounds: (tenant, ref) => reader.bounds(tenant, ref),
+      },
       options: this.#options,
       readPageSize: this.#deps.readPageSize,
       emit: (frame) => this.#emit(tail, frame),

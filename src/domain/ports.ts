@@ -26,10 +26,27 @@ export interface CursorStore {
   ): Promise<void>;
 }
 
+/** What {@link ChangeLogReader.read} returns of each change. */
+export interface LogReadOptions {
+  /**
+   * Default true. False: changes without their row images and Electric details (`value` is `{}`,
+   * `oldValue` undefined, `offset` "", `txids` empty), cheaper to read and parse, for readers that
+   * need only positions, keys and operations (the consumer-group materializer). Never for a reader
+   * that sends changes on or splices a snapshot (which needs `txids`).
+   */
+  readonly bodies?: boolean;
+}
+
 /** Reads a source's log. */
 export interface ChangeLogReader {
   /** Entries with seq > `afterSeq`, oldest first, at most `limit`. */
-  read(tenant: string, sourceRef: string, afterSeq: bigint, limit: number): Promise<LogEntry[]>;
+  read(
+    tenant: string,
+    sourceRef: string,
+    afterSeq: bigint,
+    limit: number,
+    options?: LogReadOptions,
+  ): Promise<LogEntry[]>;
   /** The log's bounds. */
   bounds(tenant: string, sourceRef: string): Promise<LogBounds>;
 }

@@ -1,20 +1,21 @@
 import type pg from "pg";
 import type { GapReason } from "../domain/change-log.js";
 import type { LogBounds, LogEntry } from "../domain/log-entry.js";
-import type { ChangeLogReader } from "../domain/ports.js";
+import type { ChangeLogReader, LogReadOptions } from "../domain/ports.js";
 import type { Operation } from "../domain/source-options.js";
 import { TABLES } from "./constants.js";
 
 interface EntryRow {
   seq: string;
   kind: "change" | "gap";
-  shape_offset: string | null;
   operation: Operation | null;
   key: string | null;
-  value: Record<string, unknown> | null;
-  old_value: Record<string, unknown> | null;
-  txids: string[] | null;
   gap: { reason: GapReason; detail: string } | null;
+  /** The bodies: absent when read without them. */
+  shape_offset?: string | null;
+  value?: Record<string, unknown> | null;
+  old_value?: Record<string, unknown> | null;
+  txids?: string[] | null;
 }
 
 /** {@link ChangeLogReader} over `pgsync.changes` (primary key order: tenant, source_ref, seq). */
@@ -25,10 +26,17 @@ export class PgChangeLog implements ChangeLogReader {
     this.#pool = pool;
   }
 
-  async read(tenant: string, sourceRef: string, afterSeq: bigint, limit: number): Promise<LogEntry[]> {
+  async read(
+    tenant: string,
+    sourceRef: string,
+    afterSeq: bigint,
+    limit: number,
+    options: LogReadOptions = {},
+  ): Promise<LogEntry[]> {
+    const bodies = options.bodies !== false;
     const { rows } = await this.#pool.query<EntryRow>({
-      name: "pgsync-read-log",
-      text: `SELECT seq, kind, shape_offset, operation, key, value, old_value, txids, gap
+      name: bodies ? "pgsync-read-log" : "pgsync-read-log-heads",
+      text: `SELECT seq, kind, operation, key, gap${bodies ? ", shape_offset, value, old_value, txids" : ""}
        FROM ${TABLES.changes}
        WHERE tenant = $1 AND source_ref = $2 AND seq > $3
        ORDER BY seq LIMIT $4`,

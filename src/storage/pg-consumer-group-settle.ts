@@ -134,10 +134,14 @@ export async function ackDeliveries(
     done: [string, string, string, string][] | null;
   }>({
     name: "pgsync-group-ack",
-    text: `WITH done AS (
-       DELETE FROM ${T.deliveries} d USING ${T.sources} s
+    // The group sources are read once (`src`): joined directly, each deleted row probed them again.
+    text: `WITH src AS MATERIALIZED (
+       SELECT s.source_ref, s.incarnation FROM ${T.sources} s
+       WHERE s.tenant = $1 AND s.group_name = $2 AND s.source_ref = ANY($3::text[])),
+     done AS (
+       DELETE FROM ${T.deliveries} d USING src s
        WHERE d.tenant = $1 AND d.group_name = $2 AND d.source_ref = ANY($3::text[]) AND d.first_seq = ANY($4::bigint[])
-         AND s.tenant = d.tenant AND s.group_name = d.group_name AND s.source_ref = d.source_ref
+         AND s.source_ref = d.source_ref
          AND (($5::jsonb -> d.source_ref) -> d.first_seq::text) ? (d.last_seq || '.' || d.attempt || '.' || s.incarnation)
        RETURNING d.source_ref, d.first_seq::text, d.last_seq || '.' || d.attempt || '.' || s.incarnation AS value, d.state)
      SELECT EXISTS (SELECT 1 FROM ${T.groups} WHERE tenant = $1 AND group_name = $2) AS found,

@@ -31,6 +31,17 @@ function idArrays(parsed: readonly ParsedId[]): unknown[][] {
   ];
 }
 
+/** The lowest and highest first seq the ids name, as text ("0" for none). */
+function firstSeqRange(parsed: readonly ParsedId[]): [string, string] {
+  let low = parsed[0]?.firstSeq ?? 0n;
+  let high = low;
+  for (const p of parsed) {
+    if (p.firstSeq < low) low = p.firstSeq;
+    if (p.firstSeq > high) high = p.firstSeq;
+  }
+  return [low.toString(), high.toString()];
+}
+
 /** The request ids as a relation `r(source_ref, first_seq, last_seq, attempt, incarnation, i)` ($3..$8). */
 const REQ = `unnest($3::text[], $4::bigint[], $5::bigint[], $6::int[], $7::bigint[], $8::int[])
   AS r(source_ref, first_seq, last_seq, attempt, incarnation, i)`;
@@ -135,18 +146,19 @@ export async function ackDeliveries(
   }>({
     name: "pgsync-group-ack",
     // The group sources are read once (`src`): joined directly, each deleted row probed them again.
+    // The first_seq range bounds the index scan: generic plans do not probe with the `= ANY` terms.
     text: `WITH src AS MATERIALIZED (
        SELECT s.source_ref, s.incarnation FROM ${T.sources} s
        WHERE s.tenant = $1 AND s.group_name = $2 AND s.source_ref = ANY($3::text[])),
      done AS (
        DELETE FROM ${T.deliveries} d USING src s
        WHERE d.tenant = $1 AND d.group_name = $2 AND d.source_ref = ANY($3::text[]) AND d.first_seq = ANY($4::bigint[])
-         AND s.source_ref = d.source_ref
+         AND d.first_seq BETWEEN $6 AND $7 AND s.source_ref = d.source_ref
          AND (($5::jsonb -> d.source_ref) -> d.first_seq::text) ? (d.last_seq || '.' || d.attempt || '.' || s.incarnation)
        RETURNING d.source_ref, d.first_seq::text, d.last_seq || '.' || d.attempt || '.' || s.incarnation AS value, d.state)
      SELECT EXISTS (SELECT 1 FROM ${T.groups} WHERE tenant = $1 AND group_name = $2) AS found,
        (SELECT json_agg(json_build_array(source_ref, first_seq, value, state)) FROM done) AS done`,
-    values: [tenant, group, refs, firstSeqs, JSON.stringify(lookup)],
+    values: [tenant, group, refs, firstSeqs, JSON.stringify(lookup), ...firstSeqRange(parsed)],
   });
   if (!rows[0]?.found) throw new ConsumerGroupNotFoundError(group);
   for (const [ref, first, value, state] of rows[0].done ?? []) {

@@ -122,7 +122,7 @@ export function buildDomain(
     overrides,
   );
   registerSourceMetrics(metrics, { bridges, watch, pool, maxSources: config.metricsMaxSources });
-  const groups = buildConsumerGroups(config, pool, { registry, notifier, leases }, logger);
+  const groups = buildConsumerGroups(config, pool, reader, { registry, notifier, leases }, logger);
   return { metrics, sources, registry, watch, notifier, bridges, leases, groups };
 }
 
@@ -219,6 +219,7 @@ function buildWatchService(
 function buildConsumerGroups(
   config: Config,
   pool: pg.Pool,
+  reader: PgChangeLog,
   { registry, notifier, leases }: Pick<Domain, "registry" | "notifier" | "leases">,
   logger: Logger,
 ): ConsumerGroupService {
@@ -226,7 +227,7 @@ function buildConsumerGroups(
   return new ConsumerGroupService({
     registry,
     store: new PgConsumerGroupStore(pool),
-    reader: new PgChangeLog(pool),
+    reader,
     notifier,
     retain: (record) => leases.retain(record),
     limits: {

@@ -32,7 +32,7 @@ export interface Metrics {
   readonly batchCommitSeconds: Histogram;
   /** Seconds from a log entry's commit notification to its wake frame being handed to the transport. */
   readonly wakeDispatchSeconds: Histogram;
-  /** Log reads of WatchWakes streams, by where they were served from (`memory`: just committed here). */
+  /** Log reads of streams and consumer groups, by where served from (`memory`: just committed here). */
   readonly logReads: Counter;
   /** Wakes sent. */
   readonly wakesSent: Counter;
@@ -91,9 +91,11 @@ export function createMetrics({ withDefaults = true }: { withDefaults?: boolean 
       "pgsync_wake_dispatch_seconds",
       "Log commit notification received to wake frame handed to the transport",
     ),
-    logReads: counter("pgsync_log_reads_total", "Log reads of WatchWakes streams, by where served from", [
-      "from",
-    ]),
+    logReads: counter(
+      "pgsync_log_reads_total",
+      "Log reads of streams and consumer groups, by where served from",
+      ["from"],
+    ),
     wakesSent: counter("pgsync_wakes_sent_total", "Wake frames sent"),
     openStreams: gauge("pgsync_watch_streams", "Open WatchWakes streams"),
     snapshotPages: counter("pgsync_snapshot_pages_total", "Snapshot pages read from Electric"),

@@ -156,7 +156,12 @@ export class GroupMaterializer {
     const tail: SourceTail = new SourceTail({
       tenant: group.tenant,
       record: source,
-      reader,
+      // Deliveries keep positions, counts and keys only: the row images are read when delivered.
+      reader: {
+        read: (tenant, ref, afterSeq, limit, options) =>
+          reader.read(tenant, ref, afterSeq, limit, { ...options, bodies: false }),
+        bounds: (tenant, ref) => reader.bounds(tenant, ref),
+      },
       options: this.#options,
       readPageSize: this.#deps.readPageSize,
       emit: (frame) => this.#emit(tail, frame),

@@ -26,13 +26,20 @@ export interface CursorStore {
   ): Promise<void>;
 }
 
-/** How {@link ChangeLogReader.read} may read. */
+/** How {@link ChangeLogReader.read} reads, and what it returns of each change. */
 export interface LogReadOptions {
   /**
    * The source's incarnation. With it, entries this process has just committed may come from
-   * memory instead of Postgres (storage/recent-log.ts).
+   * memory instead of Postgres (storage/recent-log.ts), always with their bodies.
    */
   readonly incarnation?: string;
+  /**
+   * Default true. False: changes without their row images and Electric details (`value` is `{}`,
+   * `oldValue` undefined, `offset` "", `txids` empty), cheaper to read and parse, for readers that
+   * need only positions, keys and operations (the consumer-group materializer). Never for a reader
+   * that sends changes on or splices a snapshot (which needs `txids`).
+   */
+  readonly bodies?: boolean;
 }
 
 /** Reads a source's log. */

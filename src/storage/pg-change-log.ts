@@ -9,13 +9,14 @@ import type { RecentLog, RecentLogOutcome } from "./recent-log.js";
 interface EntryRow {
   seq: string;
   kind: "change" | "gap";
-  shape_offset: string | null;
   operation: Operation | null;
   key: string | null;
-  value: Record<string, unknown> | null;
-  old_value: Record<string, unknown> | null;
-  txids: string[] | null;
   gap: { reason: GapReason; detail: string } | null;
+  /** The bodies: absent when read without them. */
+  shape_offset?: string | null;
+  value?: Record<string, unknown> | null;
+  old_value?: Record<string, unknown> | null;
+  txids?: string[] | null;
 }
 
 /** Where a {@link PgChangeLog} may find entries this process has just committed. */
@@ -51,13 +52,19 @@ export class PgChangeLog implements ChangeLogReader {
       this.#recent.onRead?.(kept ? "hit" : "miss");
       if (kept) return kept;
     }
-    return this.#query(tenant, sourceRef, afterSeq, limit);
+    return this.#query(tenant, sourceRef, afterSeq, limit, options.bodies !== false);
   }
 
-  async #query(tenant: string, sourceRef: string, afterSeq: bigint, limit: number): Promise<LogEntry[]> {
+  async #query(
+    tenant: string,
+    sourceRef: string,
+    afterSeq: bigint,
+    limit: number,
+    bodies: boolean,
+  ): Promise<LogEntry[]> {
     const { rows } = await this.#pool.query<EntryRow>({
-      name: "pgsync-read-log",
-      text: `SELECT seq, kind, shape_offset, operation, key, value, old_value, txids, gap
+      name: bodies ? "pgsync-read-log" : "pgsync-read-log-heads",
+      text: `SELECT seq, kind, operation, key, gap${bodies ? ", shape_offset, value, old_value, txids" : ""}
        FROM ${TABLES.changes}
        WHERE tenant = $1 AND source_ref = $2 AND seq > $3
        ORDER BY seq LIMIT $4`,

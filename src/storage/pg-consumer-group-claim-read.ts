@@ -36,13 +36,17 @@ const ACTIVE = `d.state = 'in_flight' AND d.ack_deadline > now()`;
  * Per member ($4 ids, $5 max_in_flight): active deliveries held, earliest deadline, free room.
  * One pass over the claimed sources' active deliveries, grouped by member (a member's
  * deliveries all come from the sources it claims; there is no index on the member, see
- * migration 009). Materialised once as `held` for the whole read statement.
+ * migration 009), materialised once as `active_by_member` for the whole read statement (NEXT
+ * takes the earliest deadline of all of them from it), then joined to the claim's members as
+ * `held`.
  */
-const HELD = `held AS MATERIALIZED (
-  SELECT m.i, coalesce(h.held, 0) AS held, h.next, greatest(0, m.max_in_flight - coalesce(h.held, 0)) AS room
-  FROM unnest($4::text[], $5::int[]) WITH ORDINALITY AS m(member_id, max_in_flight, i)
-  LEFT JOIN (SELECT d.member_id, count(*)::int AS held, min(d.ack_deadline) AS next FROM ${T.deliveries} d
-    WHERE ${BASE} AND ${ACTIVE} GROUP BY d.member_id) h ON h.member_id = m.member_id)`;
+const HELD = `active_by_member AS MATERIALIZED (
+    SELECT d.member_id, count(*)::int AS held, min(d.ack_deadline) AS next FROM ${T.deliveries} d
+    WHERE ${BASE} AND ${ACTIVE} GROUP BY d.member_id),
+  held AS MATERIALIZED (
+    SELECT m.i, coalesce(h.held, 0) AS held, h.next, greatest(0, m.max_in_flight - coalesce(h.held, 0)) AS room
+    FROM unnest($4::text[], $5::int[]) WITH ORDINALITY AS m(member_id, max_in_flight, i)
+    LEFT JOIN active_by_member h ON h.member_id = m.member_id)`;
 
 /** The members' total free room. */
 const ROOM = "(SELECT coalesce(sum(x.room), 0)::int FROM held x)";
@@ -87,7 +91,7 @@ const NEXT: Record<Ordering, string> = {
   none: `(SELECT min(CASE WHEN d.state = 'pending' THEN d.available_at ELSE d.ack_deadline END)
     FROM ${T.deliveries} d WHERE ${BASE} AND d.state <> 'dead'
       AND CASE WHEN d.state = 'pending' THEN d.available_at ELSE d.ack_deadline END > now())`,
-  key: `(SELECT min(d.ack_deadline) FROM ${T.deliveries} d WHERE ${BASE} AND ${ACTIVE})`,
+  key: "(SELECT min(a.next) FROM active_by_member a)",
   source: "NULL::timestamptz",
 };
 

@@ -1,39 +1,45 @@
 import type pg from "pg";
-import {
-  type DeliveryId,
-  deliveryIdFor,
-  type GroupRecord,
-  parseDeliveryId,
-  type SettleStatus,
-} from "../domain/consumer-group.js";
-import type { DeadLetterReport, GroupReport } from "../domain/consumer-group-store.js";
+import { type DeliveryId, parseDeliveryId, type SettleStatus } from "../domain/consumer-group.js";
 import { ConsumerGroupNotFoundError } from "../domain/errors.js";
-import { wakeIdFor } from "../domain/watch-frames.js";
 import { GROUP_TABLES as T } from "./constants.js";
 
 /** A pool (one statement, one transaction) or a client inside a transaction. */
 type Queryable = Pick<pg.Pool, "query">;
 
-/** Members not seen for this long (a killed process) are not listed, and are forgotten. */
-export const MEMBER_TTL_MS = 60_000;
+/** A request id, parsed, with its index in the request. */
+type ParsedId = DeliveryId & { readonly i: number };
 
-/** Parsed ids as parallel arrays for `unnest`, with each id's index in the request. */
-function idArrays(ids: readonly string[]) {
-  const parsed: (DeliveryId & { i: number })[] = [];
+/** The well-formed ids of a request, parsed once (a malformed id stays unknown). */
+function parseIds(ids: readonly string[]): ParsedId[] {
+  const parsed: ParsedId[] = [];
   ids.forEach((id, i) => {
     const p = parseDeliveryId(id);
     if (p) parsed.push({ ...p, i });
   });
-  return {
-    values: [
-      parsed.map((p) => p.sourceRef),
-      parsed.map((p) => p.firstSeq.toString()),
-      parsed.map((p) => p.lastSeq.toString()),
-      parsed.map((p) => p.attempt),
-      parsed.map((p) => p.incarnation),
-      parsed.map((p) => p.i),
-    ],
-  };
+  return parsed;
+}
+
+/** Parsed ids as parallel arrays for `unnest` ($3..$8 of {@link REQ}). */
+function idArrays(parsed: readonly ParsedId[]): unknown[][] {
+  return [
+    parsed.map((p) => p.sourceRef),
+    parsed.map((p) => p.firstSeq.toString()),
+    parsed.map((p) => p.lastSeq.toString()),
+    parsed.map((p) => p.attempt),
+    parsed.map((p) => p.incarnation),
+    parsed.map((p) => p.i),
+  ];
+}
+
+/** The lowest and highest first seq the ids name, as text ("0" for none). */
+function firstSeqRange(parsed: readonly ParsedId[]): [string, string] {
+  let low = parsed[0]?.firstSeq ?? 0n;
+  let high = low;
+  for (const p of parsed) {
+    if (p.firstSeq < low) low = p.firstSeq;
+    if (p.firstSeq > high) high = p.firstSeq;
+  }
+  return [low.toString(), high.toString()];
 }
 
 /** The request ids as a relation `r(source_ref, first_seq, last_seq, attempt, incarnation, i)` ($3..$8). */
@@ -69,10 +75,11 @@ async function classifyRest(
   c: Queryable,
   tenant: string,
   group: string,
-  values: unknown[][],
+  parsed: readonly ParsedId[],
   statuses: SettleStatus[],
 ): Promise<void> {
   if (!statuses.includes("unknown")) return;
+  const values = idArrays(parsed);
   const { rows } = await c.query<{ i: number; state: string | null; delivered: boolean }>(
     `SELECT r.i, d.state, (s.delivered_seq >= r.last_seq) AS delivered
      FROM ${REQ}
@@ -95,20 +102,20 @@ async function classifyRest(
  * id list row by row cost a statement of n ids n² comparisons), and the keys of every id in
  * request order (to map the deleted rows back to the ids).
  */
-function ackLookup(ids: readonly string[]) {
+function ackLookup(parsed: readonly ParsedId[]) {
   const lookup: Record<string, Record<string, string[]>> = {};
   const keys = new Map<string, number>();
-  ids.forEach((id, i) => {
-    const p = parseDeliveryId(id);
-    if (!p) return;
+  for (const p of parsed) {
     const bySeq = lookup[p.sourceRef] ?? {};
     lookup[p.sourceRef] = bySeq;
     const value = `${p.lastSeq}.${p.attempt}.${p.incarnation}`;
     const seq = p.firstSeq.toString();
-    bySeq[seq] = [...(bySeq[seq] ?? []), value];
-    const key = `${p.sourceRef}/${p.firstSeq}/${value}`;
-    if (!keys.has(key)) keys.set(key, i);
-  });
+    const values = bySeq[seq];
+    if (values) values.push(value);
+    else bySeq[seq] = [value];
+    const key = `${p.sourceRef}/${seq}/${value}`;
+    if (!keys.has(key)) keys.set(key, p.i);
+  }
   return { lookup, keys };
 }
 
@@ -125,8 +132,11 @@ export async function ackDeliveries(
   ids: readonly string[],
 ): Promise<SettleStatus[]> {
   const statuses: SettleStatus[] = ids.map(() => "unknown");
-  const { values } = idArrays(ids);
-  const { lookup, keys } = ackLookup(ids);
+  const parsed = parseIds(ids);
+  const { lookup, keys } = ackLookup(parsed);
+  // The `= ANY` arrays as sets: every id of a batch usually names the same source.
+  const refs = [...new Set(parsed.map((p) => p.sourceRef))];
+  const firstSeqs = [...new Set(parsed.map((p) => p.firstSeq.toString()))];
   // One statement (its own transaction): acknowledging needs no lock (see PgConsumerGroupStore),
   // and a group deleted meanwhile has no deliveries left to delete. The `= ANY` terms probe the
   // primary key for exactly the named rows (see MATCH).
@@ -135,22 +145,27 @@ export async function ackDeliveries(
     done: [string, string, string, string][] | null;
   }>({
     name: "pgsync-group-ack",
-    text: `WITH done AS (
-       DELETE FROM ${T.deliveries} d USING ${T.sources} s
+    // The group sources are read once (`src`): joined directly, each deleted row probed them again.
+    // The first_seq range bounds the index scan: generic plans do not probe with the `= ANY` terms.
+    text: `WITH src AS MATERIALIZED (
+       SELECT s.source_ref, s.incarnation FROM ${T.sources} s
+       WHERE s.tenant = $1 AND s.group_name = $2 AND s.source_ref = ANY($3::text[])),
+     done AS (
+       DELETE FROM ${T.deliveries} d USING src s
        WHERE d.tenant = $1 AND d.group_name = $2 AND d.source_ref = ANY($3::text[]) AND d.first_seq = ANY($4::bigint[])
-         AND s.tenant = d.tenant AND s.group_name = d.group_name AND s.source_ref = d.source_ref
+         AND d.first_seq BETWEEN $6 AND $7 AND s.source_ref = d.source_ref
          AND (($5::jsonb -> d.source_ref) -> d.first_seq::text) ? (d.last_seq || '.' || d.attempt || '.' || s.incarnation)
        RETURNING d.source_ref, d.first_seq::text, d.last_seq || '.' || d.attempt || '.' || s.incarnation AS value, d.state)
      SELECT EXISTS (SELECT 1 FROM ${T.groups} WHERE tenant = $1 AND group_name = $2) AS found,
        (SELECT json_agg(json_build_array(source_ref, first_seq, value, state)) FROM done) AS done`,
-    values: [tenant, group, values[0], values[1], JSON.stringify(lookup)],
+    values: [tenant, group, refs, firstSeqs, JSON.stringify(lookup), ...firstSeqRange(parsed)],
   });
   if (!rows[0]?.found) throw new ConsumerGroupNotFoundError(group);
   for (const [ref, first, value, state] of rows[0].done ?? []) {
     const i = keys.get(`${ref}/${first}/${value}`);
     if (i !== undefined) statuses[i] = state === "dead" ? "discarded" : "acknowledged";
   }
-  await classifyRest(db, tenant, group, values, statuses);
+  await classifyRest(db, tenant, group, parsed, statuses);
   return statuses;
 }
 
@@ -171,7 +186,8 @@ export async function nackDeliveries(c: pg.PoolClient, input: NackInput): Promis
   const { tenant, group, ids } = input;
   const maxDeliveries = await requireGroup(c, tenant, group);
   const statuses: SettleStatus[] = ids.map(() => "unknown");
-  const { values } = idArrays(ids);
+  const parsed = parseIds(ids);
+  const values = idArrays(parsed);
   const { rows } = await c.query<{ i: number; outcome: SettleStatus }>(
     `UPDATE ${T.deliveries} d SET
        state = CASE WHEN d.state = 'dead' THEN 'pending'
@@ -187,115 +203,6 @@ export async function nackDeliveries(c: pg.PoolClient, input: NackInput): Promis
     [tenant, group, ...values, maxDeliveries, input.retryAfterMs, input.error || "nacked"],
   );
   for (const row of rows) statuses[row.i] = row.outcome;
-  await classifyRest(c, tenant, group, values, statuses);
+  await classifyRest(c, tenant, group, parsed, statuses);
   return statuses;
-}
-
-/** GetConsumerGroup: per-source positions and counts, live members, dead letters. */
-export async function describeGroup(
-  c: pg.PoolClient,
-  group: GroupRecord,
-  deadLetterLimit: number,
-): Promise<GroupReport> {
-  const key = [group.tenant, group.group];
-  return {
-    group,
-    sources: await sourceReports(c, key),
-    members: await liveMembers(c, key),
-    deadLetters: await deadLetters(c, key, deadLetterLimit),
-  };
-}
-
-/** Per source of the group: delivered and acknowledged positions, pending, in-flight and dead counts. */
-async function sourceReports(c: pg.PoolClient, key: string[]): Promise<GroupReport["sources"]> {
-  const { rows } = await c.query<{
-    source_ref: string;
-    delivered_seq: string;
-    first_unfinished: string | null;
-    pending: number;
-    in_flight: number;
-    dead: number;
-  }>(
-    `SELECT s.source_ref, s.delivered_seq,
-       min(d.first_seq) FILTER (WHERE d.state <> 'dead') AS first_unfinished,
-       count(d.*) FILTER (WHERE d.state = 'pending' OR (d.state = 'in_flight' AND d.ack_deadline <= now()))::int AS pending,
-       count(d.*) FILTER (WHERE d.state = 'in_flight' AND d.ack_deadline > now())::int AS in_flight,
-       count(d.*) FILTER (WHERE d.state = 'dead')::int AS dead
-     FROM ${T.sources} s
-     LEFT JOIN ${T.deliveries} d ON d.tenant = s.tenant AND d.group_name = s.group_name AND d.source_ref = s.source_ref
-     WHERE s.tenant = $1 AND s.group_name = $2
-     GROUP BY s.source_ref, s.delivered_seq ORDER BY s.source_ref`,
-    key,
-  );
-  return rows.map((r) => ({
-    sourceRef: r.source_ref,
-    deliveredSeq: BigInt(r.delivered_seq),
-    acknowledgedSeq: r.first_unfinished === null ? BigInt(r.delivered_seq) : BigInt(r.first_unfinished) - 1n,
-    pending: r.pending,
-    inFlight: r.in_flight,
-    dead: r.dead,
-  }));
-}
-
-/** The group's members seen within the member TTL (older ones are forgotten first). */
-async function liveMembers(c: pg.PoolClient, key: string[]): Promise<GroupReport["members"]> {
-  await c.query(
-    `DELETE FROM ${T.members} WHERE tenant = $1 AND group_name = $2
-     AND seen_at < now() - make_interval(secs => $3::float8 / 1000)`,
-    [...key, MEMBER_TTL_MS],
-  );
-  const { rows } = await c.query<{
-    member_id: string;
-    member_name: string;
-    connected_at: Date;
-    in_flight: number;
-  }>(
-    `SELECT m.member_id, m.member_name, m.connected_at, coalesce(h.in_flight, 0) AS in_flight
-     FROM ${T.members} m
-     LEFT JOIN (SELECT d.member_id, count(*)::int AS in_flight FROM ${T.deliveries} d
-       WHERE d.tenant = $1 AND d.group_name = $2 AND d.state = 'in_flight' AND d.ack_deadline > now()
-       GROUP BY d.member_id) h ON h.member_id = m.member_id
-     WHERE m.tenant = $1 AND m.group_name = $2 ORDER BY m.connected_at, m.member_id`,
-    key,
-  );
-  return rows.map((r) => ({
-    memberId: r.member_id,
-    memberName: r.member_name,
-    inFlight: r.in_flight,
-    connectedAt: r.connected_at,
-  }));
-}
-
-/** The group's dead letters, oldest first, at most `limit`. */
-async function deadLetters(c: pg.PoolClient, key: string[], limit: number): Promise<DeadLetterReport[]> {
-  const { rows } = await c.query<{
-    source_ref: string;
-    incarnation: string;
-    first_seq: string;
-    last_seq: string;
-    attempt: number;
-    attempt_base: number;
-    last_error: string | null;
-    dead_at: Date;
-  }>(
-    `SELECT d.source_ref, s.incarnation, d.first_seq, d.last_seq, d.attempt, d.attempt_base, d.last_error, d.dead_at
-     FROM ${T.deliveries} d JOIN ${T.sources} s USING (tenant, group_name, source_ref)
-     WHERE d.tenant = $1 AND d.group_name = $2 AND d.state = 'dead'
-     ORDER BY d.dead_at, d.source_ref, d.first_seq LIMIT $3`,
-    [...key, limit],
-  );
-  return rows.map((r) => {
-    const firstSeq = BigInt(r.first_seq);
-    const lastSeq = BigInt(r.last_seq);
-    return {
-      deliveryId: deliveryIdFor(r.source_ref, r.incarnation, firstSeq, lastSeq, r.attempt),
-      sourceRef: r.source_ref,
-      wakeId: wakeIdFor(r.source_ref, r.incarnation, firstSeq, lastSeq),
-      firstSeq,
-      lastSeq,
-      attempts: r.attempt - r.attempt_base,
-      lastError: r.last_error ?? "",
-      deadAt: r.dead_at,
-    };
-  });
 }

@@ -15,8 +15,9 @@ import type {
 import { QuotaExceededError } from "../domain/errors.js";
 import { GROUP_TABLES as T } from "./constants.js";
 import { claimDeliveries } from "./pg-consumer-group-claim.js";
+import { describeGroup } from "./pg-consumer-group-report.js";
 import { type GroupRow, groupFromRow } from "./pg-consumer-group-rows.js";
-import { ackDeliveries, describeGroup, nackDeliveries } from "./pg-consumer-group-settle.js";
+import { ackDeliveries, nackDeliveries } from "./pg-consumer-group-settle.js";
 
 /**
  * {@link ConsumerGroupStore} over the `pgsync.consumer_*` tables. Claims take effect one after

@@ -1,10 +1,13 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { compressionGzip, createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Ordering, SettleStatus } from "../../gen/pgsync/v1/consumer_group_pb.js";
+import { PgSyncService } from "../../gen/pgsync/v1/pg_sync_service_pb.js";
 import { GapReason, StartPosition } from "../../gen/pgsync/v1/wake_pb.js";
+import { TOKENS } from "../../scripts/lib/processes.js";
 import { consume } from "../support/group-consumer.js";
-import { type Stack, startStack } from "../support/stack-fixture.js";
+import { bearer, type Stack, startStack } from "../support/stack-fixture.js";
 import { waitFor } from "../support/wait.js";
 
 let stack: Stack;
@@ -314,6 +317,39 @@ describe("consumer groups", () => {
     await waitFor(() => m.ended, { what: "the member stream to end" });
     expect(m.error?.code).toBe(Code.NotFound);
     await expectCode(stack.a.getConsumerGroup({ group }), Code.NotFound);
+  });
+
+  it("should answer AckWakes and NackWakes uncompressed, and still take compressed requests", async () => {
+    const ref = await newSource();
+    const group = "plain-answers";
+    const m = consume(stack.a, { group, sourceRefs: [ref] });
+    await m.ready();
+    const encodings: (string | null)[] = [];
+    const client = createClient(
+      PgSyncService,
+      createConnectTransport({
+        baseUrl: stack.url,
+        httpVersion: "2",
+        sendCompression: compressionGzip,
+        compressMinBytes: 0,
+        interceptors: [
+          bearer(TOKENS.a),
+          (next) => async (req) => {
+            const res = await next(req);
+            encodings.push(res.header.get("content-encoding"));
+            return res;
+          },
+        ],
+      }),
+    );
+    // 100 ids of 60 characters: a ≈ 6 KB answer, well above Connect's 1 KiB compressMinBytes.
+    const deliveryIds = Array.from({ length: 100 }, (_, i) => `not-a-delivery-${i}`.padEnd(60, "x"));
+    const acked = await client.ackWakes({ group, deliveryIds });
+    const nacked = await client.nackWakes({ group, deliveryIds });
+    expect(acked.results.map((r) => r.status)).toEqual(deliveryIds.map(() => SettleStatus.UNKNOWN));
+    expect(nacked.results.map((r) => r.deliveryId)).toEqual(deliveryIds);
+    expect(encodings).toEqual([null, null]);
+    await m.close();
   });
 
   it("should announce log retention of unacknowledged changes as a gap", async () => {

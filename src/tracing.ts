@@ -9,6 +9,7 @@ import {
   trace,
 } from "@opentelemetry/api";
 import type { Config } from "./config.js";
+import { sourceKey } from "./domain/source-key.js";
 import { type Logger, scrubUrl } from "./logger.js";
 import { BUILD_INFO } from "./version.js";
 
@@ -90,7 +91,7 @@ let remembered = 0;
 export function rememberBatch(tenant: string, sourceRef: string, from: bigint, to: bigint, span: Span): void {
   const spanContext = span.spanContext();
   if (!span.isRecording() || to < from) return;
-  const key = `${tenant}\u0000${sourceRef}`;
+  const key = sourceKey(tenant, sourceRef);
   const list = batchLinks.get(key) ?? [];
   list.push({ from, to, link: { context: spanContext } });
   batchLinks.delete(key);
@@ -105,7 +106,7 @@ export function rememberBatch(tenant: string, sourceRef: string, from: bigint, t
 
 /** Links to the remembered batch spans that committed any seq in `from..to` of the source. */
 function batchLinksFor(tenant: string, sourceRef: string, from: bigint, to: bigint): Link[] {
-  const list = batchLinks.get(`${tenant}\u0000${sourceRef}`) ?? [];
+  const list = batchLinks.get(sourceKey(tenant, sourceRef)) ?? [];
   return list.filter((b) => b.from <= to && b.to >= from).map((b) => b.link);
 }
 

@@ -2,6 +2,7 @@ import pg from "pg";
 import { type Backoff, createBackoff } from "../domain/backoff.js";
 import type { LogEvent } from "../domain/log-entry.js";
 import type { LogNotifier } from "../domain/ports.js";
+import { sourceKey } from "../domain/source-key.js";
 import type { Logger } from "../logger.js";
 import { CHANGES_CHANNEL, SOURCES_CHANNEL } from "./constants.js";
 import { parseNotification } from "./notification-payload.js";
@@ -21,8 +22,6 @@ interface LocalCommits {
 }
 
 const NO_OP = (): void => {};
-
-const keyOf = (tenant: string, sourceRef: string) => `${tenant}\u0000${sourceRef}`;
 
 /** Shortest interval between two warnings about malformed payloads. */
 const DROP_WARN_INTERVAL_MS = 10_000;
@@ -79,7 +78,7 @@ export class PgNotifier implements LogNotifier {
   }
 
   subscribe(tenant: string, sourceRef: string, listener: Listener): () => void {
-    const key = keyOf(tenant, sourceRef);
+    const key = sourceKey(tenant, sourceRef);
     let set = this.#listeners.get(key);
     if (!set) {
       set = new Set();
@@ -98,7 +97,7 @@ export class PgNotifier implements LogNotifier {
 
   /** Whether anyone in this process follows the source. */
   watching(tenant: string, sourceRef: string): boolean {
-    return this.#listeners.has(keyOf(tenant, sourceRef));
+    return this.#listeners.has(sourceKey(tenant, sourceRef));
   }
 
   /**
@@ -116,7 +115,7 @@ export class PgNotifier implements LogNotifier {
     sourceRef: string,
     incarnation: string | undefined,
   ): (headSeq: bigint | undefined) => void {
-    const key = keyOf(tenant, sourceRef);
+    const key = sourceKey(tenant, sourceRef);
     if (!this.#listeners.has(key)) return NO_OP;
     let local = this.#local.get(key);
     if (!local) {
@@ -205,7 +204,7 @@ export class PgNotifier implements LogNotifier {
     const event = parsed.event;
     if (event.type === "appended" && this.#heldBack(event.tenant, event.sourceRef, event.headSeq)) return;
     if (event.type === "source") {
-      const local = this.#local.get(keyOf(event.tenant, event.sourceRef));
+      const local = this.#local.get(sourceKey(event.tenant, event.sourceRef));
       if (local) local.announced = 0n;
     }
     this.#dispatch(event);
@@ -213,7 +212,7 @@ export class PgNotifier implements LogNotifier {
 
   /** Whether a local commit of the source already announced `headSeq`, or will decide about it. */
   #heldBack(tenant: string, sourceRef: string, headSeq: bigint): boolean {
-    const local = this.#local.get(keyOf(tenant, sourceRef));
+    const local = this.#local.get(sourceKey(tenant, sourceRef));
     if (!local) return false;
     if (headSeq <= local.announced) return true;
     if (local.commits === 0) return false;
@@ -222,7 +221,7 @@ export class PgNotifier implements LogNotifier {
   }
 
   #dispatch(event: Exclude<LogEvent, { type: "resync" }>): void {
-    const set = this.#listeners.get(keyOf(event.tenant, event.sourceRef));
+    const set = this.#listeners.get(sourceKey(event.tenant, event.sourceRef));
     if (!set) return;
     for (const listener of [...set]) this.#deliver(listener, event);
   }

@@ -85,11 +85,14 @@ export class RecentLog {
           ...previous,
           entries: previous.entries.concat(fresh),
           chars: previous.chars.concat(fresh.map(() => share)),
+          totalChars: previous.totalChars + valueChars,
         }
-      : { incarnation, entries: fresh, chars: fresh.map(() => share), totalChars: 0 };
+      : { incarnation, entries: fresh, chars: fresh.map(() => share), totalChars: valueChars };
     const drop = run.entries.length - this.#limits.maxPerSource;
-    if (drop > 0) [run.entries, run.chars] = [run.entries.slice(drop), run.chars.slice(drop)];
-    run.totalChars = run.chars.reduce((a, b) => a + b, 0);
+    if (drop > 0) {
+      for (let i = 0; i < drop; i++) run.totalChars -= run.chars[i] as number;
+      [run.entries, run.chars] = [run.entries.slice(drop), run.chars.slice(drop)];
+    }
     this.#runs.set(key, run);
     this.#total += run.entries.length;
     this.#totalChars += run.totalChars;

@@ -2,6 +2,7 @@ import { type Message, type Row, ShapeStream, type ShapeStreamOptions } from "@e
 import type { StoredCursor } from "../domain/change-log.js";
 import { OFFSET_NOW } from "./electric-constants.js";
 import { createElectricFetch } from "./electric-fetch.js";
+import { createLeanBodies } from "./lean-bodies.js";
 import type { ShapeParams } from "./shape-params.js";
 
 /** One Electric response batch and the cursor after it. */
@@ -110,6 +111,7 @@ export const PIPELINE_MIN_MESSAGES = 500;
 
 /**
  * The Electric client's ShapeStream as an async iterable of batches, one parsed batch at a time.
+ * Large bodies reach the client lean and come back whole ({@link createLeanBodies}).
  * The client waits for its subscriber before its next request. For a batch of at least
  * `pipelineMinMessages` messages the subscriber is released as soon as the consumer takes the
  * batch, so the next request (catch-up chunk or live long-poll) is in flight while the consumer
@@ -140,17 +142,23 @@ export async function* shapeBatches(
   signal.addEventListener("abort", notify, { once: true });
   try {
     if (signal.aborted) return;
-    const fetchClient = holdWhileBusy(options.fetchClient ?? fetch, handOff);
+    const lean = createLeanBodies(holdWhileBusy(options.fetchClient ?? fetch, handOff), options.parser);
     const stream = new ShapeStream<Row<unknown>>({
       ...options,
-      fetchClient,
+      fetchClient: lean.fetch,
       signal: streamAbort.signal,
       onError: fail,
     });
     stream.subscribe(
-      (messages) =>
+      (published) =>
         new Promise<void>((release) => {
-          pending = { batch: { messages, handle: stream.shapeHandle, offset: stream.lastOffset }, release };
+          try {
+            const messages = lean.restore(published);
+            pending = { batch: { messages, handle: stream.shapeHandle, offset: stream.lastOffset }, release };
+          } catch (error) {
+            fail(error);
+            release();
+          }
           notify();
         }),
       fail,

@@ -20,6 +20,8 @@ export interface ShapeResponseOptions {
   readonly status?: number;
   /** Headers to leave out (to fake a non-Electric endpoint). */
   readonly omit?: readonly string[];
+  /** The `electric-schema` header; default: the fake `todos` table's. */
+  readonly schema?: string;
 }
 
 /** An Electric shape-log response as the real server shapes it (headers, JSON array body). */
@@ -29,13 +31,14 @@ export function shapeResponse({
   messages = [],
   status = 200,
   omit = [],
+  schema = SCHEMA,
 }: ShapeResponseOptions): Response {
   const upToDate = messages.some((m) => (m.headers as { control?: string }).control === "up-to-date");
   const headers: Record<string, string> = {
     "content-type": "application/json",
     "electric-handle": handle,
     "electric-offset": offset,
-    "electric-schema": SCHEMA,
+    "electric-schema": schema,
     "electric-cursor": String(nextCursor++),
     ...(upToDate ? { "electric-up-to-date": "" } : {}),
   };

@@ -1,6 +1,7 @@
 import { FetchError } from "@electric-sql/client";
 import { describe, expect, it } from "vitest";
 import { parseBatch } from "../../src/bridge/batch.js";
+import { LEAN_MIN_BYTES } from "../../src/bridge/lean-bodies.js";
 import { resumeOptions, shapeBatches } from "../../src/bridge/shape-batches.js";
 import { shapeParamsFor } from "../../src/bridge/shape-params.js";
 import type { StoredCursor } from "../../src/domain/change-log.js";
@@ -80,6 +81,21 @@ describe("shapeBatches", () => {
     expect(second.value?.messages.length).toBe(2);
     aborter.abort();
     await batches.return(undefined);
+  });
+
+  it("should yield a large body's changes whole, with their row values, though the client got them lean", async () => {
+    const changes = Array.from({ length: 400 }, (_, i) => insert(i + 1, `title ${i + 1} `.repeat(8)));
+    const fake = new FakeFetch((_, n) =>
+      n === 0 ? shapeResponse({ offset: "9_0", messages: [...changes, UP_TO_DATE] }) : "hang",
+    );
+    const aborter = new AbortController();
+    let yielded: unknown[] = [];
+    for await (const batch of shapeBatches(options(fake), aborter.signal)) {
+      yielded = batch.messages;
+      aborter.abort();
+    }
+    expect(JSON.stringify(changes).length).toBeGreaterThan(LEAN_MIN_BYTES);
+    expect(yielded).toEqual([...changes, UP_TO_DATE]);
   });
 
   it("should close the stream when the consumer leaves the loop", async () => {

@@ -85,6 +85,9 @@ SELECT (SELECT head_seq FROM upd) AS head_seq,
        (SELECT count(*) FROM ins) AS appended,
        (SELECT count(*) FROM notified) AS notified`;
 
+/** Name of the prepared batch-commit statement (one per pool connection). */
+const COMMIT_STATEMENT_NAME = "pgsync-batch-commit";
+
 /** The batch's gap as the JSON stored in `changes.gap`, or null. */
 function gapJson(batch: BatchCommit): string | null {
   if (!batch.gap) return null;
@@ -99,8 +102,12 @@ function gapJson(batch: BatchCommit): string | null {
 /**
  * The one statement that commits an Electric batch (or one part of a split batch): its changes
  * (and gap) appended with gap-free seqs, the cursor advanced and watchers notified, or nothing
- * when the generation is stale. Not a named (prepared) statement: planned per call (about
- * 0.4 ms), its plan never depends on a generic estimate.
+ * when the generation is stale. A named (prepared) statement: planning took about 1 ms of a
+ * one-change commit's 1.1–1.4 ms (0.4–0.5 ms prepared; 1,000 and 5,000 changes cost the same
+ * either way, 2026-11-30). Postgres may switch it to a generic plan after five runs. Its cost
+ * does not depend on the plan: the duplicate probe is gated per row (see above; the dedupe test
+ * checks both plans), the cursor is read by its key, and the `$13::jsonb` parameter is typed
+ * jsonb, so it is converted once at bind time, not per row.
  */
 export function commitStatement(batch: BatchCommit): pg.QueryConfig {
   const n = batch.changes.length;
@@ -122,6 +129,7 @@ export function commitStatement(batch: BatchCommit): pg.QueryConfig {
     if (c.oldValue !== undefined) anyOld = true;
   }
   return {
+    name: COMMIT_STATEMENT_NAME,
     text: COMMIT_SQL,
     values: [
       batch.tenant,

@@ -55,7 +55,7 @@ function compileColumns(header: string, parser: Parser): Columns | undefined {
     const parse = Object.hasOwn(parser, type) ? parser[type] : undefined;
     columns.set(name, (value) => {
       if (value === null) {
-        if (notNull === true) throw new NotNullError(name);
+        if (notNull) throw new NotNullError(name); // the client's test: `not_null` truthy
         return null;
       }
       return parse ? parse(value) : value;
@@ -201,6 +201,9 @@ export function createLeanBodies(
     const response = await base(input, init);
     const columns = columnsFor(response.headers);
     if (response.status !== 200 || !columns || !response.body) return response;
+    // A body known to be small (an idle long-poll's up-to-date) is not even read here.
+    const length = Number(response.headers.get("content-length") ?? Number.NaN);
+    if (length < minBytes) return response;
     let text: string;
     try {
       text = await response.text();

@@ -147,6 +147,15 @@ describe("createLeanBodies", () => {
     expect(await response.text()).toBe(JSON.stringify(body));
   });
 
+  it("should not read a body whose content-length says it is small", async () => {
+    const small = shapeResponse({ offset: "9_0", messages: [UP_TO_DATE], schema: JSON.stringify(SCHEMA) });
+    small.headers.set("content-length", "64");
+    const lean = createLeanBodies(async () => small, JSON_SAFE_PARSER);
+    const handed = await lean.fetch("http://shape.test/v1/shape");
+    expect(handed).toBe(small);
+    expect(handed.bodyUsed).toBe(false);
+  });
+
   it("should not be fooled by a body that carries a mark of its own", async () => {
     const handed = JSON.parse(await handedText([change(1, { id: "1", n: "2" }), UP_TO_DATE]));
     const mark = Object.keys(handed[0]).find((k) => k.startsWith("pgsync-")) as string;

@@ -8,7 +8,7 @@ import { InvalidRequestError, UnavailableError } from "../errors.js";
 import { formatOffset, type LogOffset, OP_INF, SNAPSHOT_END } from "../offset.js";
 import { snapshotEndMessage, upToDateMessage } from "../shapes/messages.js";
 import type { LogRead, Shape } from "../shapes/shape.js";
-import { type MessageSource, writeJsonArray } from "./body-writer.js";
+import { type MessageSource, sendWholeJson, writeJsonArray } from "./body-writer.js";
 import type { ServerContext } from "./context.js";
 import { parseShapeRequest, type ShapeRequest } from "./request-params.js";
 import { etag, nextCursor, sendConflict, sendInvalid, sendUnavailable } from "./responses.js";
@@ -171,7 +171,7 @@ function baseHeaders(
 
 function sendNow(ctx: ServerContext, res: ServerResponse, shape: Shape): void {
   const offset = formatOffset(shape.lastOffset);
-  res.writeHead(200, {
+  const headers = {
     ...baseHeaders(shape, false, null, ctx),
     [HEADER.contentType]: "application/json; charset=utf-8",
     [HEADER.offset]: offset,
@@ -179,8 +179,8 @@ function sendNow(ctx: ServerContext, res: ServerResponse, shape: Shape): void {
     [HEADER.upToDate]: "",
     [HEADER.etag]: etag(shape.handle, "now", offset, true),
     [HEADER.cacheControl]: CACHE_CONTROL.nonLive,
-  });
-  res.end(`[${upToDateMessage(ctx.progress.globalLsn)}]`);
+  };
+  sendWholeJson(res, headers, `[${upToDateMessage(ctx.progress.globalLsn)}]`);
 }
 
 /** Answers 304 when `If-None-Match` names this response's etag (§1.4); returns true then. */
@@ -250,13 +250,13 @@ function sendLog(
   const trailer = read.upToDate ? [upToDateMessage(globalLsn)] : [];
   if (read.upToDate) headers[HEADER.upToDate] = "";
   if (notModified(req, res, headers)) return;
-  res.writeHead(200, headers);
   const afterTx = (request.offset as LogOffset).tx;
   if (read.bodies) {
     const joined = shape.joinedBodiesAfter(afterTx, read.bodies);
-    res.end(`[${joined}${trailer.length > 0 ? `,${trailer[0]}` : ""}]`);
+    sendWholeJson(res, headers, `[${joined}${trailer.length > 0 ? `,${trailer[0]}` : ""}]`);
     return;
   }
+  res.writeHead(200, headers);
   return writeJsonArray(res, ctx.store.readLog(shape.handle, afterTx, end.tx), trailer);
 }
 
@@ -270,7 +270,7 @@ function sendEmpty(
 ): void {
   const offset = request.offset as LogOffset;
   const responseOffset = offset.tx === 0n ? formatOffset(SNAPSHOT_END) : formatOffset(offset);
-  res.writeHead(200, {
+  const headers = {
     ...baseHeaders(shape, request.live, request.cursor, ctx),
     [HEADER.contentType]: "application/json; charset=utf-8",
     [HEADER.offset]: responseOffset,
@@ -278,8 +278,8 @@ function sendEmpty(
     [HEADER.upToDate]: "",
     [HEADER.etag]: etag(shape.handle, formatOffset(offset), responseOffset, true),
     [HEADER.cacheControl]: request.live ? CACHE_CONTROL.live : CACHE_CONTROL.nonLive,
-  });
-  res.end(`[${upToDateMessage(ctx.progress.globalLsn)}]`);
+  };
+  sendWholeJson(res, headers, `[${upToDateMessage(ctx.progress.globalLsn)}]`);
 }
 
 function maxBig(a: bigint, b: bigint): bigint {

@@ -4,6 +4,7 @@ export const ELECTRIC_HEADERS = {
   offset: "electric-offset",
   schema: "electric-schema",
   retryAfter: "retry-after",
+  contentLength: "content-length",
 } as const;
 
 /** Electric query parameters. */

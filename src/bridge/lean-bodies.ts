@@ -102,6 +102,44 @@ interface KeptBody {
 }
 
 /**
+ * `messages` with each run of consecutive changes (their values parsed in place) replaced by one
+ * change marked `mark: n`, runs numbered from `first`; undefined when the client must see the body
+ * unchanged (a value or `lsn` it would refuse, or no change at all).
+ */
+function splitRuns(
+  messages: readonly unknown[],
+  columns: Columns,
+  mark: string,
+  first: number,
+): (KeptBody & { lean: unknown[] }) | undefined {
+  const runs: unknown[][] = [];
+  const lean: unknown[] = [];
+  let run: unknown[] | undefined;
+  try {
+    for (const message of messages) {
+      if (!isChange(message)) {
+        run = undefined;
+        lean.push(message);
+        continue;
+      }
+      if (!parseChange(message, columns)) return undefined;
+      const { operation, lsn } = message.headers;
+      if (run) {
+        run.push(message);
+        if (lsn !== undefined) (lean.at(-1) as { headers: { lsn?: unknown } }).headers.lsn = lsn;
+        continue;
+      }
+      run = [message];
+      lean.push({ key: message.key, headers: { operation, lsn }, [mark]: first + runs.length });
+      runs.push(run);
+    }
+  } catch {
+    return undefined; // a value the client would refuse: it does, from the unchanged body
+  }
+  return runs.length === 0 ? undefined : { first, runs, lean };
+}
+
+/**
  * Hands the Electric client a lean copy of each large shape-log body, and gives back the full
  * messages once the client has published them.
  *
@@ -151,38 +189,14 @@ export function createLeanBodies(
     return schema?.columns;
   };
 
-  /** The lean body of `messages`, or undefined to hand the body unchanged. */
+  /** The lean body of `messages` (its runs kept for restore), or undefined to hand it unchanged. */
   const leanOf = (messages: unknown[], columns: Columns): unknown[] | undefined => {
-    const first = nextRun;
-    const runs: unknown[][] = [];
-    const lean: unknown[] = [];
-    let run: unknown[] | undefined;
-    try {
-      for (const message of messages) {
-        if (!isChange(message)) {
-          run = undefined;
-          lean.push(message);
-          continue;
-        }
-        if (!parseChange(message, columns)) return undefined;
-        const { operation, lsn } = message.headers;
-        if (run) {
-          run.push(message);
-          if (lsn !== undefined) (lean.at(-1) as { headers: { lsn?: unknown } }).headers.lsn = lsn;
-          continue;
-        }
-        run = [message];
-        lean.push({ key: message.key, headers: { operation, lsn }, [mark]: first + runs.length });
-        runs.push(run);
-      }
-    } catch {
-      return undefined; // a value the client would refuse: it does, from the unchanged body
-    }
-    if (runs.length === 0) return undefined;
-    nextRun += runs.length;
-    kept.push({ first, runs });
+    const body = splitRuns(messages, columns, mark, nextRun);
+    if (!body) return undefined;
+    nextRun += body.runs.length;
+    kept.push({ first: body.first, runs: body.runs });
     if (kept.length > KEPT_BODIES_MAX) kept.shift();
-    return lean;
+    return body.lean;
   };
 
   const leanText = (text: string, columns: Columns): string | undefined => {
@@ -202,7 +216,7 @@ export function createLeanBodies(
     const columns = columnsFor(response.headers);
     if (response.status !== 200 || !columns || !response.body) return response;
     // A body known to be small (an idle long-poll's up-to-date) is not even read here.
-    const length = Number(response.headers.get("content-length") ?? Number.NaN);
+    const length = Number(response.headers.get(ELECTRIC_HEADERS.contentLength) ?? Number.NaN);
     if (length < minBytes) return response;
     let text: string;
     try {

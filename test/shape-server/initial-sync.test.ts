@@ -176,6 +176,8 @@ describe("initial sync", () => {
     expect(res.headers.has("electric-schema")).toBe(true);
     expect(res.headers.get("electric-offset")).toBe("0_inf");
     expect(messagesOf(res).map((m) => m.headers.control)).toEqual(["up-to-date"]);
+    // A body sent whole says its size, as Electric's do (pg-sync's lean fetch leaves it unread).
+    expect(res.headers.get("content-length")).toBe(String(Buffer.byteLength(res.text)));
     await fx.sql.query("INSERT INTO now_items VALUES (2)");
     const handle = res.headers.get("electric-handle")!;
     const { waitFor } = await import("../support/wait.js");
@@ -183,6 +185,7 @@ describe("initial sync", () => {
       const r = await rawGet(fx.shapeUrl, { table: "now_items", offset: "0_inf", handle });
       return changesOf(r).length > 0 ? r : undefined;
     });
+    expect(change.headers.get("content-length")).toBe(String(Buffer.byteLength(change.text)));
     const later = await rawGet(fx.shapeUrl, { table: "now_items", offset: "now" });
     expect(later.headers.get("electric-handle")).toBe(handle);
     expect(later.headers.get("electric-offset")).toBe(change.headers.get("electric-offset"));

@@ -23,7 +23,6 @@ export const HEADER = {
   etag: "etag",
   ifNoneMatch: "if-none-match",
   contentType: "content-type",
-  contentLength: "content-length",
   surrogateControl: "surrogate-control",
 } as const;
 

@@ -4,7 +4,6 @@
  */
 import { once } from "node:events";
 import type { ServerResponse } from "node:http";
-import { HEADER } from "../constants.js";
 import { joinAsJson } from "../shapes/messages.js";
 
 /**
@@ -25,16 +24,6 @@ async function write(res: ServerResponse, chunk: string): Promise<boolean> {
     await Promise.race([once(res, "drain"), once(res, "close")]);
   }
   return !res.destroyed;
-}
-
-/**
- * Sends a whole JSON body with `headers` and its `content-length`, as Electric does for a body it
- * has in hand (a body written in pages goes chunked). A client can then tell a small body (an
- * idle long-poll's up-to-date) without reading it.
- */
-export function sendWholeJson(res: ServerResponse, headers: Record<string, string>, body: string): void {
-  res.writeHead(200, { ...headers, [HEADER.contentLength]: String(Buffer.byteLength(body)) });
-  res.end(body);
 }
 
 /** Writes `[m1,m2,...,trailer...]` and ends the response. */

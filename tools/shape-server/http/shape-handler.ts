@@ -8,10 +8,10 @@ import { InvalidRequestError, UnavailableError } from "../errors.js";
 import { formatOffset, type LogOffset, OP_INF, SNAPSHOT_END } from "../offset.js";
 import { snapshotEndMessage, upToDateMessage } from "../shapes/messages.js";
 import type { LogRead, Shape } from "../shapes/shape.js";
-import { type MessageSource, sendWholeJson, writeJsonArray } from "./body-writer.js";
+import { type MessageSource, writeJsonArray } from "./body-writer.js";
 import type { ServerContext } from "./context.js";
 import { parseShapeRequest, type ShapeRequest } from "./request-params.js";
-import { etag, nextCursor, sendConflict, sendInvalid, sendUnavailable } from "./responses.js";
+import { etag, nextCursor, sendConflict, sendInvalid, sendJson, sendUnavailable } from "./responses.js";
 import { serveSse } from "./sse.js";
 import { serveSubset } from "./subset-handler.js";
 import { isSubsetKey, parseSubset, subsetQueryValues } from "./subset-params.js";
@@ -180,7 +180,7 @@ function sendNow(ctx: ServerContext, res: ServerResponse, shape: Shape): void {
     [HEADER.etag]: etag(shape.handle, "now", offset, true),
     [HEADER.cacheControl]: CACHE_CONTROL.nonLive,
   };
-  sendWholeJson(res, headers, `[${upToDateMessage(ctx.progress.globalLsn)}]`);
+  sendJson(res, 200, `[${upToDateMessage(ctx.progress.globalLsn)}]`, headers);
 }
 
 /** Answers 304 when `If-None-Match` names this response's etag (§1.4); returns true then. */
@@ -253,7 +253,7 @@ function sendLog(
   const afterTx = (request.offset as LogOffset).tx;
   if (read.bodies) {
     const joined = shape.joinedBodiesAfter(afterTx, read.bodies);
-    sendWholeJson(res, headers, `[${joined}${trailer.length > 0 ? `,${trailer[0]}` : ""}]`);
+    sendJson(res, 200, `[${joined}${trailer.length > 0 ? `,${trailer[0]}` : ""}]`, headers);
     return;
   }
   res.writeHead(200, headers);
@@ -279,7 +279,7 @@ function sendEmpty(
     [HEADER.etag]: etag(shape.handle, formatOffset(offset), responseOffset, true),
     [HEADER.cacheControl]: request.live ? CACHE_CONTROL.live : CACHE_CONTROL.nonLive,
   };
-  sendWholeJson(res, headers, `[${upToDateMessage(ctx.progress.globalLsn)}]`);
+  sendJson(res, 200, `[${upToDateMessage(ctx.progress.globalLsn)}]`, headers);
 }
 
 function maxBig(a: bigint, b: bigint): bigint {

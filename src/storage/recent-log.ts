@@ -23,9 +23,9 @@ export const RECENT_LOG_LIMITS: RecentLogLimits = {
 /** One source's newest entries: contiguous seqs, all of one incarnation. */
 interface Run {
   readonly incarnation: string;
-  entries: LogEntry[];
+  readonly entries: LogEntry[];
   /** Characters of each entry's values (its batch's share). */
-  chars: number[];
+  readonly chars: number[];
   totalChars: number;
 }
 
@@ -80,18 +80,18 @@ export class RecentLog {
       previous !== undefined &&
       previous.incarnation === incarnation &&
       (previous.entries.at(-1) as LogEntry).seq + 1n === first;
-    const run: Run = continues
-      ? {
-          ...previous,
-          entries: previous.entries.concat(fresh),
-          chars: previous.chars.concat(fresh.map(() => share)),
-          totalChars: previous.totalChars + valueChars,
-        }
-      : { incarnation, entries: fresh, chars: fresh.map(() => share), totalChars: valueChars };
+    // A run taken out of the map is this commit's to extend in place: readers get slices of it.
+    const run: Run = continues ? previous : { incarnation, entries: [], chars: [], totalChars: 0 };
+    for (const entry of fresh) {
+      run.entries.push(entry);
+      run.chars.push(share);
+    }
+    run.totalChars += valueChars;
     const drop = run.entries.length - this.#limits.maxPerSource;
     if (drop > 0) {
       for (let i = 0; i < drop; i++) run.totalChars -= run.chars[i] as number;
-      [run.entries, run.chars] = [run.entries.slice(drop), run.chars.slice(drop)];
+      run.entries.splice(0, drop);
+      run.chars.splice(0, drop);
     }
     this.#runs.set(key, run);
     this.#total += run.entries.length;

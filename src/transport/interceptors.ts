@@ -35,15 +35,17 @@ function settleStream<T>(messages: AsyncIterable<T>, settle: (err: unknown) => u
         settled = true;
         throw settle(err);
       };
+      /** A message passes; the end of the stream settles it as a success. */
+      const passOrEnd = (r: IteratorResult<T>) => {
+        if (!r.done) return r;
+        settled = true;
+        settle(undefined);
+        return end;
+      };
       return {
         next: () => {
           if (settled) return Promise.resolve(end);
-          return inner.next().then((r) => {
-            if (!r.done) return r;
-            settled = true;
-            settle(undefined);
-            return end;
-          }, fail);
+          return inner.next().then(passOrEnd, fail);
         },
         return: (value?: unknown) => {
           if (settled || !inner.return) return Promise.resolve({ done: true, value: value as T });
@@ -52,12 +54,7 @@ function settleStream<T>(messages: AsyncIterable<T>, settle: (err: unknown) => u
         },
         throw: (err?: unknown) => {
           if (settled || !inner.throw) return Promise.reject(err);
-          return inner.throw(err).then((r) => {
-            if (!r.done) return r;
-            settled = true;
-            settle(undefined);
-            return end;
-          }, fail);
+          return inner.throw(err).then(passOrEnd, fail);
         },
       };
     },
